@@ -1,0 +1,156 @@
+"""The ``recheckbot`` Typer app, the options every subcommand accepts, and error handling.
+
+Errors reach the user as one line on stderr and a non-zero exit; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from bot.config import ConfigError, Settings, load_settings
+from bot.search.base import SearchError
+
+app = typer.Typer(
+    name="recheckbot",
+    help="Tells developers which known bug failed their CI build.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+#: Exit status for errors (1 is kept for "the check found problems").
+EXIT_ERROR = 2
+
+T = TypeVar("T")
+
+
+class UserError(Exception):
+    """A problem the user can fix; shown as one line without a traceback."""
+
+
+@dataclass(frozen=True)
+class Common:
+    """The options accepted after every subcommand."""
+
+    es_url: str | None = None
+    queries: Path | None = None
+    index: str | None = None
+    config: Path | None = None
+    debug: bool = False
+
+    def settings(self) -> Settings:
+        search = {"url": self.es_url, "index": self.index}
+        return load_settings(
+            self.config,
+            search={k: v for k, v in search.items() if v is not None} or None,
+            queries=self.queries,
+        )
+
+
+_COMMON_PARAMS = [
+    inspect.Parameter(
+        "es_url",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None,
+            typer.Option("--es-url", envvar="RECHECKBOT_ES_URL", help="Search server URL."),
+        ],
+    ),
+    inspect.Parameter(
+        "queries",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            Path | None,
+            typer.Option("--queries", envvar="RECHECKBOT_QUERIES", help="Query repo directory."),
+        ],
+    ),
+    inspect.Parameter(
+        "index",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            str | None, typer.Option("--index", help="Index pattern [default: logstash-*].")
+        ],
+    ),
+    inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            Path | None,
+            typer.Option("--config", envvar="RECHECKBOT_CONFIG", help="YAML settings file."),
+        ],
+    ),
+    inspect.Parameter(
+        "debug",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=False,
+        annotation=Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")],
+    ),
+]
+
+
+def command(*names: str, **kwargs: Any) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Register a subcommand that receives the common options as ``common: Common``.
+
+    Errors raised inside become one clear line on stderr (see :func:`fail`).
+    """
+
+    def decorate(func: Callable[..., T]) -> Callable[..., T]:
+        sig = inspect.signature(func, eval_str=True)
+        own = [p for p in sig.parameters.values() if p.name != "common"]
+
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kw: Any) -> T:
+            common = Common(**{p.name: kw.pop(p.name) for p in _COMMON_PARAMS})
+            _setup_logging(common.debug)
+            try:
+                return func(*args, common=common, **kw)
+            except (UserError, ConfigError, SearchError, OSError) as exc:
+                if common.debug:
+                    raise
+                fail(str(exc) or type(exc).__name__)
+
+        wrapper.__signature__ = sig.replace(parameters=own + _COMMON_PARAMS)  # type: ignore[attr-defined]
+        for name in names:
+            app.command(name, **kwargs)(wrapper)
+        return wrapper
+
+    return decorate
+
+
+def fail(message: str, code: int = EXIT_ERROR) -> NoReturn:
+    """Print ``recheckbot: error: <message>`` (first line only) and exit."""
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    extra = message.strip().splitlines()[1:]
+    print(f"recheckbot: error: {first}", file=sys.stderr)
+    for line in extra:
+        print(f"  {line}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from a synchronous CLI command."""
+    return asyncio.run(coro)
+
+
+def _setup_logging(debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
+    if not debug:
+        # The clients log every failed attempt; our error line says it once.
+        for noisy in ("opensearch", "elastic_transport", "elasticsearch", "aiohttp"):
+            logging.getLogger(noisy).setLevel(logging.CRITICAL)

@@ -1,0 +1,65 @@
+"""The search backend interface and its errors.
+
+Every backend speaks the Elasticsearch search API (request and response bodies are the
+cluster's own JSON), so the rest of the bot builds bodies once and runs them anywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+Body = Mapping[str, Any]
+Response = dict[str, Any]
+
+
+class SearchError(Exception):
+    """A search failed; ``str()`` is one line fit to show a user."""
+
+
+class SearchUnavailable(SearchError):
+    """The server could not be reached, timed out or kept failing."""
+
+
+class SearchAuthError(SearchError):
+    """The server refused our credentials."""
+
+
+class SearchQueryError(SearchError):
+    """The server rejected the request; the message carries its reason."""
+
+
+class SearchBackend(Protocol):
+    """An Elasticsearch-API search server (Elasticsearch, OpenSearch, a Kibana proxy)."""
+
+    name: str
+
+    async def search(self, body: Body, *, index: str | None = None) -> Response:
+        """Run one search; ``index`` defaults to the configured pattern."""
+        ...
+
+    async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
+        """Run several searches in one round trip; one response (or error object) each."""
+        ...
+
+    async def health(self) -> Response:
+        """The cluster health document (``status``: green / yellow / red)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+def server_reason(info: Any, fallback: str = "") -> str:
+    """The human reason inside an Elasticsearch error body (root cause first)."""
+    if isinstance(info, Mapping):
+        error = info.get("error", info)
+        if isinstance(error, Mapping):
+            causes = error.get("root_cause") or []
+            for cause in [*causes, error.get("caused_by"), error]:
+                if isinstance(cause, Mapping) and cause.get("reason"):
+                    return str(cause["reason"])
+        elif isinstance(error, str) and error:
+            return error
+    if isinstance(info, str) and info.strip():
+        return info.strip().splitlines()[0][:300]
+    return fallback

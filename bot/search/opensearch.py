@@ -1,0 +1,97 @@
+"""OpenSearch clusters (and the embedded server) through ``opensearch-py``'s async client."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import opensearchpy
+from opensearchpy import AsyncOpenSearch
+
+from bot.config import SearchSettings
+from bot.search.auth import api_key_header, basic_auth, tls_context
+from bot.search.base import (
+    Body,
+    Response,
+    SearchAuthError,
+    SearchError,
+    SearchQueryError,
+    SearchUnavailable,
+    server_reason,
+)
+from bot.search.retry import with_retries
+
+T = TypeVar("T")
+
+
+class OpenSearchBackend:
+    """A :class:`~bot.search.base.SearchBackend` on an OpenSearch cluster."""
+
+    name = "opensearch"
+
+    def __init__(self, settings: SearchSettings) -> None:
+        self._settings = settings
+        self._client = AsyncOpenSearch(
+            hosts=[settings.url],
+            http_auth=basic_auth(settings),
+            headers=api_key_header(settings),
+            ssl_context=tls_context(settings) if settings.url.startswith("https") else None,
+            timeout=settings.timeout,
+            max_retries=0,  # we retry ourselves, with backoff
+        )
+
+    @property
+    def client(self) -> AsyncOpenSearch:
+        """The underlying client, for admin work (index creation, bulk) on the embedded server."""
+        return self._client
+
+    async def search(self, body: Body, *, index: str | None = None) -> Response:
+        index = index or self._settings.index
+        result: Response = await self._call(
+            lambda: self._client.search(index=index, body=dict(body))
+        )
+        return result
+
+    async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
+        lines: list[dict[str, Any]] = []
+        for body in bodies:
+            lines += [{"index": index or self._settings.index}, dict(body)]
+        result = await self._call(lambda: self._client.msearch(body=lines))
+        responses: list[Response] = result["responses"]
+        return responses
+
+    async def health(self) -> Response:
+        result: Response = await self._call(self._client.cluster.health)
+        return result
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
+        async def once() -> T:
+            try:
+                return await request()
+            except opensearchpy.TransportError as exc:
+                raise translate_error(exc, self._settings.url) from exc
+
+        return await with_retries(once, retries=self._settings.retries)
+
+
+def translate_error(exc: opensearchpy.TransportError, url: str) -> SearchError:
+    """Map the client's exception to ours, with one clear line."""
+    if isinstance(exc, opensearchpy.ConnectionError):
+        return SearchUnavailable(f"search server {url} unreachable: {_cause(exc)}")
+    status = exc.status_code
+    reason = server_reason(exc.info, str(exc.error))
+    if status in (401, 403):
+        return SearchAuthError(f"search server {url} refused our credentials ({status}): {reason}")
+    if isinstance(status, int) and status >= 500:
+        return SearchUnavailable(f"search server {url} failed ({status}): {reason}")
+    return SearchQueryError(f"search server rejected the request ({status}): {reason}")
+
+
+def _cause(exc: opensearchpy.ConnectionError) -> str:
+    info = exc.info
+    if isinstance(info, Exception):
+        return str(info) or type(info).__name__
+    return str(exc.error)
