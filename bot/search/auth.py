@@ -21,9 +21,7 @@ def api_key_header(settings: SearchSettings) -> dict[str, str]:
 
 def tls_context(settings: SearchSettings) -> ssl.SSLContext:
     """TLS verification stays on unless the config explicitly turns it off."""
-    context = ssl.create_default_context(
-        cafile=str(settings.ca_file) if settings.ca_file else None
-    )
+    context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
     if not settings.verify_tls:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE

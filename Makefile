@@ -1,0 +1,40 @@
+# recheckbot — `make run` starts the demo instance, `make test` runs the test suite.
+# Both create the virtualenv on first use.
+
+VENV ?= .venv
+BIN := $(VENV)/bin
+PYTHON ?= python3
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench fuzz clean
+
+$(BIN)/recheckbot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+run: $(BIN)/recheckbot
+	$(BIN)/recheckbot run --demo
+
+# pytest exits 5 when it collected no test: that is not a failure of the code under test.
+test: $(BIN)/recheckbot
+	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
+
+lint: $(BIN)/recheckbot
+	$(BIN)/ruff check bot commands tests benchmarks
+	$(BIN)/ruff format --check bot commands tests benchmarks
+	$(BIN)/mypy
+
+format: $(BIN)/recheckbot
+	$(BIN)/ruff format bot commands tests benchmarks
+	$(BIN)/ruff check --fix bot commands tests benchmarks
+
+bench: $(BIN)/recheckbot
+	@for b in benchmarks/*.py; do \
+		case $$b in */__init__.py|*/_*.py) continue;; esac; \
+		echo "== $$b"; $(BIN)/python -m benchmarks.$$(basename $$b .py) || exit 1; \
+	done
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -1,0 +1,5 @@
+"""``python -m bot`` is ``recheckbot``."""
+
+from bot.cli import main
+
+main()

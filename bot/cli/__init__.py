@@ -1,0 +1,23 @@
+"""The ``recheckbot`` command line: one app, a module per subcommand, plus ER's names."""
+
+from __future__ import annotations
+
+import sys
+
+from bot.cli import query  # noqa: F401  (registers the subcommand)
+from bot.cli.app import app
+
+
+def main() -> None:
+    app()
+
+
+def _alias(subcommand: str) -> None:
+    # ER's console scripts map onto our subcommands with the same arguments.
+    sys.argv = [sys.argv[0], subcommand, *sys.argv[1:]]
+    app()
+
+
+def er_query() -> None:
+    """``elastic-recheck-query``."""
+    _alias("query")

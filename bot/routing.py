@@ -1,0 +1,185 @@
+"""channels.yaml: which channels and rooms hear which verdicts.
+
+ER's file is read unchanged (``channels: {name: {projects: [..|all], events: [positive,
+negative]}}`` plus ``messages:`` templates; the ``channels:`` wrapper may be omitted). Each
+channel may add routing keys; all of them narrow what it hears:
+
+- ``transport`` (irc | matrix | console, default irc) and ``room`` (Matrix id or alias;
+  IRC channel names get their ``#`` from the key when missing);
+- ``gerrit``: server names; ``projects`` / ``jobs``: globs; ``branches``; ``queues``
+  (default ``[gate]``, as ER announced gate failures only);
+- ``teams`` (query ``owner``) and ``bugs`` (tracker projects): the channel also hears verdicts
+  whose found bugs belong to them, whatever the project.
+
+A ``projects`` entry matches the Gerrit project (``openstack/nova``), its short name (``nova``,
+ER's Launchpad-style names) or the tracker project of a found bug.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bot.config import ConfigError, format_validation_error, read_yaml_mapping
+from bot.transports.base import Room
+
+EventKind = Literal["positive", "negative"]
+
+
+class ChannelConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    projects: tuple[str, ...]
+    events: tuple[EventKind, ...]
+    transport: Literal["irc", "matrix", "console"] = "irc"
+    room: str | None = None
+    gerrit: tuple[str, ...] = ()
+    branches: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ("gate",)
+    teams: tuple[str, ...] = ()
+    bugs: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _matrix_needs_room(self) -> ChannelConfig:
+        if self.transport == "matrix" and not (self.room or "").startswith(("!", "#")):
+            raise ValueError("a matrix channel needs room: '!id:server' or '#alias:server'")
+        return self
+
+    @field_validator("projects", "events")
+    @classmethod
+    def _not_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("must list at least one entry")
+        return value
+
+
+class Messages(BaseModel):
+    """ER's message templates, used for review comments."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    found_bug: str = "I noticed Zuul failed, I think you hit bug(s):\n\n%(bugs)s"
+    footer: str = ""
+    recheck_instructions: str = (
+        "If you believe we've correctly identified the failure, feel free to leave a "
+        "'recheck' comment to run the tests again."
+    )
+    unrecognized: str = "Some of the tests failed in a way that we did not understand."
+    no_bugs_found: str = "I noticed Zuul failed."
+
+    @field_validator("found_bug")
+    @classmethod
+    def _has_bugs_placeholder(cls, value: str) -> str:
+        if "%(bugs)s" not in value:
+            raise ValueError("must contain the %(bugs)s placeholder")
+        return value
+
+
+class ChannelsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    channels: dict[str, ChannelConfig] = Field(min_length=1)
+    messages: Messages = Messages()
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What routing looks at: where a verdict comes from and which bugs it found."""
+
+    server: str
+    project: str
+    queue: str | None
+    kind: EventKind
+    branch: str | None = None
+    jobs: tuple[str, ...] = ()  # failed job names
+    teams: tuple[str, ...] = ()  # owners of the found bugs' queries
+    bug_projects: tuple[str, ...] = ()  # tracker projects of the found bugs
+    any_queue: bool = False  # "logs not ready" goes out whatever the queue (as ER)
+
+
+@dataclass(frozen=True)
+class Channel:
+    name: str
+    room: Room
+    config: ChannelConfig
+
+    def hears(self, subject: Subject) -> bool:
+        """Whether this channel announces ``subject``."""
+        cfg = self.config
+        if subject.kind not in cfg.events:
+            return False
+        if not (subject.any_queue or _matches(subject.queue, cfg.queues)):
+            return False
+        if cfg.gerrit and subject.server not in cfg.gerrit:
+            return False
+        if cfg.branches and not _matches(subject.branch, cfg.branches):
+            return False
+        if cfg.jobs and not any(_matches(job, cfg.jobs) for job in subject.jobs):
+            return False
+        return self._project_matches(subject) or self._owner_matches(subject)
+
+    def _project_matches(self, subject: Subject) -> bool:
+        projects = self.config.projects
+        if "all" in projects:
+            return True
+        names = (subject.project, subject.project.rsplit("/", 1)[-1], *subject.bug_projects)
+        return any(_matches(name, projects) for name in names)
+
+    def _owner_matches(self, subject: Subject) -> bool:
+        cfg = self.config
+        return bool(
+            set(cfg.teams) & set(subject.teams) or set(cfg.bugs) & set(subject.bug_projects)
+        )
+
+
+@dataclass(frozen=True)
+class Routing:
+    channels: tuple[Channel, ...]
+    messages: Messages
+
+    def rooms_for(self, subject: Subject) -> list[Room]:
+        """The rooms that hear ``subject``, each once, in file order."""
+        return list(dict.fromkeys(ch.room for ch in self.channels if ch.hears(subject)))
+
+    @property
+    def rooms(self) -> list[Room]:
+        return list(dict.fromkeys(ch.room for ch in self.channels))
+
+
+def _matches(value: str | None, patterns: Iterable[str]) -> bool:
+    return value is not None and any(fnmatchcase(value, pattern) for pattern in patterns)
+
+
+def parse_channels(data: Mapping[str, Any], origin: str = "channels.yaml") -> Routing:
+    """Validate a channels mapping (ER's shape, with or without the ``channels:`` wrapper)."""
+    if "channels" not in data:
+        data = {"channels": {k: v for k, v in data.items() if k != "messages"}, **_messages(data)}
+    try:
+        parsed = ChannelsFile.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc, origin)) from None
+    channels = tuple(Channel(name, _room(name, cfg), cfg) for name, cfg in parsed.channels.items())
+    return Routing(channels, parsed.messages)
+
+
+def _messages(data: Mapping[str, Any]) -> dict[str, Any]:
+    return {"messages": data["messages"]} if "messages" in data else {}
+
+
+def _room(name: str, cfg: ChannelConfig) -> Room:
+    if cfg.room:
+        return Room(cfg.transport, cfg.room)
+    if cfg.transport == "irc" and not name.startswith(("#", "&")):
+        return Room("irc", f"#{name}")
+    return Room(cfg.transport, name)
+
+
+def load_channels(path: Path) -> Routing:
+    """Read and validate a channels.yaml file; errors name the file and the key path."""
+    return parse_channels(read_yaml_mapping(path), str(path))

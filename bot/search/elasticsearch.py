@@ -1,0 +1,122 @@
+"""Elasticsearch clusters through the official ``elasticsearch`` async client (8.x and 9.x)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import elastic_transport
+import elasticsearch
+from elasticsearch import AsyncElasticsearch
+
+from bot.config import SearchSettings
+from bot.search.auth import basic_auth
+from bot.search.base import (
+    Body,
+    Response,
+    SearchAuthError,
+    SearchError,
+    SearchQueryError,
+    SearchUnavailable,
+    server_reason,
+)
+from bot.search.retry import with_retries
+
+T = TypeVar("T")
+
+
+class ElasticsearchBackend:
+    """A :class:`~bot.search.base.SearchBackend` on an Elasticsearch cluster.
+
+    The client sends Elasticsearch's "compatibility" mimetypes
+    (``application/vnd.elasticsearch+json; compatible-with=N``), which OpenSearch and the
+    embedded server reject with 406: use ``backend: opensearch`` for those.
+    """
+
+    name = "elasticsearch"
+
+    def __init__(self, settings: SearchSettings) -> None:
+        self._settings = settings
+        # Building the client does no I/O: its HTTP session opens on the first request.
+        self._client = AsyncElasticsearch(
+            hosts=[settings.url],
+            basic_auth=basic_auth(settings),
+            api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+            request_timeout=settings.timeout,
+            max_retries=0,  # we retry ourselves, with backoff
+            retry_on_timeout=False,
+            **_tls_options(settings),
+        )
+
+    @property
+    def client(self) -> AsyncElasticsearch:
+        """The underlying client, for admin work outside the search interface."""
+        return self._client
+
+    async def search(self, body: Body, *, index: str | None = None) -> Response:
+        index = index or self._settings.index
+        # body= (not unpacked kwargs) works on 8.x and 9.x and passes through keys the
+        # client's signature does not know; the client may rewrite it, so give it a copy.
+        result = await self._call(lambda: self._client.search(index=index, body=dict(body)))
+        return dict(result.body)
+
+    async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
+        lines: list[dict[str, Any]] = []
+        for body in bodies:
+            lines += [{"index": index or self._settings.index}, dict(body)]
+        result = await self._call(lambda: self._client.msearch(searches=lines))
+        responses: list[Response] = result.body["responses"]
+        return responses
+
+    async def health(self) -> Response:
+        result = await self._call(self._client.cluster.health)
+        return dict(result.body)
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
+        async def once() -> T:
+            try:
+                return await request()
+            except (elastic_transport.TransportError, elastic_transport.ApiError) as exc:
+                raise translate_error(exc, self._settings.url) from exc
+
+        return await with_retries(once, retries=self._settings.retries)
+
+
+def _tls_options(settings: SearchSettings) -> dict[str, Any]:
+    """TLS keywords for the client; only meaningful (and only accepted quietly) for https."""
+    if not settings.url.startswith("https"):
+        return {}
+    options: dict[str, Any] = {"verify_certs": settings.verify_tls}
+    if settings.ca_file:
+        options["ca_certs"] = str(settings.ca_file)
+    if not settings.verify_tls:
+        options["ssl_show_warn"] = False  # the operator asked for it; say so once, in the config
+    return options
+
+
+def translate_error(
+    exc: elastic_transport.TransportError | elastic_transport.ApiError, url: str
+) -> SearchError:
+    """Map the client's exception to ours, with one clear line."""
+    if isinstance(exc, elasticsearch.UnsupportedProductError):
+        return SearchQueryError(
+            f"{url} is not an Elasticsearch server (use backend: opensearch for OpenSearch)"
+        )
+    if isinstance(exc, elastic_transport.ConnectionError | elastic_transport.ConnectionTimeout):
+        return SearchUnavailable(f"search server {url} unreachable: {exc.message}")
+    if isinstance(exc, elastic_transport.TransportError):
+        # e.g. a reply the client could not decode (not JSON): the server is not well.
+        return SearchUnavailable(f"search server {url} sent an unreadable reply: {exc.message}")
+    status = exc.meta.status
+    reason = server_reason(exc.body, str(exc.message))
+    if status in (401, 403):  # AuthenticationException / AuthorizationException
+        return SearchAuthError(f"search server {url} refused our credentials ({status}): {reason}")
+    if status >= 500:
+        return SearchUnavailable(f"search server {url} failed ({status}): {reason}")
+    if status == 406:
+        # The compatibility mimetypes this client always sends: OpenSearch refuses them.
+        reason += " (an OpenSearch server? use backend: opensearch)"
+    return SearchQueryError(f"search server rejected the request ({status}): {reason}")

@@ -1,0 +1,163 @@
+"""Searching through Kibana's (or OpenSearch Dashboards') console proxy, when only it is reachable.
+
+``POST {url}/api/console/proxy?path=<index>/_search&method=POST`` with the search body and an xsrf
+header; the reply is the cluster's own response, with the cluster's status code. Kibana's own
+errors (missing xsrf header, bad proxy parameters) are JSON too, but shaped
+``{"statusCode": 400, "error": "Bad Request", "message": "..."}``. A login front end answers
+with a redirect or an HTML page instead of JSON, which we report as an authentication problem.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import aiohttp
+
+from bot.config import SearchSettings
+from bot.search.auth import api_key_header, basic_auth, tls_context
+from bot.search.base import (
+    Body,
+    Response,
+    SearchAuthError,
+    SearchError,
+    SearchQueryError,
+    SearchUnavailable,
+    server_reason,
+)
+from bot.search.retry import with_retries
+
+log = logging.getLogger(__name__)
+
+PROXY_PATH = "/api/console/proxy"
+XSRF_HEADERS = {"kibana": "kbn-xsrf", "opensearch-dashboards": "osd-xsrf"}
+_LOGIN_HINTS = ("login", "auth", "sso", "saml", "oidc", "signin")
+
+
+class KibanaProxyBackend:
+    """A :class:`~bot.search.base.SearchBackend` through a dashboard's console proxy."""
+
+    name = "kibana"
+
+    def __init__(self, settings: SearchSettings) -> None:
+        self._settings = settings
+        self._endpoint = settings.url.rstrip("/") + PROXY_PATH
+        # The session needs a running event loop: it is opened on first use, not here.
+        self._session: aiohttp.ClientSession | None = None
+
+    async def search(self, body: Body, *, index: str | None = None) -> Response:
+        path = f"{index or self._settings.index}/_search"
+        return await self._call(path, "POST", json.dumps(body), "application/json")
+
+    async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
+        header = json.dumps({"index": index or self._settings.index})
+        ndjson = "".join(f"{header}\n{json.dumps(body)}\n" for body in bodies)
+        result = await self._call("_msearch", "POST", ndjson, "application/x-ndjson")
+        responses: list[Response] = result["responses"]
+        return responses
+
+    async def health(self) -> Response:
+        return await self._call("_cluster/health", "GET", None, None)
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            settings = self._settings
+            credentials = basic_auth(settings)
+            headers = {XSRF_HEADERS[settings.kibana_flavor]: "true", **api_key_header(settings)}
+            https = settings.url.startswith("https")
+            self._session = aiohttp.ClientSession(
+                auth=aiohttp.BasicAuth(*credentials) if credentials else None,
+                headers=headers,
+                timeout=aiohttp.ClientTimeout(total=settings.timeout),
+                connector=aiohttp.TCPConnector(ssl=tls_context(settings)) if https else None,
+            )
+        return self._session
+
+    async def _call(
+        self, path: str, method: str, data: str | None, content_type: str | None
+    ) -> Response:
+        async def once() -> Response:
+            return await self._request(path, method, data, content_type)
+
+        return await with_retries(once, retries=self._settings.retries)
+
+    async def _request(
+        self, path: str, method: str, data: str | None, content_type: str | None
+    ) -> Response:
+        headers = {"content-type": content_type} if content_type else {}
+        params = {"path": path, "method": method}
+        url = self._settings.url
+        try:
+            # No redirects: a login front end redirects, and we want to say so, not follow
+            # it to an HTML page (nor re-send a POST body elsewhere).
+            async with self._open().post(
+                self._endpoint, params=params, data=data, headers=headers, allow_redirects=False
+            ) as reply:
+                raw = await reply.read()
+                return interpret_reply(reply.status, reply.headers, raw, url)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            reason = str(exc) or type(exc).__name__
+            raise SearchUnavailable(f"Kibana at {url} unreachable: {reason}") from exc
+
+
+def interpret_reply(status: int, headers: Mapping[str, str], raw: bytes, url: str) -> Response:
+    """The response document of a console proxy reply, or the matching :class:`SearchError`."""
+    if 300 <= status < 400:
+        raise _redirect_error(headers.get("Location", "?"), url)
+    try:
+        payload: Any = json.loads(raw)
+    except ValueError:
+        raise _not_json_error(status, headers, raw, url) from None
+    reason = _reason(payload)
+    if status >= 500:
+        raise SearchUnavailable(f"Kibana at {url} failed ({status}): {reason}")
+    if status in (401, 403):
+        raise SearchAuthError(f"Kibana at {url} refused our credentials ({status}): {reason}")
+    if status >= 400:
+        raise SearchQueryError(f"search server rejected the request ({status}): {reason}")
+    if not isinstance(payload, dict):
+        raise SearchQueryError(f"Kibana at {url} sent {type(payload).__name__}, not an object")
+    return payload
+
+
+def _reason(payload: Any) -> str:
+    """Kibana's own error message, or else the cluster's error reason."""
+    if isinstance(payload, Mapping) and "statusCode" in payload and payload.get("message"):
+        return str(payload["message"])
+    return server_reason(payload, json.dumps(payload)[:100])
+
+
+def _redirect_error(location: str, url: str) -> SearchError:
+    if any(hint in location.lower() for hint in _LOGIN_HINTS):
+        return SearchAuthError(
+            f"Kibana at {url} redirected to a login page ({location}): "
+            "check search.username/password or search.api_key"
+        )
+    return SearchQueryError(
+        f"Kibana at {url} redirected to {location}: set search.url to the dashboard's address"
+    )
+
+
+def _not_json_error(status: int, headers: Mapping[str, str], raw: bytes, url: str) -> SearchError:
+    snippet = " ".join(raw.decode("utf-8", "replace").split())[:100]
+    if status >= 500:
+        return SearchUnavailable(f"Kibana at {url} failed ({status}): {snippet!r}")
+    if status in (401, 403):
+        return SearchAuthError(f"Kibana at {url} refused our credentials ({status}): {snippet!r}")
+    html = "html" in headers.get("Content-Type", "") or snippet.startswith("<")
+    if html and status < 300:
+        # An auto-login front end serves its login page with 200 to unauthenticated clients.
+        return SearchAuthError(
+            f"Kibana at {url} answered with an HTML page, not JSON (a login page?): "
+            f"check search.username/password or search.api_key; page starts {snippet!r}"
+        )
+    return SearchQueryError(
+        f"Kibana at {url} sent a reply that is not JSON ({status}): {snippet!r}"
+    )

@@ -1,0 +1,1 @@
+"""Chat transports: IRC, Matrix and the console, behind one interface."""
