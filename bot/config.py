@@ -9,9 +9,11 @@ errors carry the key path. Secrets are ``SecretStr`` (masked in reprs) and may b
 from __future__ import annotations
 
 import contextvars
+import os
+import zoneinfo
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
@@ -43,16 +45,48 @@ class Section(BaseModel):
         for name, field in cls.model_fields.items():
             key = f"{name}_file"
             if key in data and _is_secret(field):
-                path = Path(str(data.pop(key))).expanduser()
-                try:
-                    data[name] = path.read_text(encoding="utf-8").rstrip("\r\n")
-                except OSError as exc:
-                    raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+                data[name] = _read_secret(data.pop(key), key)
         return data
 
 
 def _is_secret(field: FieldInfo) -> bool:
     return "SecretStr" in str(field.annotation)
+
+
+def _read_secret(file: Any, key: str) -> str:
+    path = Path(str(file)).expanduser()
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+
+
+def _submodel(field: FieldInfo) -> type[BaseModel] | None:
+    """The section type of a field (``X``, ``X | None`` or ``list[X]``), if it is one."""
+    for kind in (field.annotation, *get_args(field.annotation)):
+        if get_origin(kind) is None and isinstance(kind, type) and issubclass(kind, BaseModel):
+            return kind
+    return None
+
+
+def _resolve_secret_files(model: type[BaseModel], data: Any, where: str = "") -> Any:
+    """``<secret>_file`` keys of one source replaced by the files' contents, recursively.
+
+    Done on the YAML file before the sources are merged, so that a secret set directly in
+    the environment beats a ``password_file`` named in the file (precedence holds for secrets).
+    """
+    if isinstance(data, list):
+        return [_resolve_secret_files(model, item, f"{where}{i}.") for i, item in enumerate(data)]
+    if not isinstance(data, Mapping):
+        return data
+    data = dict(data)
+    for name, field in model.model_fields.items():
+        key = f"{name}_file"
+        if key in data and _is_secret(field):
+            data[name] = _read_secret(data.pop(key), f"{where}{key}")
+        elif name in data and (section := _submodel(field)) is not None:
+            data[name] = _resolve_secret_files(section, data[name], f"{where}{name}.")
+    return data
 
 
 class SearchSettings(Section):
@@ -85,6 +119,45 @@ class GerritServer(Section):
     http_password: SecretStr | None = None
     ci_usernames: list[str] = Field(default_factory=lambda: ["zuul"])
     comment: Literal["off", "dry-run", "on"] = "dry-run"
+    connect_timeout: float = Field(30.0, gt=0, description="seconds for TCP + SSH handshake + auth")
+    keepalive_interval: float = Field(
+        30.0, gt=0, description="seconds between SSH keepalives on a quiet stream"
+    )
+    keepalive_count_max: int = Field(3, ge=1, description="unanswered keepalives before giving up")
+    reconnect_max_delay: float = Field(60.0, gt=0, description="cap of the reconnect backoff")
+    http_timeout: float = Field(30.0, gt=0, description="seconds per REST request")
+    resume: Literal["off", "events-log"] = Field(
+        "off", description="catch up on events missed while disconnected (events-log plugin)"
+    )
+    events_log_timezone: str = Field(
+        "UTC", description="time zone of the Gerrit JVM; the events-log plugin reads t1 in it"
+    )
+
+    @model_validator(mode="after")
+    def _check_resume(self) -> GerritServer:
+        if self.resume == "events-log" and not self.http_url:
+            raise ValueError("resume: events-log needs http_url")
+        if self.events_log_timezone != "UTC":
+            try:
+                zoneinfo.ZoneInfo(self.events_log_timezone)
+            except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"events_log_timezone: unknown time zone {self.events_log_timezone!r}"
+                ) from None
+        return self
+
+
+class MqttSettings(Section):
+    """A Zuul MQTT reporter broker to subscribe to."""
+
+    name: str
+    host: str
+    port: int = Field(1883, gt=0, lt=65536)
+    topic: str = "zuul/#"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(10.0, gt=0)
+    reconnect_max_delay: float = Field(60.0, gt=0)
 
 
 class IrcSettings(Section):
@@ -123,6 +196,7 @@ class Settings(BaseSettings):
     channels: Path = Path("channels.yaml")
     state: Path = Path("recheckbot.sqlite")
     gerrit: list[GerritServer] = Field(default_factory=list)
+    mqtt: list[MqttSettings] = Field(default_factory=list)
     irc: IrcSettings | None = None
     matrix: MatrixSettings | None = None
     dashboard: DashboardSettings = DashboardSettings()
@@ -143,17 +217,17 @@ class Settings(BaseSettings):
         return [s.get_secret_value() for s in _walk_secrets(self) if s.get_secret_value()]
 
 
-_yaml_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("yaml", default={})
+_yaml_data: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("yaml")
 
 
 class _YamlSource(PydanticBaseSettingsSource):
     """The already parsed YAML file (read in :func:`load_settings` for clear file errors)."""
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        return _yaml_data.get().get(field_name), field_name, False
+        return _yaml_data.get({}).get(field_name), field_name, False
 
     def __call__(self) -> dict[str, Any]:
-        return dict(_yaml_data.get())
+        return dict(_yaml_data.get({}))
 
 
 def _walk_secrets(model: BaseModel) -> Iterator[SecretStr]:
@@ -185,22 +259,45 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
     return data
 
 
-def format_validation_error(exc: ValidationError, origin: str) -> str:
-    """One line per problem: ``origin: key.path: message``."""
+def format_validation_error(
+    exc: ValidationError, origin: str, env_prefix: str | None = None
+) -> str:
+    """One line per problem: ``origin: key.path: message``.
+
+    With ``env_prefix``, a problem whose value came from an environment variable names that
+    variable as its origin (not the YAML file, where the user would look in vain).
+    """
     lines = []
     for err in exc.errors():
-        where = ".".join(str(part) for part in err["loc"]) or "(top level)"
-        lines.append(f"{origin}: {where}: {err['msg']}")
+        parts = [str(part) for part in err["loc"]]
+        where = ".".join(parts) or "(top level)"
+        source = (_env_origin(parts, env_prefix) if env_prefix else None) or origin
+        message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing
+        lines.append(f"{source}: {where}: {message}")
     return "\n".join(lines)
+
+
+def _env_origin(parts: list[str], prefix: str) -> str | None:
+    """The variable (``PREFIX_SEARCH__URL``, or a parent holding JSON) that set this key."""
+    for end in range(len(parts), 0, -1):
+        name = prefix + "__".join(parts[:end]).upper()
+        if name in os.environ:
+            return name
+    return None
 
 
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings; ``overrides`` (nested dicts allowed) win over env and file."""
     data = read_yaml_mapping(path) if path else {}
+    try:
+        data = _resolve_secret_files(Settings, data)
+    except ValueError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     token = _yaml_data.set(data)
     try:
         return Settings(**{k: v for k, v in overrides.items() if v is not None})
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, str(path or "settings"))) from None
+        origin = str(path or "settings")
+        raise ConfigError(format_validation_error(exc, origin, ENV_PREFIX)) from None
     finally:
         _yaml_data.reset(token)

@@ -1,0 +1,137 @@
+"""Zuul's MQTT reporter: one JSON message per reported buildset, already structured.
+
+Unlike a Gerrit comment, the message lists every build with its uuid, result, voting flag and
+log URL, so nothing has to be read out of prose. Schema (Zuul's MQTT driver docs): ``action``,
+``tenant``, ``pipeline``, ``project``, ``branch``, ``change``, ``patchset``, ``change_url``,
+``message``, ``buildset: {uuid, result, builds: [{job_name, voting, uuid, result, log_url,
+start_time, end_time, ...}]}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiomqtt
+
+from bot.config import MqttSettings
+from bot.events.backoff import Backoff
+from bot.events.model import FailedBuild, Job
+from bot.events.parse import Skip, parse_log_url
+from bot.events.source import RawEvent
+
+log = logging.getLogger(__name__)
+
+#: Reporter actions that mean "this buildset failed" (Zuul names its reporters per outcome).
+FAILURE_ACTIONS = frozenset({"failure", "merge-failure", "merge-conflict", "config-error"})
+
+
+def parse_mqtt_message(raw: RawEvent) -> FailedBuild | Skip:
+    """A Zuul MQTT report → FailedBuild; anything else → Skip with the reason. Never raises."""
+    data = raw.data
+    if not isinstance(data, Mapping):
+        return Skip("MQTT message is not a JSON object")
+    action = str(data.get("action", ""))
+    if action != "failure":
+        return Skip(f"MQTT action {action or '(none)'} is not a build failure")
+    buildset = data.get("buildset")
+    builds = buildset.get("builds") if isinstance(buildset, Mapping) else None
+    if not isinstance(builds, list):
+        return Skip("MQTT failure report without buildset.builds")
+    jobs = tuple(job for job in (_job(b) for b in builds) if job is not None)
+    if not any(job.failed for job in jobs):
+        return Skip("no failed job in the MQTT report")
+    change, patchset, project = (str(data.get(k) or "") for k in ("change", "patchset", "project"))
+    if not (change and patchset and project):
+        return Skip("MQTT report without change, patchset or project")
+    return FailedBuild(
+        server=raw.server,
+        project=project,
+        change=change,
+        patchset=patchset,
+        queue=str(data.get("pipeline") or "") or None,
+        jobs=jobs,
+        branch=str(data.get("branch") or "") or None,
+        change_url=str(data.get("change_url") or "") or None,
+        author="zuul",
+        buildset_url=None,
+        created=_float(data.get("enqueue_time")),
+        comment=str(data.get("message") or "")[:20000],
+    )
+
+
+def _job(build: Any) -> Job | None:
+    if not isinstance(build, Mapping) or not build.get("job_name"):
+        return None
+    name = str(build["job_name"])
+    url = str(build.get("log_url") or "") or None
+    log_url = parse_log_url(url, name) if url else None
+    start, end = _float(build.get("start_time")), _float(build.get("end_time"))
+    return Job(
+        name=name,
+        result=str(build.get("result") or "UNKNOWN"),
+        url=url,
+        voting=bool(build.get("voting", True)),
+        duration=end - start if start and end and end >= start else None,
+        uuid=str(build.get("uuid") or "") or None,
+        short_uuid=log_url.short_uuid if log_url else None,
+    )
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+class ZuulMqttSource:
+    """Subscribes to Zuul's MQTT reports; reconnects with backoff until cancelled."""
+
+    def __init__(self, settings: MqttSettings) -> None:
+        self.name = settings.name
+        self._settings = settings
+        maximum = settings.reconnect_max_delay
+        self._backoff = Backoff(initial=min(1.0, maximum), maximum=maximum)
+
+    async def events(self) -> AsyncIterator[RawEvent]:
+        while True:
+            try:
+                async for event in self._session():
+                    yield event
+            except aiomqtt.MqttError as exc:
+                delay = self._backoff.next_delay()
+                log.warning("MQTT %s: %s; reconnecting in %.1fs", self.name, exc, delay)
+                await asyncio.sleep(delay)
+
+    async def _session(self) -> AsyncIterator[RawEvent]:
+        s = self._settings
+        password = s.password.get_secret_value() if s.password else None
+        async with aiomqtt.Client(
+            s.host, s.port, username=s.username, password=password, timeout=s.timeout
+        ) as client:
+            await client.subscribe(s.topic, qos=1)
+            log.info("MQTT %s: subscribed to %s on %s:%d", self.name, s.topic, s.host, s.port)
+            self._backoff.reset()
+            async for message in client.messages:
+                event = decode_message(message.payload)
+                if isinstance(event, str):
+                    log.warning("MQTT %s: skipped a message: %s", self.name, event)
+                    continue
+                yield RawEvent(self.name, event, kind="zuul-mqtt")
+
+
+def decode_message(payload: Any) -> Mapping[str, Any] | str:
+    """The JSON object in an MQTT payload, or the reason it is not one."""
+    if isinstance(payload, (bytes, bytearray)):
+        payload = bytes(payload).decode("utf-8", "replace")
+    if not isinstance(payload, str):
+        return f"payload of type {type(payload).__name__}"
+    try:
+        data = json.loads(payload)
+    except ValueError as exc:
+        return f"not JSON ({exc})"
+    return data if isinstance(data, dict) else "not a JSON object"
