@@ -1,0 +1,107 @@
+"""The pipeline's journaling: each build judged once, each room told once, work resumed.
+
+The judge and the delivery are in-process fakes here (the real ones are tested against osmem and
+real chat servers elsewhere); the journal is the real SQLite store.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.events.model import FailedBuild, Job
+from bot.messages import BugLink, JobResult
+from bot.pipeline import Outcome, Pipeline, announcements
+from bot.routing import parse_channels
+from bot.state import StateStore
+from bot.transports.base import Room, Text
+
+ROUTING = parse_channels(
+    {
+        "nova": {"projects": ["nova"], "events": ["positive"]},
+        "qa": {"projects": ["all"], "events": ["positive", "negative"]},
+        "storage": {
+            "transport": "matrix",
+            "room": "#storage:example.org",
+            "projects": ["none"],
+            "events": ["positive"],
+            "teams": ["storage"],
+        },
+    }
+)
+BUILD = FailedBuild(
+    server="opendev",
+    project="openstack/nova",
+    change="912345",
+    patchset="2",
+    queue="gate",
+    jobs=(Job("tempest-full", "FAILURE"), Job("grenade", "FAILURE")),
+    change_url="https://review.example.org/912345",
+)
+BUG = BugLink("1541364", "https://bugs.launchpad.net/bugs/1541364", "apt mirrors")
+FOUND = Outcome(
+    jobs=(JobResult("tempest-full", (BUG,)), JobResult("grenade")),
+    teams=("storage",),
+    bug_projects=("nova",),
+)
+
+
+def test_announcements_route_found_unrecognized_and_not_ready() -> None:
+    rooms = [room for room, _ in announcements(BUILD, FOUND, ROUTING)]
+    assert rooms == [
+        Room("irc", "#nova"),
+        Room("irc", "#qa"),
+        Room("matrix", "#storage:example.org"),
+    ]
+    unknown = Outcome(jobs=(JobResult("grenade"),))
+    said = announcements(BUILD, unknown, ROUTING, "https://dash.example.org/uncat")
+    assert [room for room, _ in said] == [Room("irc", "#qa")]
+    assert said[0][1].plain.endswith("unrecognized error (see https://dash.example.org/uncat)")
+    late = Outcome(jobs=(), not_ready=("tempest-full",), waited=1200)
+    check_build = FailedBuild(**{**BUILD.__dict__, "queue": "check"})
+    said = announcements(check_build, late, ROUTING)
+    assert [room for room, _ in said] == [Room("irc", "#qa")]  # any queue, negative channels
+    assert said[0][1].plain.startswith("Logs not ready after 1200s for tempest-full")
+
+
+def test_outcome_round_trips_through_json() -> None:
+    assert Outcome.from_json(FOUND.to_json()) == FOUND
+
+
+async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:
+    judged: list[str] = []
+    sent: list[tuple[Room, str]] = []
+    fail_once = {Room("irc", "#qa")}
+
+    async def judge(build: FailedBuild) -> Outcome:
+        judged.append(build.key)
+        return FOUND
+
+    async def deliver(room: Room, text: Text) -> None:
+        if room in fail_once:
+            fail_once.discard(room)
+            raise ConnectionError("IRC went away")  # the first run dies mid-delivery
+        sent.append((room, text.plain))
+
+    state = await StateStore.open(tmp_path / "state.sqlite")
+    first = Pipeline(state=state, judge=judge, routing=ROUTING, deliver=deliver)
+    assert await first.submit(BUILD) is True
+    assert await first.submit(BUILD) is False  # the same report again
+    await first.drain(grace=10)
+    assert [room for room, _ in sent] == [Room("irc", "#nova")]
+    assert await state.unfinished() == [BUILD]
+    await state.close()
+
+    state = await StateStore.open(tmp_path / "state.sqlite")
+    second = Pipeline(state=state, judge=judge, routing=ROUTING, deliver=deliver)
+    assert await second.resume() == 1
+    await second.drain(grace=10)
+    assert judged == [BUILD.key]  # the saved verdict was reused, not recomputed
+    rooms = [room for room, _ in sent]
+    assert rooms == [
+        Room("irc", "#nova"),
+        Room("irc", "#qa"),
+        Room("matrix", "#storage:example.org"),
+    ]
+    assert await state.unfinished() == []
+    assert second.processed == 1
+    await state.close()
