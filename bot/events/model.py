@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 #: Job results that mean "this job failed" (Zuul's vocabulary).
 FAILED_RESULTS = frozenset(
-    {"FAILURE", "POST_FAILURE", "TIMED_OUT", "RETRY_LIMIT", "NODE_FAILURE", "ERROR"}
+    {"FAILURE", "POST_FAILURE", "TIMED_OUT", "RETRY_LIMIT", "NODE_FAILURE", "ERROR", "DISK_FULL"}
 )
 
 
@@ -21,6 +21,7 @@ class Job:
     duration: float | None = None  # seconds
     uuid: str | None = None  # full build uuid, when the URL is a Zuul build page
     short_uuid: str | None = None  # 7 hex, when the URL is a log URL ending in it
+    detail: str | None = None  # Zuul's error text after the result, e.g. why a NODE_FAILURE
 
     @property
     def failed(self) -> bool:
