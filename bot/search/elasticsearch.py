@@ -40,7 +40,8 @@ class ElasticsearchBackend:
         # Building the client does no I/O: its HTTP session opens on the first request.
         self._client = AsyncElasticsearch(
             hosts=[settings.url],
-            basic_auth=basic_auth(settings),
+            # The client refuses both at once; an API key, when configured, wins.
+            basic_auth=None if settings.api_key else basic_auth(settings),
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
             request_timeout=settings.timeout,
             max_retries=0,  # we retry ourselves, with backoff
@@ -58,22 +59,35 @@ class ElasticsearchBackend:
         # body= (not unpacked kwargs) works on 8.x and 9.x and passes through keys the
         # client's signature does not know; the client may rewrite it, so give it a copy.
         result = await self._call(lambda: self._client.search(index=index, body=dict(body)))
-        return dict(result.body)
+        return self._document(result.body)
 
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
         lines: list[dict[str, Any]] = []
         for body in bodies:
             lines += [{"index": index or self._settings.index}, dict(body)]
         result = await self._call(lambda: self._client.msearch(searches=lines))
-        responses: list[Response] = result.body["responses"]
+        responses: list[Response] = self._document(result.body)["responses"]
         return responses
 
     async def health(self) -> Response:
         result = await self._call(self._client.cluster.health)
-        return dict(result.body)
+        return self._document(result.body)
 
     async def close(self) -> None:
         await self._client.close()
+
+    def _document(self, body: Any) -> Response:
+        """The JSON object of a 2xx reply.
+
+        Once the client has seen the product header it passes text replies through as ``str``.
+        """
+        if isinstance(body, dict):
+            return body
+        if isinstance(body, str):
+            raise _not_json(self._settings.url, body)
+        raise SearchQueryError(
+            f"search server {self._settings.url} sent a {type(body).__name__}, not a JSON object"
+        )
 
     async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
         async def once() -> T:
@@ -102,14 +116,20 @@ def translate_error(
 ) -> SearchError:
     """Map the client's exception to ours, with one clear line."""
     if isinstance(exc, elasticsearch.UnsupportedProductError):
+        if isinstance(exc.body, str):  # a text or HTML page: some front end answered, not ES
+            return _not_json(url, exc.body)
         return SearchQueryError(
             f"{url} is not an Elasticsearch server (use backend: opensearch for OpenSearch)"
         )
-    if isinstance(exc, elastic_transport.ConnectionError | elastic_transport.ConnectionTimeout):
+    if isinstance(exc, elastic_transport.ConnectionTimeout):
+        return SearchUnavailable(f"search server {url} did not answer in time: {exc.message}")
+    if isinstance(exc, elastic_transport.ConnectionError):
         return SearchUnavailable(f"search server {url} unreachable: {exc.message}")
+    if isinstance(exc, elastic_transport.SerializationError):
+        # A reply of an unknown mimetype or broken JSON: retrying would get the same.
+        return SearchQueryError(f"search server {url} sent a reply that is not JSON: {exc.message}")
     if isinstance(exc, elastic_transport.TransportError):
-        # e.g. a reply the client could not decode (not JSON): the server is not well.
-        return SearchUnavailable(f"search server {url} sent an unreadable reply: {exc.message}")
+        return SearchUnavailable(f"search server {url} failed: {exc.message}")
     status = exc.meta.status
     reason = server_reason(exc.body, str(exc.message))
     if status in (401, 403):  # AuthenticationException / AuthorizationException
@@ -120,3 +140,10 @@ def translate_error(
         # The compatibility mimetypes this client always sends: OpenSearch refuses them.
         reason += " (an OpenSearch server? use backend: opensearch)"
     return SearchQueryError(f"search server rejected the request ({status}): {reason}")
+
+
+def _not_json(url: str, text: str) -> SearchQueryError:
+    snippet = " ".join(text.split())[:100]
+    return SearchQueryError(
+        f"search server {url} sent a reply that is not JSON (a login page or proxy?): {snippet!r}"
+    )

@@ -34,7 +34,9 @@ async def bulk_index(
     client: AsyncOpenSearch, documents: Iterable[Mapping[str, Any]], *, refresh: bool = True
 ) -> int:
     """Index documents into their daily indices (created as needed); returns how many."""
-    actions: list[dict[str, Any]] = [{"_index": index_for(doc), "_source": dict(doc)} for doc in documents]
+    actions: list[dict[str, Any]] = [
+        {"_index": index_for(doc), "_source": dict(doc)} for doc in documents
+    ]
     for name in sorted({str(action["_index"]) for action in actions}):
         await ensure_index(client, name)
     indexed, errors = await async_bulk(

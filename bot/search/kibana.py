@@ -9,6 +9,7 @@ with a redirect or an HTML page instead of JSON, which we report as an authentic
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -49,11 +50,11 @@ class KibanaProxyBackend:
 
     async def search(self, body: Body, *, index: str | None = None) -> Response:
         path = f"{index or self._settings.index}/_search"
-        return await self._call(path, "POST", json.dumps(body), "application/json")
+        return await self._call(path, "POST", json.dumps(dict(body)), "application/json")
 
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
         header = json.dumps({"index": index or self._settings.index})
-        ndjson = "".join(f"{header}\n{json.dumps(body)}\n" for body in bodies)
+        ndjson = "".join(f"{header}\n{json.dumps(dict(body))}\n" for body in bodies)
         result = await self._call("_msearch", "POST", ndjson, "application/x-ndjson")
         responses: list[Response] = result["responses"]
         return responses
@@ -69,11 +70,9 @@ class KibanaProxyBackend:
     def _open(self) -> aiohttp.ClientSession:
         if self._session is None:
             settings = self._settings
-            credentials = basic_auth(settings)
-            headers = {XSRF_HEADERS[settings.kibana_flavor]: "true", **api_key_header(settings)}
+            headers = {XSRF_HEADERS[settings.kibana_flavor]: "true", **_auth_headers(settings)}
             https = settings.url.startswith("https")
             self._session = aiohttp.ClientSession(
-                auth=aiohttp.BasicAuth(*credentials) if credentials else None,
                 headers=headers,
                 timeout=aiohttp.ClientTimeout(total=settings.timeout),
                 connector=aiohttp.TCPConnector(ssl=tls_context(settings)) if https else None,
@@ -94,6 +93,7 @@ class KibanaProxyBackend:
         headers = {"content-type": content_type} if content_type else {}
         params = {"path": path, "method": method}
         url = self._settings.url
+        log.debug("%s %s through the console proxy at %s", method, path, url)
         try:
             # No redirects: a login front end redirects, and we want to say so, not follow
             # it to an HTML page (nor re-send a POST body elsewhere).
@@ -102,9 +102,23 @@ class KibanaProxyBackend:
             ) as reply:
                 raw = await reply.read()
                 return interpret_reply(reply.status, reply.headers, raw, url)
-        except (aiohttp.ClientError, TimeoutError) as exc:
+        except TimeoutError as exc:  # aiohttp's own timeouts are TimeoutErrors too
+            timeout = self._settings.timeout
+            raise SearchUnavailable(f"Kibana at {url} did not answer within {timeout:g} s") from exc
+        except aiohttp.ClientError as exc:
             reason = str(exc) or type(exc).__name__
             raise SearchUnavailable(f"Kibana at {url} unreachable: {reason}") from exc
+
+
+def _auth_headers(settings: SearchSettings) -> dict[str, str]:
+    """An API key if one is configured, else basic auth (one ``Authorization`` header only)."""
+    if settings.api_key:
+        return api_key_header(settings)
+    credentials = basic_auth(settings)
+    if credentials is None:
+        return {}
+    token = base64.b64encode(":".join(credentials).encode()).decode()
+    return {"authorization": f"Basic {token}"}
 
 
 def interpret_reply(status: int, headers: Mapping[str, str], raw: bytes, url: str) -> Response:

@@ -33,7 +33,8 @@ class OpenSearchBackend:
         self._settings = settings
         self._client = AsyncOpenSearch(
             hosts=[settings.url],
-            http_auth=basic_auth(settings),
+            # An API key wins over a password, as in the other backends.
+            http_auth=None if settings.api_key else basic_auth(settings),
             headers=api_key_header(settings),
             ssl_context=tls_context(settings) if settings.url.startswith("https") else None,
             timeout=settings.timeout,
@@ -73,12 +74,20 @@ class OpenSearchBackend:
                 return await request()
             except opensearchpy.TransportError as exc:
                 raise translate_error(exc, self._settings.url) from exc
+            except opensearchpy.SerializationError as exc:
+                # Not a TransportError: a reply that is not JSON (a login page, a proxy).
+                url = self._settings.url
+                raise SearchQueryError(
+                    f"search server {url} sent a reply that is not JSON: {exc}"
+                ) from exc
 
         return await with_retries(once, retries=self._settings.retries)
 
 
 def translate_error(exc: opensearchpy.TransportError, url: str) -> SearchError:
     """Map the client's exception to ours, with one clear line."""
+    if isinstance(exc, opensearchpy.ConnectionTimeout):
+        return SearchUnavailable(f"search server {url} did not answer in time")
     if isinstance(exc, opensearchpy.ConnectionError):
         return SearchUnavailable(f"search server {url} unreachable: {_cause(exc)}")
     status = exc.status_code
