@@ -1,0 +1,87 @@
+"""``recheckbot check``: validate a query repo, optionally flag queries that no longer hit.
+
+One line per problem on stdout (``path: problem``), a summary on stderr; exit 1 when any.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.app import Common, UserError, command, run_async
+from bot.cli.progress import progress_bar
+from bot.config import Settings
+from bot.queries import Problem, Query, QueryRepo, load_queries, query_files
+from bot.search import open_backend
+from bot.stats import query_hit_counts
+
+#: Exit status when the check found problems (errors exit 2, see bot.cli.app).
+EXIT_PROBLEMS = 1
+
+
+@command("check", help="Validate a query repo; exit 1 and list problems if any.")
+def check_command(
+    queries_dir: Annotated[
+        Path | None,
+        typer.Argument(help="Query directory or TripleO file [default: --queries / settings]."),
+    ] = None,
+    hits: Annotated[
+        bool, typer.Option("--hits", help="Also flag queries with no hits in --days days.")
+    ] = False,
+    days: Annotated[int, typer.Option("--days", "-d", min=1, max=365)] = 14,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON list of problems.")] = False,
+    *,
+    common: Common,
+) -> None:
+    path = queries_dir or common.queries or common.settings().queries
+    if not path.exists():
+        raise UserError(f"{path}: no such query directory (give QUERIES_DIR or --queries)")
+    repo = load_queries(path)
+    problems = list(repo.problems)
+    if path.is_dir() and not query_files(path):
+        problems.append(Problem(path, "no query files (*.yaml)"))
+    if hits and repo.queries:
+        counts = run_async(_hit_counts(common.settings(), repo, days))
+        problems += dead_queries(repo.queries, counts, days)
+    if as_json:
+        print(json.dumps([{"path": str(p.path), "message": p.message} for p in problems], indent=2))
+    else:
+        for problem in problems:
+            print(problem)
+    typer.echo(summary(repo, problems), err=True)
+    if problems:
+        raise typer.Exit(EXIT_PROBLEMS)
+
+
+async def _hit_counts(settings: Settings, repo: QueryRepo, days: int) -> dict[str, int]:
+    backend = open_backend(settings.search)
+    try:
+        with progress_bar(len(repo), f"hits in {days} days") as advance:
+            lucene_by_id = {q.id: q.effective for q in repo}
+            return await query_hit_counts(backend, lucene_by_id, days=days, progress=advance)
+    finally:
+        await backend.close()
+
+
+def dead_queries(queries: tuple[Query, ...], counts: dict[str, int], days: int) -> list[Problem]:
+    """A problem per query with no hits (queries the server did not answer are not judged)."""
+    return [
+        Problem(q.source or Path(q.id), f"{_which(q)}no hits in the last {days} days")
+        for q in queries
+        if counts.get(q.id) == 0
+    ]
+
+
+def _which(query: Query) -> str:
+    # A file holding many queries (TripleO) needs the entry named; one-query files do not.
+    return f"{query.location} ({query.id}): " if query.location else ""
+
+
+def summary(repo: QueryRepo, problems: list[Problem]) -> str:
+    if not problems:
+        return f"{len(repo)} queries OK"
+    files = len({p.path for p in problems})
+    return f"{len(problems)} problem(s) in {files} file(s); {len(repo)} queries loaded"
