@@ -24,6 +24,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from bot.chatconfig import ChatSettings
+
 ENV_PREFIX = "RECHECKBOT_"
 
 
@@ -132,11 +134,23 @@ class GerritServer(Section):
     events_log_timezone: str = Field(
         "UTC", description="time zone of the Gerrit JVM; the events-log plugin reads t1 in it"
     )
+    source: Literal["ssh", "rest"] = Field(
+        "ssh", description="ssh: stream-events; rest: poll the REST API (no stream-events right)"
+    )
+    poll_interval: float = Field(60.0, gt=0, description="seconds between REST polls")
+    poll_window: float = Field(
+        3600.0, gt=0, description="seconds of change updates a REST poll looks back on (-age:)"
+    )
+    poll_query: str | None = Field(
+        None, description="Gerrit search selecting changes to poll; default: commentby CI accounts"
+    )
 
     @model_validator(mode="after")
     def _check_resume(self) -> GerritServer:
         if self.resume == "events-log" and not self.http_url:
             raise ValueError("resume: events-log needs http_url")
+        if self.source == "rest" and not self.http_url:
+            raise ValueError("source: rest needs http_url")
         if self.events_log_timezone != "UTC":
             try:
                 zoneinfo.ZoneInfo(self.events_log_timezone)
@@ -161,19 +175,76 @@ class MqttSettings(Section):
 
 
 class IrcSettings(Section):
+    """One IRC network. Rooms (channels) come from channels.yaml routing, not from here."""
+
     server: str
     port: int = Field(6697, gt=0, lt=65536)
     tls: bool = True
-    nick: str = "recheckbot"
-    password: SecretStr | None = None
+    tls_verify: bool = Field(True, description="verify the server certificate and host name")
+    ca_file: Path | None = Field(None, description="CA bundle for a private/self-signed server")
+    nick: str = Field("recheckbot", min_length=1, max_length=30, pattern=r"^[^\s,*?!@#:]+$")
+    username: str | None = Field(None, description="ident user name; default: the nick")
+    realname: str = "recheckbot (elastic-recheck)"
+    account: str | None = Field(None, description="services account name; default: the nick")
+    password: SecretStr | None = Field(None, description="services account password")
+    auth: Literal["auto", "sasl", "nickserv", "none"] = Field(
+        "auto",
+        description="auto: SASL PLAIN when the server offers it, else NickServ IDENTIFY "
+        "(only with a password); sasl: SASL or no connection; nickserv: IDENTIFY only",
+    )
     server_password: SecretStr | None = None
+    send_burst: int = Field(4, ge=1, le=100, description="lines sent at once before pacing")
+    send_interval: float = Field(
+        1.0, ge=0, le=60, description="seconds between lines once the burst is spent"
+    )
+    connect_timeout: float = Field(30.0, gt=0, description="seconds for TCP + TLS + registration")
+    reconnect_max_delay: float = Field(60.0, gt=0, description="cap of the reconnect backoff")
+    ping_interval: float = Field(90.0, gt=0, description="PING the server after this quiet time")
+    ping_timeout: float = Field(60.0, gt=0, description="drop the link when PING goes unanswered")
+    regain_interval: float = Field(
+        60.0, gt=0, description="seconds between tries to take back the configured nick"
+    )
+
+    @model_validator(mode="after")
+    def _check_auth(self) -> IrcSettings:
+        if self.auth in ("sasl", "nickserv") and self.password is None:
+            raise ValueError(f"auth: {self.auth} needs a password")
+        return self
 
 
 class MatrixSettings(Section):
-    homeserver: str
-    user_id: str
+    """One Matrix account. Rooms (ids or aliases) come from channels.yaml routing."""
+
+    homeserver: str = Field(pattern=r"^https?://\S+$")
+    user_id: str = Field(pattern=r"^@[^:\s]+:\S+$")
     password: SecretStr | None = None
     access_token: SecretStr | None = None
+    device_id: str | None = Field(None, description="reuse a device (with access_token)")
+    device_name: str = "recheckbot"
+    verify_tls: bool = True
+    sync_timeout: float = Field(30.0, gt=0, le=300, description="long-poll seconds per /sync")
+    request_timeout: float = Field(20.0, gt=0, description="seconds per HTTP request")
+    reconnect_max_delay: float = Field(60.0, gt=0, description="cap of the retry backoff")
+
+    @model_validator(mode="after")
+    def _check_credentials(self) -> MatrixSettings:
+        if self.password is None and self.access_token is None:
+            raise ValueError("password or access_token is required")
+        return self
+
+
+class WatchSettings(Section):
+    """How the watch pipeline judges builds."""
+
+    wait: float = Field(1200.0, ge=0, description="seconds to wait for logs after the event")
+    max_concurrent: int = Field(50, gt=0, description="builds judged at once")
+    replay: Path | None = Field(None, description="JSON-lines file of Gerrit events to replay")
+    replay_interval: float = Field(1.0, ge=0)
+    ci_accounts: list[str] = Field(
+        default_factory=lambda: ["zuul", "jenkins"],
+        description="CI accounts for replayed events (Gerrit servers have their own)",
+    )
+    uncategorized_url: str | None = None
 
 
 class DashboardSettings(Section):
@@ -200,6 +271,9 @@ class Settings(BaseSettings):
     irc: IrcSettings | None = None
     matrix: MatrixSettings | None = None
     dashboard: DashboardSettings = DashboardSettings()
+    watch: WatchSettings = WatchSettings()
+    console: bool = Field(False, description="announce on the terminal and read commands there")
+    chat: ChatSettings = ChatSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -1,0 +1,82 @@
+"""``!bug``: one known bug: its query, what the tracker says, and its hits per day."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.bugref import ref_from_id
+from bot.queries import Query
+from bot.stats import QueryReport
+from bot.transports.base import Text
+from commands import (
+    Context,
+    Part,
+    Rejected,
+    bold,
+    command,
+    days_option,
+    link,
+    quoted,
+    rich,
+    split_options,
+)
+from commands.query import bounded_report
+
+if TYPE_CHECKING:
+    from bot.chat import BugInfo
+
+SPARKS = "▁▂▃▄▅▆▇█"
+#: Up to this many days, hits per day are numbers; beyond, a sparkline keeps the line short.
+NUMBERS_UP_TO = 14
+QUERY_SHOWN = 160
+
+
+@command(
+    "bug",
+    usage="<bug id> [--days N]",
+    help="a known bug: its query, the tracker's title and status, and its hits per day",
+    rate=2,
+)
+async def bug(ctx: Context) -> Text:
+    text, options = split_options(ctx.args, ("days",))
+    days = days_option(ctx, options.get("days"))
+    if not text or len(text.split()) > 1:
+        raise Rejected(ctx.usage())
+    query = ctx.services.queries().get(text)
+    if query is None:
+        what = "bug" if ref_from_id(text) else "bug id or query id"
+        raise Rejected(f"no known query for {what} {quoted(text, 30)}")
+    info = await ctx.services.bug_info(query) if query.bug.tracked else None
+    report, partial = await bounded_report(ctx, query.effective, days, user_text=False)
+    return format_bug(query, info, report, days, partial=partial)
+
+
+def format_bug(
+    query: Query, info: BugInfo | None, report: QueryReport, days: int, *, partial: bool = False
+) -> Text:
+    """Three lines: the bug, its query, its hits per day (pure)."""
+    title = (info.title if info else None) or query.title
+    head: list[Part] = [bold(f"bug {query.bug.id}")]
+    if title:
+        head.append(f": {title[:120]}")
+    if info and info.status:
+        head.append(f" [{info.status}]")
+    if query.bug.tracked:
+        head += [" · ", link("tracker", query.bug.url)]
+    shown = " ".join(query.lucene.split())
+    if len(shown) > QUERY_SHOWN:
+        shown = shown[:QUERY_SHOWN] + "…"
+    hits = [n for _, n, _ in report.per_day]
+    tail = f"last {days} d: {report.hits} hits, {report.failed_builds} failed builds"
+    tail += f"; per day, oldest first: {per_day(hits)}" if report.hits else ""
+    tail += " (partial: the search timed out)" if partial else ""
+    return rich(head, [f"query: {shown}"], [tail])
+
+
+def per_day(hits: list[int]) -> str:
+    """``0 3 1 0`` for a short period, a sparkline with its peak for a long one."""
+    if len(hits) <= NUMBERS_UP_TO:
+        return " ".join(map(str, hits))
+    top = max(hits) or 1
+    line = "".join(SPARKS[round(n * (len(SPARKS) - 1) / top)] for n in hits)
+    return f"{line} (peak {max(hits)})"

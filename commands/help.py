@@ -1,0 +1,61 @@
+"""``!help``: the commands, or one command in detail."""
+
+from __future__ import annotations
+
+from bot.chatconfig import ChatSettings, Level
+from bot.transports.base import Text
+from commands import (
+    CommandSpec,
+    Context,
+    Part,
+    Registry,
+    Rejected,
+    bold,
+    command,
+    link,
+    quoted,
+    rich,
+)
+
+
+@command("help", usage="[command]", help="list the commands, or explain one", rate=1)
+async def help_(ctx: Context) -> Text:
+    prefix = ctx.settings.prefix
+    name = ctx.args.strip().removeprefix(prefix)
+    if not name:
+        return format_index(ctx.registry, ctx.settings, ctx.services.dashboard_url)
+    spec = ctx.registry.get(name)
+    if spec is None:
+        near = ctx.registry.closest(name)
+        hint = f"; did you mean {prefix}{near}?" if near else f"; {prefix}help lists them"
+        raise Rejected(f"no command {quoted(name, 32)}{hint}")
+    return format_command(spec, prefix, level(spec, ctx.settings))
+
+
+def level(spec: CommandSpec, settings: ChatSettings) -> Level:
+    """Who may run ``spec`` here: the settings may override the command's own level."""
+    return settings.acl.get(spec.name, spec.acl)
+
+
+def format_index(registry: Registry, settings: ChatSettings, dashboard: str | None) -> Text:
+    """One line naming every command (admin ones marked), and where the dashboard is (pure)."""
+    prefix = settings.prefix
+    names = []
+    for spec in registry.specs():
+        called = "/".join(f"{prefix}{n}" for n in spec.names)
+        names.append(called + (" (admins)" if level(spec, settings) == "admin" else ""))
+    line: list[Part] = ["commands: ", ", ".join(names), f" — {prefix}help <command> explains one"]
+    if dashboard:
+        line += [" · ", link("dashboard", dashboard)]
+    return rich(line)
+
+
+def format_command(spec: CommandSpec, prefix: str, acl: Level) -> Text:
+    """``!name <usage>: help``, then aliases and who may run it (pure)."""
+    head: list[Part] = [bold(f"{prefix}{spec.name} {spec.usage}".rstrip()), f": {spec.help}"]
+    notes = []
+    if spec.aliases:
+        notes.append("also " + ", ".join(prefix + alias for alias in spec.aliases))
+    if acl == "admin":
+        notes.append("admins only")
+    return rich(head, ["; ".join(notes)]) if notes else rich(head)

@@ -1,0 +1,50 @@
+"""``!refresh`` / ``!graph``: rebuild the dashboard now and say where it is.
+
+The refresh itself is the dashboard's (coalesced: asking while one runs joins that one), so a
+burst of ``!refresh`` costs one rebuild. It is still admin-only by default: one rebuild runs a
+search per page over the whole query repo.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bot.transports.base import Text
+from commands import CommandError, Context, Part, bold, command, duration, link, rich
+
+if TYPE_CHECKING:
+    from bot.chat import RefreshStatus
+
+
+@command(
+    "refresh",
+    aliases=("graph",),
+    help="rebuild the dashboard graphs now (joins a refresh already running) and link them",
+    acl="admin",
+    rate=5,
+    timeout=600,
+)
+async def refresh(ctx: Context) -> Text:
+    await ctx.reply(Text.of("refreshing the dashboard; I will say when it is done"))
+    status = await ctx.services.refresh_dashboard()
+    if not status.ok:
+        raise CommandError(f"the dashboard refresh failed: {status.error or 'no reason given'}")
+    if ctx.room.transport == "matrix":
+        await _send_chart(ctx)
+    return format_refreshed(status, ctx.services.dashboard_url)
+
+
+async def _send_chart(ctx: Context) -> None:
+    # Optional: only when the bot has a chart maker and the transport can post images.
+    png = await ctx.services.chart_png(days=ctx.settings.default_days)
+    if png:
+        await ctx.send_image(png, "top-bugs.png")
+
+
+def format_refreshed(status: RefreshStatus, url: str | None) -> Text:
+    """``dashboard refreshed in 12 s · <link>`` (pure)."""
+    took = f" in {duration(status.seconds)}" if status.seconds is not None else ""
+    line: list[Part] = [bold("dashboard refreshed"), took]
+    if url:
+        line += [" · ", link("dashboard", url)]
+    return rich(line)

@@ -1,0 +1,43 @@
+"""``!status``: is the bot well? Streams, search, queue, dashboard."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot.transports.base import Text
+from commands import Context, Part, ago, bold, command, duration, rich
+
+if TYPE_CHECKING:
+    from bot.chat import RefreshStatus, StatusSnapshot, StreamStatus
+
+
+@command("status", help="uptime, event streams, search health, queue depth, last dashboard refresh")
+async def status(ctx: Context) -> Text:
+    return format_status(await ctx.services.status())
+
+
+def format_status(snap: StatusSnapshot, now: datetime | None = None) -> Text:
+    """Three lines: the bot and its search server, the event streams, the dashboard (pure)."""
+    now = now or datetime.now(UTC)
+    first: list[Part] = [
+        bold(f"up {duration(snap.uptime)}"),
+        f" · search: {snap.search[:100]}",
+        f" · queue: {snap.queue_depth} build{'' if snap.queue_depth == 1 else 's'} waiting",
+    ]
+    streams = "; ".join(_stream(s, now) for s in snap.streams) or "none configured"
+    return rich(first, [f"streams: {streams}"], [f"dashboard: {_refresh(snap.last_refresh, now)}"])
+
+
+def _stream(stream: StreamStatus, now: datetime) -> str:
+    state = "connected" if stream.connected else "DOWN"
+    seen = f", last event {ago(stream.last_event, now)}" if stream.last_event else ", no event yet"
+    return f"{stream.name} {state}{seen}"
+
+
+def _refresh(refresh: RefreshStatus | None, now: datetime) -> str:
+    if refresh is None or refresh.finished is None:
+        return "not refreshed yet"
+    if not refresh.ok:
+        return f"last refresh FAILED {ago(refresh.finished, now)}: {(refresh.error or '?')[:100]}"
+    return f"refreshed {ago(refresh.finished, now)}"
