@@ -1,0 +1,92 @@
+"""Console transport: announcements on the terminal, commands typed on stdin (``make run``).
+
+Reading stdin must not block the event loop, and stdin may be a tty, a pipe or a plain file
+(``recheckbot run --demo < commands.txt``). ``loop.connect_read_pipe`` refuses plain files, so
+a daemon thread reads lines and hands them to the loop. A daemon thread, not the default
+executor: a thread stuck in ``readline()`` on a quiet terminal would hold up the executor's
+shutdown at exit; a daemon one is simply left behind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import threading
+from collections.abc import AsyncIterator
+from contextlib import suppress
+from typing import TextIO
+
+from bot.transports.base import Health, Incoming, Room, Text, User
+
+log = logging.getLogger(__name__)
+
+ROOM = Room("console", "console")
+USER = User("console", "console", "you")
+_EOF = None
+
+
+class ConsoleTransport:
+    """The terminal as a chat room; see :class:`bot.transports.base.Transport`."""
+
+    name = "console"
+
+    def __init__(self, stream_in: TextIO | None = None, stream_out: TextIO | None = None) -> None:
+        self._in = stream_in if stream_in is not None else sys.stdin
+        self._out = stream_out if stream_out is not None else sys.stdout
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._reader: threading.Thread | None = None
+        self._closed = False
+        self._eof = False
+
+    async def connect(self) -> None:
+        if self._reader is not None:
+            return
+        loop = asyncio.get_running_loop()
+        self._reader = threading.Thread(
+            target=self._read, args=(loop,), name="console stdin", daemon=True
+        )
+        self._reader.start()
+
+    async def join(self, room: Room) -> None:
+        """Every room is shown on the one terminal; nothing to join."""
+
+    async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
+        if self._closed:
+            return
+        prefix = f"[{room.id}] "
+        body = "\n".join(prefix + line for line in text.plain.splitlines() or [""])
+        self._out.write(body + "\n")
+        self._out.flush()
+
+    async def incoming(self) -> AsyncIterator[Incoming]:
+        """Lines typed on stdin, stripped; ends at end of input (or when closed)."""
+        while not self._eof:
+            line = await self._lines.get()
+            if line is _EOF:
+                self._eof = True
+                return
+            yield Incoming(ROOM, USER, line)
+
+    def health(self) -> Health:
+        if self._closed or self._reader is None:
+            return Health(False, "closed" if self._closed else "not started")
+        return Health(True, "stdin at end of input" if self._eof else "reading stdin")
+
+    async def close(self) -> None:
+        self._closed = True
+        self._lines.put_nowait(_EOF)
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Runs in the reader thread: every non-blank line to the loop, then the end mark."""
+        try:
+            for raw in iter(self._in.readline, ""):
+                line = raw.strip()
+                if line and not self._closed:
+                    loop.call_soon_threadsafe(self._lines.put_nowait, line)
+        except (OSError, ValueError) as exc:  # stdin closed under us
+            log.info("console: stopped reading stdin: %s", exc)
+        except RuntimeError:  # the loop is closed: the bot has ended
+            return
+        with suppress(RuntimeError):
+            loop.call_soon_threadsafe(self._lines.put_nowait, _EOF)

@@ -1,0 +1,314 @@
+"""MatrixTransport against a real Synapse: a second account (matrix-nio) watches and talks."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import nio
+import pytest
+
+from bot.config import MatrixSettings
+from bot.transports.base import Incoming, Room, Text, User
+from bot.transports.matrix import MatrixTransport, notice_content
+
+if TYPE_CHECKING:
+    from tests.servers import SynapseServer
+
+pytest_plugins = ["tests.servers"]
+
+TIMEOUT = 15.0
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:10]}"
+
+
+class Peer:
+    """Somebody else on the homeserver, with a nio client of their own."""
+
+    def __init__(self, server: SynapseServer) -> None:
+        self.name = unique("alice")
+        self.password = f"pw-{self.name}"
+        self.user_id = server.register(self.name, self.password)
+        self.client = nio.AsyncClient(server.url, self.user_id)
+
+    async def login(self) -> Peer:
+        assert isinstance(await self.client.login(self.password), nio.LoginResponse)
+        assert isinstance(await self.client.sync(timeout=0), nio.SyncResponse)
+        return self
+
+    async def create_room(self, invite: str, **options: Any) -> str:
+        response = await self.client.room_create(invite=[invite], **options)
+        assert isinstance(response, nio.RoomCreateResponse), response
+        return str(response.room_id)
+
+    async def say(self, room_id: str, body: str) -> str:
+        content = {"msgtype": "m.text", "body": body}
+        response = await self.client.room_send(room_id, "m.room.message", content)
+        assert isinstance(response, nio.RoomSendResponse), response
+        return str(response.event_id)
+
+    async def events(self, until: Callable[[list[tuple[str, Any]]], bool]) -> list[tuple[str, Any]]:
+        """Timeline events ``(room_id, event)`` seen from now on, until ``until`` holds."""
+        seen: list[tuple[str, Any]] = []
+        async with asyncio.timeout(TIMEOUT):
+            while not until(seen):
+                response = await self.client.sync(timeout=1000)
+                if isinstance(response, nio.SyncResponse):
+                    for room_id, info in response.rooms.join.items():
+                        seen += [(room_id, event) for event in info.timeline.events]
+        return seen
+
+    async def notices(self, count: int) -> list[tuple[str, Any]]:
+        def enough(seen: list[tuple[str, Any]]) -> bool:
+            return len(only_notices(seen)) >= count
+
+        return only_notices(await self.events(enough))
+
+
+def only_notices(seen: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
+    return [(room, event) for room, event in seen if isinstance(event, nio.RoomMessageNotice)]
+
+
+Maker = Callable[..., Awaitable[Any]]
+
+
+@pytest.fixture
+async def make_peer(synapse_server: SynapseServer) -> AsyncIterator[Callable[[], Awaitable[Peer]]]:
+    peers: list[Peer] = []
+
+    async def make() -> Peer:
+        peer = await Peer(synapse_server).login()
+        peers.append(peer)
+        return peer
+
+    yield make
+    for peer in peers:
+        await peer.client.close()
+
+
+@pytest.fixture
+async def make_bot(synapse_server: SynapseServer) -> AsyncIterator[Maker]:
+    """A registered bot account and its connected transport (closed after the test)."""
+    bots: list[MatrixTransport] = []
+
+    async def make(*rooms: str, connect: bool = True, **overrides: Any) -> MatrixTransport:
+        name = unique("bot")
+        base: dict[str, Any] = {
+            "homeserver": synapse_server.url,
+            "user_id": synapse_server.register(name, f"pw-{name}"),
+            "password": f"pw-{name}",
+            "sync_timeout": 5.0,
+            "request_timeout": 5.0,
+            "reconnect_max_delay": 1.0,
+        }
+        bot = MatrixTransport(MatrixSettings(**(base | overrides)))
+        bots.append(bot)
+        if connect:
+            await bot.connect()
+            for room in rooms:
+                await bot.join(Room("matrix", room))
+        return bot
+
+    yield make
+    for bot in bots:
+        await bot.close()
+
+
+async def bot_and_room(make_bot: Maker, make_peer: Callable[[], Awaitable[Peer]]) -> Any:
+    bot = await make_bot(connect=False)
+    peer = await make_peer()
+    room_id = await peer.create_room(bot.settings.user_id)
+    await bot.connect()
+    await bot.join(Room("matrix", room_id))
+    return bot, peer, room_id
+
+
+def test_settings_need_credentials_and_a_user_id() -> None:
+    with pytest.raises(ValueError, match="password or access_token is required"):
+        MatrixSettings(homeserver="https://m.example", user_id="@bot:m.example")
+    with pytest.raises(ValueError, match="user_id"):
+        MatrixSettings(homeserver="https://m.example", user_id="bot", password="x")
+    with pytest.raises(ValueError, match="homeserver"):
+        MatrixSettings(homeserver="m.example", user_id="@bot:m.example", password="x")
+
+
+def test_notice_content_threads_replies() -> None:
+    content = notice_content(Text("a", html="<b>a</b>"), reply_to="$ev", thread="$root")
+    assert content == {
+        "msgtype": "m.notice",
+        "body": "a",
+        "format": "org.matrix.custom.html",
+        "formatted_body": "<b>a</b>",
+        "m.relates_to": {
+            "rel_type": "m.thread",
+            "event_id": "$root",
+            "is_falling_back": True,
+            "m.in_reply_to": {"event_id": "$ev"},
+        },
+    }
+    assert notice_content(Text.of("plain")) == {"msgtype": "m.notice", "body": "plain"}
+
+
+async def test_announcement_is_a_notice_with_html(make_bot: Maker, make_peer: Any) -> None:
+    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    html = '<b>nova</b> failed: <a href="https://bugs.launchpad.net/bugs/1">bug 1</a>'
+    await bot.send(Room("matrix", room_id), Text("nova failed: bug 1", html=html))
+    await bot.send(Room("matrix", room_id), Text.of("plain only"))
+    [(room, first), (_, second)] = await peer.notices(2)
+    assert room == room_id
+    assert first.sender == bot.settings.user_id
+    assert (first.body, first.format, first.formatted_body) == (
+        "nova failed: bug 1",
+        "org.matrix.custom.html",
+        html,
+    )
+    assert second.body == "plain only"
+    assert "formatted_body" not in second.source["content"]
+    assert bot.health().connected
+
+
+async def test_commands_reach_incoming_and_replies_go_in_a_thread(
+    make_bot: Maker, make_peer: Any
+) -> None:
+    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    messages = bot.incoming()
+    event_id = await peer.say(room_id, "  !query 1234 ")
+    got = await asyncio.wait_for(anext(messages), TIMEOUT)
+    user = User("matrix", peer.user_id, peer.name)
+    assert got == Incoming(Room("matrix", room_id), user, "!query 1234", event_id)
+
+    await bot.send(got.room, Text.of("1234: 3 hits"), reply_to=got)
+    [(_, reply)] = await peer.notices(1)
+    relation = reply.source["content"]["m.relates_to"]
+    assert relation["rel_type"] == "m.thread"
+    assert relation["event_id"] == event_id
+    assert relation["m.in_reply_to"] == {"event_id": event_id}
+
+
+async def test_history_and_own_messages_are_not_incoming(
+    synapse_server: SynapseServer, make_bot: Maker, make_peer: Any
+) -> None:
+    bot = await make_bot(connect=False)
+    peer = await make_peer()
+    room_id = await peer.create_room(bot.settings.user_id)
+    await peer.say(room_id, "!old from before the start")
+    await asyncio.sleep(0.01)
+    await bot.connect()
+    await bot.join(Room("matrix", room_id))
+    same_account = nio.AsyncClient(synapse_server.url, bot.settings.user_id)
+    try:
+        await same_account.login(bot.settings.password.get_secret_value())
+        content = {"msgtype": "m.text", "body": "!mine"}
+        await same_account.room_send(room_id, "m.room.message", content)
+    finally:
+        await same_account.close()
+    await peer.say(room_id, "!new")
+    got = await asyncio.wait_for(anext(bot.incoming()), TIMEOUT)
+    assert got.text == "!new"
+
+
+async def test_rooms_joined_by_alias_keep_their_alias(make_bot: Maker, make_peer: Any) -> None:
+    bot = await make_bot(connect=False)
+    peer = await make_peer()
+    local = unique("t-")
+    room_id = await peer.create_room(bot.settings.user_id, alias=local)
+    alias = f"#{local}:localhost"
+    await bot.connect()
+    await bot.join(Room("matrix", alias))
+    await peer.say(room_id, "!help")
+    got = await asyncio.wait_for(anext(bot.incoming()), TIMEOUT)
+    assert got.room == Room("matrix", alias)
+    await bot.send(got.room, Text.of("by alias"))
+    [(room, notice)] = await peer.notices(1)
+    assert (room, notice.body) == (room_id, "by alias")
+
+
+async def test_encrypted_rooms_are_skipped_with_a_log_line(
+    make_bot: Maker, make_peer: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    bot = await make_bot(connect=False)
+    peer = await make_peer()
+    encryption = {
+        "type": "m.room.encryption",
+        "state_key": "",
+        "content": {"algorithm": "m.megolm.v1.aes-sha2"},
+    }
+    secret_room = await peer.create_room(bot.settings.user_id, initial_state=[encryption])
+    open_room = await peer.create_room(bot.settings.user_id)
+    await bot.connect()
+    caplog.set_level(logging.INFO, logger="bot.transports.matrix")
+    await bot.join(Room("matrix", secret_room))
+    await bot.join(Room("matrix", open_room))
+    assert f"room {secret_room} is encrypted; skipped" in caplog.text
+    await bot.send(Room("matrix", secret_room), Text.of("must not be sent"))
+    await bot.send(Room("matrix", open_room), Text.of("fine"))
+    notices = await peer.notices(1)
+    assert [(room, event.body) for room, event in notices] == [(open_room, "fine")]
+
+
+async def test_access_token_login(
+    synapse_server: SynapseServer, make_bot: Maker, make_peer: Any
+) -> None:
+    holder = await make_bot(connect=False)
+    client = nio.AsyncClient(synapse_server.url, holder.settings.user_id)
+    login = await client.login(holder.settings.password.get_secret_value(), device_name="x")
+    await client.close()
+    name = holder.settings.user_id  # the same account, with the holder's token
+    bot = await make_bot(
+        connect=False, user_id=name, access_token=login.access_token, password=None
+    )
+    peer = await make_peer()
+    room_id = await peer.create_room(name)
+    await bot.connect()
+    assert bot.health().connected, bot.health().detail
+    await bot.join(Room("matrix", room_id))
+    await bot.send(Room("matrix", room_id), Text.of("token works"))
+    [(_, notice)] = await peer.notices(1)
+    assert (notice.sender, notice.body) == (name, "token works")
+
+
+async def test_a_wrong_password_is_reported_and_never_logged(
+    make_bot: Maker, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    bot = await make_bot(password="definitely-wrong-pw")
+    assert not bot.health().connected
+    assert "M_FORBIDDEN" in bot.health().detail
+    assert "definitely-wrong-pw" not in caplog.text
+
+
+async def test_close_ends_incoming(make_bot: Maker) -> None:
+    bot = await make_bot()
+    messages = bot.incoming()
+    await bot.close()
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(anext(messages), TIMEOUT)
+    assert bot.health().detail == "closed"
+
+
+async def test_synapse_restart_reconnects_and_delivers_queued_notices(
+    synapse_server: SynapseServer, make_bot: Maker, make_peer: Any
+) -> None:
+    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    synapse_server.stop()
+    deadline = time.monotonic() + TIMEOUT
+    while bot.health().connected:
+        assert time.monotonic() < deadline, "the bot never noticed the homeserver was gone"
+        await asyncio.sleep(0.05)
+    await bot.send(Room("matrix", room_id), Text.of("queued while down"))
+    synapse_server.start()
+    [(_, queued)] = await peer.notices(1)
+    assert queued.body == "queued while down"
+    await bot.send(Room("matrix", room_id), Text.of("after the restart"))
+    [(_, after)] = await peer.notices(1)
+    assert after.body == "after the restart"
+    assert bot.health().connected
+    messages = bot.incoming()
+    await peer.say(room_id, "!still listening")
+    assert (await asyncio.wait_for(anext(messages), TIMEOUT)).text == "!still listening"
