@@ -54,6 +54,7 @@ class DemoJob:
     voting: bool = True
     bug: str | None = None  # id of the query whose line the job's logs carry
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # fields the bug line needs
+    failed_tests: tuple[str, ...] = ()  # test ids the job's console reports as failed
 
     @property
     def short_uuid(self) -> str:
@@ -175,6 +176,9 @@ def job_documents(buildset: DemoBuildset, job: DemoJob) -> Iterator[dict[str, An
     lines: list[dict[str, Any]] = [{"message": text} for text in ROUTINE_LINES]
     if job.extra:
         lines.insert(3, {"loglevel": "ERROR", **job.extra})
+    lines[4:4] = [
+        {"message": f"{test} ... FAILED", "loglevel": "ERROR"} for test in job.failed_tests
+    ]
     lines.append({"message": END_MARKER})
     for second, line in enumerate(lines):
         when = buildset.started + timedelta(seconds=second)

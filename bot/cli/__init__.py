@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.cli import check, convert, query  # noqa: F401  (importing registers them)
+from bot.cli import check, classify, convert, query  # noqa: F401  (importing registers them)
 from bot.cli.app import app
 
 

@@ -1,0 +1,4 @@
+"""Benchmarks: ``python -m benchmarks.<name>``; ``make bench`` runs them all.
+
+Never timed assertions in tests.
+"""
