@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot.classify import Verdict
 from bot.events.model import FailedBuild
 from bot.messages import (
     BugLink,
@@ -22,6 +23,7 @@ from bot.messages import (
     format_not_ready,
     format_unrecognized,
 )
+from bot.queries import Query
 from bot.routing import Routing, Subject
 from bot.state import StateStore
 from bot.transports.base import Room, Text
@@ -59,6 +61,34 @@ class Outcome:
             teams=tuple(data.get("teams", ())),
             bug_projects=tuple(data.get("bug_projects", ())),
         )
+
+
+def outcome_of(verdict: Verdict, queries: Mapping[str, Query]) -> Outcome:
+    """What to announce from a classification: bugs with their links, late jobs apart.
+
+    As ER did, a failed non-voting job is only mentioned when a query explains it.
+    """
+    jobs: list[JobResult] = []
+    late: list[str] = []
+    found: list[Query] = []
+    for job in verdict.jobs:
+        # A bug found in partial logs is still worth announcing; only silence is "late".
+        if job.status == "not-ready":
+            late.append(job.job.name)
+            continue
+        bugs = [queries[bug] for bug in job.bugs if bug in queries]
+        if not bugs and not job.job.voting:
+            continue
+        found += bugs
+        links = tuple(BugLink(q.id, q.bug.url, q.title) for q in bugs)
+        jobs.append(JobResult(job.job.name, links, job.job.url))
+    return Outcome(
+        jobs=tuple(jobs),
+        not_ready=tuple(late),
+        waited=verdict.waited,
+        teams=tuple(sorted({q.owner for q in found if q.owner})),
+        bug_projects=tuple(sorted({q.bug.project for q in found if q.bug.project})),
+    )
 
 
 Judge = Callable[[FailedBuild], Awaitable[Outcome]]

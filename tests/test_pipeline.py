@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.events.model import FailedBuild, Job
 from bot.messages import BugLink, JobResult
-from bot.pipeline import Outcome, Pipeline, announcements
+from bot.pipeline import Outcome, Pipeline, announcements, outcome_of
 from bot.routing import parse_channels
 from bot.state import StateStore
 from bot.transports.base import Room, Text
@@ -105,3 +105,25 @@ async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:
     assert await state.unfinished() == []
     assert second.processed == 1
     await state.close()
+
+
+def test_outcome_of_a_verdict() -> None:
+    from bot.classify import JobVerdict, Verdict
+    from bot.queries import load_queries
+    from tests.conftest import ROOT
+
+    queries = {q.id: q for q in load_queries(ROOT / "queries").queries}
+    jobs = (
+        JobVerdict(Job("a-classified", "FAILURE"), bugs=("1541364",), ready=True),
+        JobVerdict(Job("b-unknown", "FAILURE"), ready=True),
+        JobVerdict(Job("c-nonvoting", "FAILURE", voting=False), ready=True),
+        JobVerdict(Job("d-late", "FAILURE"), ready=False),
+        JobVerdict(Job("e-partial", "FAILURE"), bugs=("1822605",), ready=False),
+    )
+    outcome = outcome_of(Verdict(BUILD, jobs, waited=12.5), queries)
+    assert [job.name for job in outcome.jobs] == ["a-classified", "b-unknown", "e-partial"]
+    assert [bug.id for bug in outcome.jobs[0].bugs] == ["1541364"]
+    assert outcome.jobs[0].bugs[0].url == "https://bugs.launchpad.net/bugs/1541364"
+    assert outcome.not_ready == ("d-late",)
+    assert outcome.waited == 12.5
+    assert outcome.found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from bot.cli import check, classify, convert, query  # noqa: F401  (importing registers them)
+from bot.cli import check, classify, convert, graph, query, run, uncat  # noqa: F401  (registers them)
 from bot.cli.app import app
 
 
@@ -21,3 +21,18 @@ def _alias(subcommand: str) -> None:
 def er_query() -> None:
     """``elastic-recheck-query``."""
     _alias("query")
+
+
+def er_graph() -> None:
+    """``elastic-recheck-graph``."""
+    _alias("graph")
+
+
+def er_uncategorized() -> None:
+    """``elastic-recheck-uncategorized``."""
+    _alias("uncat")
+
+
+def er_bot() -> None:
+    """``elastic-recheck``: the bot."""
+    _alias("run")

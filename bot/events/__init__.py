@@ -1,1 +1,1 @@
-"""Event sources (Gerrit SSH, Gerrit REST, Zuul MQTT, replay) and their parsing into FailedBuilds."""
+"""Event sources (Gerrit SSH and REST, Zuul MQTT, replay) and their parsing into FailedBuilds."""

@@ -1,0 +1,111 @@
+"""The chat commands' view of the running bot: :class:`bot.chat.Services` over the app."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from bot.chat import (
+    BugInfo,
+    Dispatcher,
+    RefreshStatus,
+    StatusSnapshot,
+    StreamStatus,
+    UncatView,
+)
+from bot.classify import Classifier
+from bot.dashboard.links import kibana_url
+from bot.dashboard.uncategorized import uncategorized
+from bot.queries import Query, QueryRepo
+from bot.scheduler import RunStatus
+from bot.search.base import SearchBackend, SearchError
+from bot.state import StateStore
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+@dataclass
+class AppServices:
+    """What commands may use, backed by the app's own clients (commands never build any)."""
+
+    app: App
+    state: StateStore
+    classifier: Classifier
+
+    @property
+    def search(self) -> SearchBackend:
+        assert self.app.backend is not None
+        return self.app.backend
+
+    @property
+    def dashboard_url(self) -> str | None:
+        return self.app.dashboard_url
+
+    @property
+    def uncategorized_url(self) -> str | None:
+        return f"{self.app.dashboard_url}/uncategorized.html" if self.app.dashboard_url else None
+
+    def queries(self) -> QueryRepo:
+        return QueryRepo(queries=self.classifier.queries.queries)
+
+    def kibana_url(self, lucene: str, days: int) -> str | None:
+        return kibana_url(self.app.settings.search.kibana_url, lucene, days) or None
+
+    async def bug_info(self, query: Query) -> BugInfo | None:
+        # Tracker lookups are not wired yet: the query's own title is what we know.
+        return BugInfo(title=query.title) if query.title else None
+
+    async def refresh_dashboard(self) -> RefreshStatus:
+        assert self.app.refresher is not None
+        runs = await self.app.refresher.refresh()
+        return _refresh_status(list(runs.values()))
+
+    async def uncategorized(self, *, days: int, queue: str | None) -> UncatView:
+        return await uncategorized(self.search, self.classifier.queries.queries, days, queue)
+
+    async def status(self) -> StatusSnapshot:
+        app = self.app
+        try:
+            search = str((await self.search.health()).get("status", "unknown"))
+        except SearchError as exc:
+            search = f"unreachable: {exc}"
+        streams = tuple(
+            StreamStatus(name, connected=True, last_event=_when(app.last_event.get(name)))
+            for name in app.source_names
+        )
+        refresh = app.refresher.status.values() if app.refresher else ()
+        return StatusSnapshot(
+            uptime=time.time() - app.started,
+            streams=streams,
+            search=search,
+            queue_depth=app.pipeline.pending if app.pipeline else 0,
+            last_refresh=_refresh_status(list(refresh)) if refresh else None,
+        )
+
+    async def chart_png(self, *, days: int) -> bytes | None:
+        return None
+
+
+def _when(epoch: float | None) -> datetime | None:
+    return datetime.fromtimestamp(epoch, UTC) if epoch else None
+
+
+def _refresh_status(runs: list[RunStatus]) -> RefreshStatus:
+    """Several dashboard parts summed up as one refresh: ok only if every part was."""
+    finished = [run.started for run in runs if run.started and run.ok is not None]
+    errors = [f"{run.part}: {run.error}" for run in runs if run.ok is False]
+    return RefreshStatus(
+        finished=max(finished) if finished else None,
+        ok=not errors and all(run.ok for run in runs),
+        seconds=sum(run.duration for run in runs),
+        error="; ".join(errors) or None,
+    )
+
+
+def dispatcher_for(app: App, state: StateStore, classifier: Classifier) -> Dispatcher:
+    """The dispatcher for every transport of ``app``."""
+    names = (app.settings.irc.nick,) if app.settings.irc else ("recheckbot",)
+    return Dispatcher(AppServices(app, state, classifier), app.settings.chat, names=names)

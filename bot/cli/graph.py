@@ -1,0 +1,66 @@
+"""``recheckbot graph``: ER's graph JSON (elastic-recheck-graph), from one aggregation request."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.cli.app import Common, UserError, command, run_async
+from bot.cli.progress import spinner
+from bot.config import Settings
+from bot.dashboard.build import write_files
+from bot.dashboard.graph import GraphData, graph, graph_json
+from bot.queries import Query, load_queries
+from bot.search import open_backend
+
+
+@command("graph", help="Write the graph JSON of the known bugs (ER's dashboard format).")
+def graph_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="JSON file [default: stdout].")
+    ] = None,
+    days: Annotated[int, typer.Option("--days", "-d", min=1, max=60)] = 10,
+    queue: Annotated[
+        str | None, typer.Option("--queue", "-q", help="Only this build queue (e.g. gate).")
+    ] = None,
+    *,
+    common: Common,
+) -> None:
+    settings = common.settings()
+    queries = repo_queries(settings)
+    with spinner(f"graphing {len(queries)} queries over {days} days"):
+        data = run_async(_graph(settings, queries, days, queue))
+    document = graph_json(data, kibana=settings.search.kibana_url)
+    emit(document, output)
+
+
+def repo_queries(settings: Settings) -> list[Query]:
+    """The query repo's valid queries; its problems are warned about, not fatal (as in ER)."""
+    if not settings.queries.is_dir():
+        raise UserError(f"{settings.queries}: no such query directory (see --queries)")
+    repo = load_queries(settings.queries)
+    for problem in repo.problems:
+        print(f"recheckbot: warning: {problem}", file=sys.stderr)
+    return list(repo.queries)
+
+
+async def _graph(
+    settings: Settings, queries: list[Query], days: int, queue: str | None
+) -> GraphData:
+    backend = open_backend(settings.search)
+    try:
+        return await graph(backend, queries, days=days, queue=queue)
+    finally:
+        await backend.close()
+
+
+def emit(document: object, output: Path | None) -> None:
+    """ER's output: indented JSON to a file (written atomically), compact JSON to stdout."""
+    if output is None:
+        print(json.dumps(document, separators=(",", ":")))
+        return
+    write_files(output.parent, {output.name: json.dumps(document, indent=4).encode()})

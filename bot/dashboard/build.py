@@ -1,0 +1,169 @@
+"""Build the dashboard files: graph JSON (all, gate), the pages, the uncategorized report.
+
+Every part is rendered in memory first, then written with temp files + ``os.replace``: readers
+(the web server, Apache) see the old files or the new ones, never half of one, and a failed write
+(disk full, read-only volume) leaves the last good files in place.
+
+Layout (ER's paths, relative, so it can be served under any prefix)::
+
+    index.html  gate.html  uncategorized.html
+    data/all.json  data/gate.json  data/uncategorized.json
+    static/dashboard.css  static/dashboard.js
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.dashboard.graph import BugInfo, GraphData, bug_data_from_query, graph, graph_json
+from bot.dashboard.render import render_bugs_page, render_uncategorized, static_files
+from bot.dashboard.uncategorized import uncat_json, uncategorized
+from bot.queries import Query
+from bot.search.base import SearchBackend
+
+#: The parts of a build, each refreshed on its own (its own files, its own status).
+PARTS = ("all", "gate", "uncategorized")
+
+#: Every file a build may write; the web server serves these and nothing else.
+PAGE_FILES = ("index.html", "gate.html", "uncategorized.html")
+DATA_FILES = ("data/all.json", "data/gate.json", "data/uncategorized.json")
+
+Counts = Mapping[str, int]
+QuerySource = Callable[[], Sequence[Query]]
+
+
+def write_files(output_dir: Path, files: Mapping[str, bytes]) -> None:
+    """Write ``files`` (relative path -> content) all or nothing; blocking, use a thread.
+
+    All temp files are written first; only when every one is complete are they moved into place.
+    """
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, content in files.items():
+            target = output_dir / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, temp_name = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+            )
+            staged.append((Path(temp_name), target))
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(content)
+            os.chmod(temp_name, 0o644)  # mkstemp makes 0600; the files are public pages
+        for staged_file, target in staged:
+            os.replace(staged_file, target)
+    finally:
+        for staged_file, _ in staged:
+            with contextlib.suppress(FileNotFoundError):
+                staged_file.unlink()
+
+
+def _json_bytes(data: object) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()  # served, not read by people
+
+
+@dataclass
+class DashboardBuilder:
+    """Builds the dashboard parts into ``output_dir`` from a search backend and the queries.
+
+    ``queries`` is a callable so that each build sees the query repo as it is now.
+    """
+
+    output_dir: Path
+    backend: SearchBackend
+    queries: QuerySource
+    days: int = 10
+    gate_queue: str = "gate"
+    kibana: str | None = None
+    bug_info: BugInfo = bug_data_from_query
+    parts: tuple[str, ...] = field(default=PARTS)
+
+    async def build_part(self, part: str) -> Counts:
+        """Build one part and write its files; returns what it counted."""
+        if part == "uncategorized":
+            return await self._uncategorized()
+        if part in ("all", "gate"):
+            return await self._bugs(part)
+        raise ValueError(f"unknown dashboard part {part!r}")
+
+    async def build_all(self) -> dict[str, Counts]:
+        """Every part, concurrently; the first failure is raised after all have finished."""
+        results = await asyncio.gather(
+            *(self.build_part(p) for p in self.parts), return_exceptions=True
+        )
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return {
+            p: r
+            for p, r in zip(self.parts, results, strict=True)
+            if not isinstance(r, BaseException)
+        }
+
+    async def _bugs(self, part: str) -> Counts:
+        queue = self.gate_queue if part == "gate" else None
+        data = await graph(
+            self.backend, self.queries(), days=self.days, queue=queue, bug_info=self.bug_info
+        )
+        page = "gate.html" if part == "gate" else "index.html"
+        data_file = f"data/{part}.json"
+        html = render_bugs_page(data, page=page, data_file=data_file, kibana=self.kibana)
+        files = {
+            **static_files(),
+            data_file: _json_bytes(graph_json(data, kibana=self.kibana)),
+            page: html.encode(),
+        }
+        await asyncio.to_thread(write_files, self.output_dir, files)
+        return graph_counts(data)
+
+    async def _uncategorized(self) -> Counts:
+        report = await uncategorized(self.backend, self.queries(), self.days, self.gate_queue)
+        files = {
+            **static_files(),
+            "data/uncategorized.json": _json_bytes(uncat_json(report)),
+            "uncategorized.html": render_uncategorized(report).encode(),
+        }
+        await asyncio.to_thread(write_files, self.output_dir, files)
+        return {
+            "failures": report.total,
+            "classified": report.classified,
+            "uncategorized": report.unclassified,
+        }
+
+
+def graph_counts(data: GraphData) -> Counts:
+    return {
+        "bugs": len(data.bugs),
+        "fails": sum(b.fails for b in data.bugs),
+        "fails24": sum(b.fails24 for b in data.bugs),
+    }
+
+
+async def build_dashboard(
+    output_dir: Path,
+    backend: SearchBackend,
+    queries: Sequence[Query],
+    *,
+    days: int = 10,
+    gate_queue: str = "gate",
+    kibana: str | None = None,
+    bug_info: BugInfo = bug_data_from_query,
+) -> dict[str, Counts]:
+    """Build every part of the dashboard once (``recheckbot`` one-shot use, tests)."""
+    fixed = tuple(queries)
+    builder = DashboardBuilder(
+        output_dir,
+        backend,
+        lambda: fixed,
+        days=days,
+        gate_queue=gate_queue,
+        kibana=kibana,
+        bug_info=bug_info,
+    )
+    return await builder.build_all()

@@ -1,0 +1,332 @@
+"""Graph JSON for the dashboard, in ER's format (INVENTORY §3.1), from ONE aggregation request.
+
+ER ran one search per query and pulled up to 3000 hits each to count them in Python. Here a
+``filters`` aggregation has one named bucket per query; inside it, ``terms`` on build_status
+with a ``cardinality`` of build_uuid (distinct builds) overall and per hour (``date_histogram``),
+plus the top jobs / projects / queues of each status, so the dashboard can filter by them.
+
+Semantics kept from ER: hourly buckets over ``days * 24`` hours ending before the current hour,
+zero-filled; a bucket counts distinct builds; ``fails`` counts distinct failed builds over the whole
+window (current hour included); ``fails24`` sums the FAILURE buckets newer than 24 h before the
+current hour; bugs sorted by ``fails24 * 100000 + fails`` descending.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.dashboard.links import kibana_url
+from bot.queries import Query
+from bot.search.base import Response, SearchBackend
+from bot.stats import query_string
+
+log = logging.getLogger(__name__)
+
+STEP_MS = 3_600_000  # one hour: ER's bucket
+DAY_MS = 24 * STEP_MS
+FAILURE = "FAILURE"
+
+#: Top values per bug (per status) for the dashboard's job / project / queue filters.
+TOP = 10
+#: Distinct-count precision: counts stay exact up to this many builds per bucket.
+PRECISION = 40000
+#: Seconds a tracker lookup may take before the bug is shown without its data.
+BUG_INFO_TIMEOUT = 30.0
+
+BREAKDOWNS = {"jobs": "build_name", "projects": "project", "queues": "build_queue"}
+
+
+@dataclass(frozen=True)
+class BugData:
+    """What ER's ``bug_data`` carried: tracker title, affected targets, open reviews."""
+
+    name: str
+    affects: str = ""
+    reviews: tuple[int, ...] = ()
+
+
+#: The tracker hook: looks a bug up (Launchpad, Jira, ...). The default reads the query file.
+BugInfo = Callable[[Query], Awaitable[BugData]]
+
+
+async def bug_data_from_query(query: Query) -> BugData:
+    """Bug data without a tracker lookup: the query's ``title:`` and tracker project."""
+    return BugData(name=query.title or "", affects=query.bug.project or "")
+
+
+@dataclass(frozen=True)
+class Window:
+    """The graphed period: ``days * 24`` whole hours before the current hour (ER's 240 h)."""
+
+    now_ms: int
+    days: int = 10
+
+    @property
+    def hour_ms(self) -> int:
+        return self.now_ms - self.now_ms % STEP_MS
+
+    @property
+    def start_ms(self) -> int:
+        return self.hour_ms - self.days * DAY_MS
+
+    def buckets(self) -> range:
+        """Bucket keys (epoch ms), oldest first; the current hour is left out, as ER did."""
+        return range(self.start_ms, self.hour_ms, STEP_MS)
+
+
+@dataclass(frozen=True)
+class Series:
+    """One build status' hourly distinct-build counts: ``[[bucket_ms, count], ...]``."""
+
+    label: str
+    data: tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class BugGraph:
+    """One query's numbers over the window."""
+
+    query: Query
+    lucene: str  # what was searched: effective query, plus the queue when graphing one
+    bug_data: BugData
+    fails: int
+    fails24: int
+    builds: Mapping[str, int]  # status -> distinct builds over the window
+    series: tuple[Series, ...]
+    top: Mapping[str, tuple[tuple[str, int], ...]]  # jobs/projects/queues -> (value, failed builds)
+
+    @property
+    def rank(self) -> int:
+        return self.fails24 * 100000 + self.fails
+
+
+@dataclass(frozen=True)
+class GraphData:
+    """Everything the graph JSON and the dashboard page show."""
+
+    window: Window
+    queue: str | None
+    last_indexed_ms: int
+    status: str
+    bugs: tuple[BugGraph, ...]  # ER's order
+
+    @property
+    def behind_ms(self) -> int:
+        return self.window.hour_ms - self.last_indexed_ms
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def graph_lucene(query: Query, queue: str | None) -> str:
+    """The query as graphed: ER appended the queue to the query text (``-q gate``)."""
+    if queue:
+        return f'{query.effective} AND build_queue:"{queue}"'
+    return query.effective
+
+
+def graph_body(
+    queries: Sequence[Query], window: Window, queue: str | None = None, top: int = TOP
+) -> dict[str, Any]:
+    """One search: the newest document, and per query its hourly distinct builds per status."""
+    window_filter = {
+        "range": {
+            "@timestamp": {"gte": window.start_ms, "lte": window.now_ms, "format": "epoch_millis"}
+        }
+    }
+    aggs: dict[str, Any] = {"last_indexed": {"max": {"field": "@timestamp"}}}
+    if queries:
+        filters = {q.id: query_string(graph_lucene(q, queue)) for q in queries}
+        aggs["bugs"] = {
+            "filters": {"filters": filters},
+            "aggs": {"status": _status_agg(top, queue)},
+        }
+    return {"size": 0, "query": {"bool": {"filter": [window_filter]}}, "aggs": aggs}
+
+
+def _status_agg(top: int, queue: str | None) -> dict[str, Any]:
+    # Status on top and min_doc_count 1 below: a query without hits costs ~100 bytes of
+    # response, and one with hits only its non-empty hours. Zeros are filled in when parsing.
+    hourly = {
+        "date_histogram": {
+            "field": "@timestamp",
+            "fixed_interval": "1h",
+            "min_doc_count": 1,
+            "format": "epoch_millis",
+        },
+        "aggs": _builds(),
+    }
+    breakdowns = {
+        name: {"terms": {"field": field, "size": top}, "aggs": _builds()}
+        for name, field in BREAKDOWNS.items()
+        if not (queue and name == "queues")  # one queue: nothing to break down
+    }
+    return {
+        "terms": {"field": "build_status", "size": 10},
+        "aggs": {**_builds(), "hourly": hourly, **breakdowns},
+    }
+
+
+def _builds() -> dict[str, Any]:
+    return {"builds": {"cardinality": {"field": "build_uuid", "precision_threshold": PRECISION}}}
+
+
+def parse_graph(
+    response: Response,
+    queries: Sequence[Query],
+    window: Window,
+    *,
+    queue: str | None = None,
+    status: str = "unknown",
+    bug_data: Mapping[str, BugData] | None = None,
+) -> GraphData:
+    """Read :func:`graph_body`'s response back; bugs sorted in ER's order."""
+    aggs = response.get("aggregations", {})
+    buckets = aggs.get("bugs", {}).get("buckets", {})
+    bug_data = bug_data or {}
+    bugs = [
+        parse_bug(
+            buckets.get(q.id, {}),
+            q,
+            window,
+            lucene=graph_lucene(q, queue),
+            bug_data=bug_data.get(q.id) or BugData(name=q.title or ""),
+        )
+        for q in queries
+    ]
+    bugs.sort(key=lambda bug: (-bug.rank, bug.query.id))
+    last = aggs.get("last_indexed", {}).get("value")
+    return GraphData(window, queue, int(last or 0), status, tuple(bugs))
+
+
+def parse_bug(
+    bucket: Mapping[str, Any], query: Query, window: Window, *, lucene: str, bug_data: BugData
+) -> BugGraph:
+    """One query's bucket: series zero-filled over the window, ``fails`` and ``fails24``."""
+    statuses = bucket.get("status", {}).get("buckets", [])
+    keys = window.buckets()
+    builds: dict[str, int] = {}
+    series = []
+    top: dict[str, tuple[tuple[str, int], ...]] = dict.fromkeys(BREAKDOWNS, ())
+    for entry in sorted(statuses, key=lambda e: str(e["key"])):
+        label = str(entry["key"])
+        builds[label] = _count(entry)
+        hourly = {int(h["key"]): _count(h) for h in entry["hourly"]["buckets"]}
+        series.append(Series(label, tuple((key, hourly.get(key, 0)) for key in keys)))
+        if label == FAILURE:
+            top = {name: _top(entry[name]) if name in entry else () for name in BREAKDOWNS}
+    failed = next((s for s in series if s.label == FAILURE), None)
+    day_ago = window.hour_ms - DAY_MS
+    fails24 = sum(n for key, n in failed.data if key > day_ago) if failed else 0
+    return BugGraph(
+        query=query,
+        lucene=lucene,
+        bug_data=bug_data,
+        fails=builds.get(FAILURE, 0),
+        fails24=fails24,
+        builds=builds,
+        series=tuple(series),
+        top=top,
+    )
+
+
+def _count(bucket: Mapping[str, Any]) -> int:
+    return int(bucket["builds"]["value"])
+
+
+def _top(agg: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    rows = [(str(b["key"]), _count(b)) for b in agg["buckets"]]
+    return tuple(sorted(rows, key=lambda row: (-row[1], row[0])))
+
+
+async def graph(
+    backend: SearchBackend,
+    queries: Sequence[Query],
+    *,
+    days: int = 10,
+    queue: str | None = None,
+    now: int | None = None,
+    bug_info: BugInfo = bug_data_from_query,
+    top: int = TOP,
+) -> GraphData:
+    """The graph of every query not marked ``suppress-graph``: one search + cluster health."""
+    graphed = [q for q in queries if not q.suppress_graph]
+    window = Window(now if now is not None else now_ms(), days)
+    response, status, bug_data = await asyncio.gather(
+        backend.search(graph_body(graphed, window, queue, top)),
+        cluster_status(backend),
+        lookup_bugs(graphed, bug_info),
+    )
+    return parse_graph(response, graphed, window, queue=queue, status=status, bug_data=bug_data)
+
+
+async def cluster_status(backend: SearchBackend) -> str:
+    """``green`` / ``yellow`` / ``red``; ``unknown`` when the health call fails (not fatal)."""
+    try:
+        health = await backend.health()
+    except Exception as exc:
+        log.warning("cluster health unavailable: %s", exc)
+        return "unknown"
+    return str(health.get("status", "unknown"))
+
+
+async def lookup_bugs(queries: Sequence[Query], bug_info: BugInfo) -> dict[str, BugData]:
+    """Bug data for every query, concurrently; a failed lookup never fails the graph."""
+    results = await asyncio.gather(*(_lookup(q, bug_info) for q in queries))
+    return {q.id: data for q, data in zip(queries, results, strict=True)}
+
+
+async def _lookup(query: Query, bug_info: BugInfo) -> BugData:
+    try:
+        return await asyncio.wait_for(bug_info(query), BUG_INFO_TIMEOUT)
+    except Exception as exc:
+        # ER's wording for a tracker that did not answer.
+        log.warning("bug %s: tracker lookup failed: %s", query.id, exc or type(exc).__name__)
+        return BugData(name=query.title or "Unable to get bug data", affects="Unknown")
+
+
+def graph_json(data: GraphData, *, kibana: str | None = None) -> dict[str, Any]:
+    """ER's graph JSON (field for field), plus extras: tracker, title, top jobs/projects/queues."""
+    return {
+        "now": data.window.now_ms,
+        "last_indexed": data.last_indexed_ms,
+        "behind": data.behind_ms,
+        "buglist": [bug_json(bug, data.window.days, kibana) for bug in data.bugs],
+        "status": data.status,
+        "days": data.window.days,
+        "queue": data.queue,
+    }
+
+
+def bug_json(bug: BugGraph, days: int, kibana: str | None) -> dict[str, Any]:
+    q = bug.query
+    return {
+        "number": q.id,
+        "query": bug.lucene,
+        "logstash_url": kibana_url(kibana, bug.lucene, days),
+        "bug_data": {
+            "name": bug.bug_data.name,
+            "affects": bug.bug_data.affects,
+            "reviews": list(bug.bug_data.reviews),
+        },
+        "fails": bug.fails,
+        "fails24": bug.fails24,
+        "data": [{"label": s.label, "data": [list(point) for point in s.data]} for s in bug.series],
+        "voting": not q.allow_nonvoting,
+        "title": q.title,
+        "tracker": (
+            {"kind": q.bug.kind, "id": q.bug.id, "url": q.bug.url, "project": q.bug.project}
+            if q.bug.url
+            else None  # no bug filed yet
+        ),
+        "owner": q.owner,
+        "tags": list(q.tags),
+        "builds": dict(bug.builds),
+        "top": {name: [list(row) for row in rows] for name, rows in bug.top.items()},
+    }

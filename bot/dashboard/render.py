@@ -1,0 +1,197 @@
+"""HTML for the dashboard: jinja2 templates (autoescaped) and server-rendered SVG bar charts.
+
+Charts are drawn here, as inline SVG, rather than by a JavaScript chart library: the pages work
+without scripts, need nothing from a CDN, and their numbers are testable in Python. A small
+script (``static/dashboard.js``) only sorts and filters the rows.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+
+import jinja2
+
+from bot.dashboard.graph import DAY_MS, FAILURE, BugGraph, GraphData
+from bot.dashboard.links import kibana_url
+from bot.dashboard.uncategorized import UncatReport
+
+#: Pages and their titles, in the navigation's order.
+PAGES = {
+    "index.html": "All queues",
+    "gate.html": "Gate queue",
+    "uncategorized.html": "Uncategorized failures",
+}
+
+BAR_WIDTH = 14
+BAR_GAP = 3
+CHART_HEIGHT = 44
+#: Hours behind after which the header flags the index as late (ER flagged any delay).
+LATE_HOURS = 2
+
+
+@functools.cache
+def environment() -> jinja2.Environment:
+    return jinja2.Environment(
+        loader=jinja2.PackageLoader("bot.dashboard", "templates"),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+@functools.cache
+def static_files() -> Mapping[str, bytes]:
+    """The page assets (``static/<name>``), as shipped in the package (read once)."""
+    folder = resources.files("bot.dashboard") / "static"
+    return {
+        f"static/{item.name}": item.read_bytes()
+        for item in folder.iterdir()
+        if item.is_file() and not item.name.startswith(".")
+    }
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One day's column of a bug's chart: failed builds below, other results on top."""
+
+    x: int
+    label: str
+    failures: int
+    others: int
+    fail_height: float
+    other_height: float
+
+
+def daily_bars(bug: BugGraph, data: GraphData) -> tuple[Bar, ...]:
+    """24-hour columns ending at the current hour (the last one is about ``fails24``).
+
+    Each column sums the hourly distinct-build counts, as ER's graphs summed its points.
+    """
+    window = data.window
+    days = [[0, 0] for _ in range(window.days)]
+    for series in bug.series:
+        slot = 0 if series.label == FAILURE else 1
+        for key, count in series.data:
+            days[(key - window.start_ms) // DAY_MS][slot] += count
+    peak = max((f + o for f, o in days), default=0) or 1
+    scale = CHART_HEIGHT / peak
+    bars = []
+    for n, (fails, others) in enumerate(days):
+        end = datetime.fromtimestamp((window.start_ms + (n + 1) * DAY_MS) / 1000, UTC)
+        bars.append(
+            Bar(
+                x=n * (BAR_WIDTH + BAR_GAP),
+                label=f"24 h to {end:%b %d %H:%M} UTC",
+                failures=fails,
+                others=others,
+                fail_height=round(fails * scale, 1),
+                other_height=round(others * scale, 1),
+            )
+        )
+    return tuple(bars)
+
+
+def bug_row(bug: BugGraph, data: GraphData, kibana: str | None) -> dict[str, Any]:
+    """What the template shows for one bug."""
+    q = bug.query
+    bars = daily_bars(bug, data)
+    return {
+        "id": q.id,
+        "title": bug.bug_data.name or q.title or "",
+        "url": q.bug.url,
+        "tracker": q.bug.kind,
+        "affects": bug.bug_data.affects,
+        "reviews": bug.bug_data.reviews,
+        "owner": q.owner or "",
+        "voting": not q.allow_nonvoting,
+        "fails": bug.fails,
+        "fails24": bug.fails24,
+        "others": sum(n for status, n in bug.builds.items() if status != FAILURE),
+        "lucene": bug.lucene,
+        "kibana": kibana_url(kibana, bug.lucene, data.window.days),
+        "bars": bars,
+        "peak": max((b.failures + b.others for b in bars), default=0),
+        "jobs": bug.top["jobs"],
+        "projects": bug.top["projects"],
+        "queues": bug.top["queues"],
+        "search": " ".join([q.id, bug.bug_data.name, q.title or "", q.owner or ""]).lower(),
+    }
+
+
+def header(data: GraphData, generated_at: datetime) -> dict[str, Any]:
+    """The status line. "Behind" is measured from now here; the JSON keeps ER's definition
+    (from the start of the current hour), which goes negative for data of the current hour."""
+    if not data.last_indexed_ms:
+        return {
+            "last_indexed": "nothing in the window",
+            "behind": "-",
+            "late": True,
+            "status": data.status,
+            "generated_at": f"{generated_at:%Y-%m-%d %H:%M} UTC",
+        }
+    lag_minutes = max(data.window.now_ms - data.last_indexed_ms, 0) / 60_000
+    last = datetime.fromtimestamp(data.last_indexed_ms / 1000, UTC)
+    return {
+        "last_indexed": f"{last:%Y-%m-%d %H:%M} UTC",
+        "behind": f"{lag_minutes:.0f} min" if lag_minutes < 90 else f"{lag_minutes / 60:.1f} h",
+        "late": lag_minutes > LATE_HOURS * 60,
+        "status": data.status,
+        "generated_at": f"{generated_at:%Y-%m-%d %H:%M} UTC",
+    }
+
+
+def _choices(rows: Sequence[dict[str, Any]], key: str) -> list[str]:
+    return sorted({value for row in rows for value, _ in row[key]})
+
+
+def render_bugs_page(
+    data: GraphData,
+    *,
+    page: str,
+    data_file: str,
+    kibana: str | None = None,
+    generated_at: datetime | None = None,
+) -> str:
+    """``index.html`` / ``gate.html``: the known bugs with charts, sortable and filterable."""
+    rows = [bug_row(bug, data, kibana) for bug in data.bugs]
+    return (
+        environment()
+        .get_template("bugs.html")
+        .render(
+            pages=PAGES,
+            page=page,
+            title=PAGES[page],
+            data_file=data_file,
+            head=header(data, generated_at or datetime.now(UTC)),
+            days=data.window.days,
+            queue=data.queue,
+            bugs=rows,
+            jobs=_choices(rows, "jobs"),
+            projects=_choices(rows, "projects"),
+            queues=_choices(rows, "queues"),
+            chart_width=data.window.days * (BAR_WIDTH + BAR_GAP) - BAR_GAP,
+            chart_height=CHART_HEIGHT,
+            bar_width=BAR_WIDTH,
+        )
+    )
+
+
+def render_uncategorized(report: UncatReport) -> str:
+    """``uncategorized.html``: failures no query explains, per job, with log links."""
+    return (
+        environment()
+        .get_template("uncategorized.html")
+        .render(
+            pages=PAGES,
+            page="uncategorized.html",
+            title=PAGES["uncategorized.html"],
+            report=report,
+            generated_at=f"{report.generated_at:%Y-%m-%d %H:%M} UTC",
+        )
+    )

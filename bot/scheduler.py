@@ -1,0 +1,285 @@
+"""Dashboard refresh inside the bot: apscheduler jobs, on-demand refresh, last-run status.
+
+Each dashboard part (graph all, graph gate, uncategorized) is one job, run every
+``refresh_minutes``. A part never runs twice at once: a scheduled tick or a ``!refresh`` that
+arrives while it runs joins the run in flight and gets its result. A failure is logged once (again
+only when the reason changes), the part's last good files stay, and the status says why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Generic, Protocol, TypeVar
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: Seconds a scheduled run may start late (a busy loop, a suspended laptop) and still run.
+MISFIRE_GRACE = 300
+#: Seconds one part may take before it is abandoned (each request has its own timeout too).
+PART_TIMEOUT = 900.0
+
+
+class Builder(Protocol):
+    """What the refresher drives (:class:`bot.dashboard.build.DashboardBuilder`)."""
+
+    parts: tuple[str, ...]
+
+    async def build_part(self, part: str) -> Mapping[str, int]: ...
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """The last run of one part, for ``!status`` and ``/metrics``."""
+
+    part: str
+    started: datetime | None = None
+    duration: float = 0.0
+    ok: bool | None = None  # None: never ran
+    error: str | None = None
+    counts: Mapping[str, int] = field(default_factory=dict)
+    last_success: datetime | None = None
+    runs: int = 0
+    failures: int = 0
+
+
+class Coalescer(Generic[T]):
+    """Runs ``func`` once at a time; callers arriving during a run share its result."""
+
+    def __init__(self, func: Callable[[], Awaitable[T]]) -> None:
+        self._func = func
+        self._task: asyncio.Task[T] | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
+    async def run(self) -> T:
+        if self._task is None or self._task.done():
+            self._task = asyncio.ensure_future(self._func())
+        # shield: a caller that gives up (a chat command timing out) must not cancel the
+        # run the others wait for.
+        return await asyncio.shield(self._task)
+
+    async def cancel(self) -> None:
+        if self.running:
+            assert self._task is not None
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+class DashboardRefresher:
+    """Owns the dashboard builder and its schedule: ``start()``, ``refresh()``, ``status``."""
+
+    def __init__(
+        self,
+        builder: Builder,
+        *,
+        refresh_minutes: float = 30,
+        part_timeout: float = PART_TIMEOUT,
+    ) -> None:
+        self.builder = builder
+        self.refresh_minutes = refresh_minutes
+        self.part_timeout = part_timeout
+        self._closing = False
+        self._status = {part: RunStatus(part) for part in builder.parts}
+        self._runs = {part: Coalescer(self._runner(part)) for part in builder.parts}
+        self._scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def status(self) -> Mapping[str, RunStatus]:
+        """The last run of every part."""
+        return dict(self._status)
+
+    async def start(self, *, run_now: bool = True) -> None:
+        """Schedule every part; with ``run_now`` the first runs start right away."""
+        scheduler = AsyncIOScheduler(timezone=UTC)
+        first = datetime.now(UTC) if run_now else None
+        for part in self.builder.parts:
+            scheduler.add_job(
+                self._scheduled,
+                IntervalTrigger(minutes=self.refresh_minutes, timezone=UTC),
+                args=[part],
+                id=f"dashboard-{part}",
+                name=f"dashboard {part}",
+                max_instances=1,
+                coalesce=True,
+                misfire_grace_time=MISFIRE_GRACE,
+                **({"next_run_time": first} if first else {}),
+            )
+        scheduler.start()
+        self._scheduler = scheduler
+
+    async def refresh(self, part: str | None = None) -> dict[str, RunStatus]:
+        """Refresh now (``!refresh``): every part, or one; joins runs already in flight."""
+        parts = [part] if part else list(self.builder.parts)
+        unknown = [p for p in parts if p not in self._runs]
+        if unknown:
+            raise ValueError(f"unknown dashboard part {unknown[0]!r}")
+        results = await asyncio.gather(*(self._runs[p].run() for p in parts))
+        return dict(zip(parts, results, strict=True))
+
+    trigger_now = refresh
+
+    def next_run(self, part: str) -> datetime | None:
+        job = self._scheduler.get_job(f"dashboard-{part}") if self._scheduler else None
+        return job.next_run_time if job else None
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._scheduler is not None and self._scheduler.running:
+            self._scheduler.shutdown(wait=False)
+        self._scheduler = None
+        await asyncio.gather(*(run.cancel() for run in self._runs.values()))
+
+    async def _scheduled(self, part: str) -> None:
+        try:
+            await self._runs[part].run()
+        except asyncio.CancelledError:
+            if not self._closing:
+                raise
+            # Shutting down cancelled the run: not an error worth apscheduler's traceback.
+
+    def _runner(self, part: str) -> Callable[[], Awaitable[RunStatus]]:
+        async def run() -> RunStatus:
+            return await self._run(part)
+
+        return run
+
+    async def _run(self, part: str) -> RunStatus:
+        before = self._status[part]
+        started = datetime.now(UTC)
+        clock = time.monotonic()
+        try:
+            counts = await asyncio.wait_for(self.builder.build_part(part), self.part_timeout)
+        except Exception as exc:
+            reason = _reason(exc)
+            if reason != before.error:
+                log.warning(
+                    "dashboard %s: refresh failed, keeping the last good files: %s", part, reason
+                )
+            else:
+                log.debug("dashboard %s: refresh failed again: %s", part, reason)
+            status = replace(
+                before,
+                started=started,
+                duration=time.monotonic() - clock,
+                ok=False,
+                error=reason,
+                runs=before.runs + 1,
+                failures=before.failures + 1,
+            )
+        else:
+            if before.ok is False:
+                log.info("dashboard %s: refresh works again", part)
+            status = replace(
+                before,
+                started=started,
+                duration=time.monotonic() - clock,
+                ok=True,
+                error=None,
+                counts=dict(counts),
+                last_success=started,
+                runs=before.runs + 1,
+            )
+        self._status[part] = status
+        return status
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, OSError) and exc.strerror:
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror}{where}"
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def format_metrics(statuses: Mapping[str, RunStatus]) -> str:
+    """Prometheus text for the refresher: last run time, duration, result, counts."""
+    lines: list[str] = []
+
+    def metric(name: str, kind: str, help_text: str, rows: list[tuple[str, float]]) -> None:
+        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
+        lines.extend(f"{name}{{{labels}}} {value:g}" for labels, value in rows)
+
+    done = [s for s in statuses.values() if s.started is not None]
+    metric(
+        "recheckbot_dashboard_last_run_timestamp_seconds",
+        "gauge",
+        "When the last refresh of a dashboard part started.",
+        [(f'part="{s.part}"', _ts(s.started)) for s in done],
+    )
+    metric(
+        "recheckbot_dashboard_last_run_duration_seconds",
+        "gauge",
+        "How long the last refresh took.",
+        [(f'part="{s.part}"', s.duration) for s in done],
+    )
+    metric(
+        "recheckbot_dashboard_last_run_ok",
+        "gauge",
+        "1 if the last refresh worked.",
+        [(f'part="{s.part}"', 1.0 if s.ok else 0.0) for s in done],
+    )
+    metric(
+        "recheckbot_dashboard_last_success_timestamp_seconds",
+        "gauge",
+        "When the files of a part were last written.",
+        [(f'part="{s.part}"', _ts(s.last_success)) for s in done if s.last_success],
+    )
+    metric(
+        "recheckbot_dashboard_runs_total",
+        "counter",
+        "Refreshes run, by result.",
+        [
+            row
+            for s in statuses.values()
+            for row in (
+                (f'part="{s.part}",result="ok"', float(s.runs - s.failures)),
+                (f'part="{s.part}",result="error"', float(s.failures)),
+            )
+        ],
+    )
+    metric(
+        "recheckbot_dashboard_items",
+        "gauge",
+        "What the last good refresh counted.",
+        [(f'part="{s.part}",item="{k}"', float(v)) for s in done for k, v in s.counts.items()],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _ts(when: datetime | None) -> float:
+    return when.timestamp() if when else 0.0
+
+
+def describe(status: RunStatus, now: datetime | None = None) -> str:
+    """One line for ``!status``: ``all: ok 2 min ago in 1.3 s (bugs 12, ...)``."""
+    if status.started is None:
+        return f"{status.part}: not run yet"
+    ago = (now or datetime.now(UTC)) - status.started
+    when = f"{_age(ago)} ago in {status.duration:.1f} s"
+    if status.ok:
+        counts = ", ".join(f"{k} {v}" for k, v in status.counts.items())
+        return f"{status.part}: ok {when}" + (f" ({counts})" if counts else "")
+    return f"{status.part}: FAILED {when}: {status.error}"
+
+
+def _age(delta: timedelta) -> str:
+    seconds = max(int(delta.total_seconds()), 0)
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"

@@ -1,0 +1,89 @@
+"""Factories for the app: event sources, chat transports and the chat dispatcher, from settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from bot.config import Settings
+from bot.events.source import EventSource
+from bot.routing import Routing
+from bot.transports.base import Transport
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.chat import Dispatcher
+    from bot.classify import Classifier
+    from bot.state import StateStore
+
+log = logging.getLogger(__name__)
+
+Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
+
+
+def build_sources(settings: Settings) -> list[tuple[EventSource, list[str]]]:
+    """Every configured event source with the CI accounts whose comments it trusts."""
+    sources: list[tuple[EventSource, list[str]]] = []
+    for server in settings.gerrit:
+        sources.append((_gerrit_source(server), list(server.ci_usernames)))
+    if settings.mqtt:
+        from bot.events.zuul_mqtt import ZuulMqttSource
+
+        sources += [(ZuulMqttSource(mqtt), []) for mqtt in settings.mqtt]
+    watch = settings.watch
+    if watch.replay:
+        from bot.events.replay import ReplaySource
+
+        replay = ReplaySource(watch.replay, server="demo", interval=watch.replay_interval)
+        sources.append((replay, list(watch.ci_accounts)))
+    return sources
+
+
+def _gerrit_source(server: Any) -> EventSource:
+    if getattr(server, "source", "ssh") == "rest":
+        from bot.events.gerrit_rest import GerritRestPoller
+
+        return GerritRestPoller(server)
+    from bot.events.gerrit_ssh import GerritStreamSource
+
+    return GerritStreamSource(server)
+
+
+async def build_transports(settings: Settings, routing: Routing) -> dict[str, Transport]:
+    """Connect the transports the settings configure and join the rooms routed to them."""
+    transports: dict[str, Transport] = {}
+    if settings.console:
+        from bot.transports.console import ConsoleTransport
+
+        transports["console"] = ConsoleTransport()
+    if settings.irc:
+        from bot.transports.irc import IrcTransport
+
+        transports["irc"] = IrcTransport(settings.irc)
+    if settings.matrix:
+        from bot.transports.matrix import MatrixTransport
+
+        transports["matrix"] = MatrixTransport(settings.matrix)
+    for name, transport in transports.items():
+        await transport.connect()
+        for room in routing.rooms:
+            if room.transport == name:
+                await transport.join(room)
+    return transports
+
+
+def start_chat(app: App, spawn: Spawn, state: StateStore, classifier: Classifier) -> Dispatcher:
+    """Listen for chat commands on every transport and answer them through the dispatcher."""
+    from bot.chatwiring import dispatcher_for
+
+    dispatcher = dispatcher_for(app, state, classifier)
+    for name, transport in app.transports.items():
+        spawn(f"chat {name}", _listen(transport, dispatcher))
+    return dispatcher
+
+
+async def _listen(transport: Transport, dispatcher: Dispatcher) -> None:
+    # dispatch() runs each command as its own task: a slow !query never stalls reading.
+    async for message in transport.incoming():
+        dispatcher.dispatch(message, transport.send)
