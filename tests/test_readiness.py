@@ -7,6 +7,7 @@ backend wrapper, a fake clock).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -383,7 +384,7 @@ async def test_real_time_wait_and_cancel(search: OpenSearchBackend) -> None:
 async def test_close_releases_waiters(search: OpenSearchBackend) -> None:
     monitor = ReadinessMonitor(search, interval=0.05)
     waiting = asyncio.create_task(
-        monitor.wait(make_build(make_job("z", 14)), deadline=NOW.timestamp() + 60)
+        monitor.wait(make_build(make_job("z", 14)), deadline=time.time() + 60)
     )
     await until(lambda: monitor.polls >= 1)
     await monitor.close()
