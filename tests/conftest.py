@@ -44,3 +44,7 @@ def require_upstream() -> Path:
 def search_settings(osmem_url: str) -> SearchSettings:
     """Settings for an empty, writable osmem clone of this test's own."""
     return SearchSettings(url=osmem_url, timeout=30, retries=0)
+
+
+# Real chat servers, session-wide (imported here so every test module can use them).
+from tests.servers import irc_server, irc_server_factory, synapse_server  # noqa: E402, F401

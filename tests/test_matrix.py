@@ -19,7 +19,6 @@ from bot.transports.matrix import MatrixTransport, notice_content
 if TYPE_CHECKING:
     from tests.servers import SynapseServer
 
-pytest_plugins = ["tests.servers"]
 
 TIMEOUT = 15.0
 

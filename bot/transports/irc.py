@@ -140,7 +140,11 @@ class IrcTransport:
         command = "PRIVMSG" if reply_to is not None else "NOTICE"
         nick = max(self._nick(), alternative_nick(self.settings.nick, 2), key=len)
         budget = line_budget(command, room.id, nick, *self._mask)
-        for line in split_message(text.irc or text.plain, budget):
+        body = text.irc or text.plain
+        if reply_to is not None and room.id != reply_to.user.name:
+            # In a channel, say whom we answer (a private reply needs no name).
+            body = f"{reply_to.user.name}: {body}"
+        for line in split_message(body, budget):
             if len(self._outbox) == OUTBOX_MAX:
                 log.warning("IRC: outgoing queue full; dropping the oldest line")
             self._outbox.append(_Line(command, room.id, line))

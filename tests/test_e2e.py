@@ -1,0 +1,178 @@
+"""The whole bot end to end: Gerrit SSH stand-in → osmem → ngIRCd and Synapse.
+
+Failed builds are announced where channels.yaml routes them and nowhere else; a second client
+on each network reads the exact text; chat commands sent by them are answered; and the bot
+reconnects after ngIRCd and Synapse restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.config import SearchSettings
+from bot.transports.ircformat import strip_formatting
+from tests.e2e import STORAGE_BUG, Scenario, scenario, unique
+from tests.servers import IrcServer, SynapseServer
+from tests.test_irc import Peer as IrcPeer
+from tests.test_irc import settings_for
+from tests.test_matrix import Peer as MatrixPeer
+from tests.test_matrix import only_notices
+
+LP = "https://bugs.launchpad.net/bugs/"
+
+
+@pytest.fixture
+async def run(tmp_path: Path, search_settings: SearchSettings) -> AsyncIterator[Scenario]:
+    async with scenario(tmp_path, search_settings.url) as started:
+        yield started
+
+
+async def irc_peer(server: IrcServer, *channels: str) -> IrcPeer:
+    peer = await IrcPeer(server).connect()
+    for channel in channels:
+        await peer.join(channel)
+    return peer
+
+
+async def notices_in(peer: IrcPeer, channel: str, count: int) -> list[str]:
+    texts = []
+    for _ in range(count):
+        event = await peer.expect("pubnotice", lambda e: e.target == channel)
+        texts.append(event.arguments[0])
+    return texts
+
+
+def matrix_bot(synapse: SynapseServer) -> dict[str, Any]:
+    name = unique("recheckbot")
+    return {
+        "homeserver": synapse.url,
+        "user_id": synapse.register(name, f"pw-{name}"),
+        "password": f"pw-{name}",
+        "sync_timeout": 5.0,
+        "request_timeout": 5.0,
+        "reconnect_max_delay": 1.0,
+    }
+
+
+async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered(
+    run: Scenario, irc_server: IrcServer, synapse_server: SynapseServer
+) -> None:
+    nova, qa, glance = unique("#nova"), unique("#qa"), unique("#glance")
+    matrix = matrix_bot(synapse_server)
+    alice = await MatrixPeer(synapse_server).login()
+    nova_room = await alice.create_room(matrix["user_id"])
+    storage_room = await alice.create_room(matrix["user_id"])
+    run.irc = settings_for(irc_server, nick=unique("rb")).model_dump()
+    run.matrix = matrix
+    run.channels = {
+        nova: {"projects": ["nova"], "events": ["positive"]},
+        qa: {"projects": ["all"], "events": ["negative"]},
+        glance: {"projects": ["glance"], "events": ["positive"]},
+        "nova-matrix": {
+            "transport": "matrix",
+            "room": nova_room,
+            "projects": ["openstack/nova"],
+            "events": ["positive"],
+        },
+        "storage": {
+            "transport": "matrix",
+            "room": storage_room,
+            "projects": ["none"],
+            "teams": ["storage"],
+            "events": ["positive"],
+        },
+    }
+    known = run.buildset("openstack/nova", "tempest-full-py3", "1541364")
+    unknown = run.buildset("openstack/glance", "grenade", None)
+    storage = run.buildset("openstack/cinder", "cinder-tempest", STORAGE_BUG)
+    await run.index_logs(known, unknown, storage)
+    bob = await irc_peer(irc_server, nova, qa, glance)
+    app = await run.start()
+
+    for buildset in (known, unknown, storage):
+        await run.publish(buildset)
+
+    (said,) = await notices_in(bob, nova, 1)
+    assert strip_formatting(said) == (
+        f"openstack/nova change: https://review.example.org/c/openstack/nova/+/{known.change} "
+        f"failed because of: tempest-full-py3: {LP}1541364"
+    )
+    (negative,) = await notices_in(bob, qa, 1)
+    assert strip_formatting(negative).startswith(
+        f"openstack/glance change: https://review.example.org/c/openstack/glance/+/{unknown.change}"
+        " failed grenade in the gate queue with an unrecognized error (see http://127.0.0.1:"
+    )
+
+    seen = await alice.events(lambda s: len(only_notices(s)) >= 2)
+    by_room = dict(only_notices(seen))
+    assert by_room[nova_room].body.startswith("openstack/nova change: ")
+    assert f'<a href="{LP}1541364">bug 1541364</a>' in by_room[nova_room].formatted_body
+    assert by_room[storage_room].body.startswith("openstack/cinder change: ")
+    assert STORAGE_BUG in by_room[storage_room].body
+    assert "iSCSI target vanishes under load" in by_room[storage_room].body
+
+    # Chat: a second client asks on each network and reads the answer.
+    bob.conn.privmsg(nova, "!query 1541364")
+    reply = await bob.expect("pubmsg", lambda e: e.target == nova)
+    assert strip_formatting(reply.arguments[0]).startswith(
+        f"{bob.nick}: bug 1541364 over 7 d: 1 hits"
+    )
+    await alice.say(nova_room, "!help")
+    answers = await alice.events(
+        lambda s: any("!query" in getattr(e, "body", "") for _, e in only_notices(s))
+    )
+    assert any("commands:" in e.body for _, e in only_notices(answers))
+
+    # Nothing went where it was not routed: #glance heard nothing, #qa no positive.
+    assert app.pipeline is not None
+    await asyncio.sleep(1)
+    stray = [e for e in bob.raw if f"NOTICE {glance} " in e]
+    assert stray == []
+    qa_notices = [e for e in bob.raw if f"NOTICE {qa} " in e]
+    assert len(qa_notices) == 1
+    bob.close()
+    await alice.client.close()
+
+
+async def test_bot_reconnects_after_irc_and_synapse_restart(
+    run: Scenario,
+    irc_server_factory: Any,
+    synapse_server: SynapseServer,
+) -> None:
+    irc_server = irc_server_factory()
+    nova = unique("#nova")
+    matrix = matrix_bot(synapse_server)
+    alice = await MatrixPeer(synapse_server).login()
+    room = await alice.create_room(matrix["user_id"])
+    run.irc = settings_for(irc_server, nick=unique("rb")).model_dump()
+    run.matrix = matrix
+    run.channels = {
+        nova: {"projects": ["nova"], "events": ["positive"]},
+        "m": {"transport": "matrix", "room": room, "projects": ["nova"], "events": ["positive"]},
+    }
+    first = run.buildset("openstack/nova", "tempest-full-py3", "1541364")
+    second = run.buildset("openstack/nova", "nova-ceph-multistore", "1745168")
+    await run.index_logs(first, second)
+    bob = await irc_peer(irc_server, nova)
+    await run.start()
+    await run.publish(first)
+    assert first.change in (await notices_in(bob, nova, 1))[0]
+    await alice.events(lambda s: len(only_notices(s)) >= 1)
+    bob.close()
+
+    irc_server.restart()
+    synapse_server.restart()
+    bob = await irc_peer(irc_server, nova)
+    await run.publish(second)
+    (after,) = await notices_in(bob, nova, 1)
+    assert second.change in after
+    assert "1745168" in after
+    seen = await alice.events(lambda s: any(second.change in e.body for _, e in only_notices(s)))
+    assert any("1745168" in e.body for _, e in only_notices(seen))
+    bob.close()
+    await alice.client.close()
