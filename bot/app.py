@@ -9,6 +9,7 @@ grace period, and leave the rest journaled for the next start.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import signal
 import time
@@ -26,6 +27,7 @@ from bot.events.source import EventSource, RawEvent
 from bot.events.zuul_mqtt import parse_mqtt_message
 from bot.metrics import Metric, format_metrics, gauge
 from bot.pipeline import Outcome, Pipeline, outcome_of
+from bot.queries import load_queries
 from bot.querywatch import QueryWatcher
 from bot.readiness import ReadinessMonitor
 from bot.routing import Routing, load_channels
@@ -33,6 +35,7 @@ from bot.scheduler import DashboardRefresher
 from bot.scheduler import format_metrics as dashboard_metrics
 from bot.search import SearchBackend, open_backend
 from bot.state import StateStore
+from bot.trackers.client import TrackerClient
 from bot.transports.base import Room, Text, Transport
 from bot.wiring import build_sources, build_transports, start_chat
 
@@ -65,6 +68,7 @@ class App:
         self.backend: SearchBackend | None = None
         self.dashboard_url: str | None = None
         self.source_names: list[str] = []
+        self.trackers: TrackerClient | None = None
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
@@ -84,7 +88,11 @@ class App:
         state = await StateStore.open(settings.state)
         stack.push_async_callback(state.close)
         classifier = Classifier()
-        watcher = QueryWatcher(settings.queries, classifier)
+        jira_browse = settings.trackers.jira.url.rstrip("/") + "/browse/"
+        loader = functools.partial(load_queries, jira_browse=jira_browse)
+        watcher = QueryWatcher(settings.queries, classifier, loader=loader)
+        trackers = self.trackers = TrackerClient(settings.trackers, state)
+        stack.push_async_callback(trackers.close)
         log.info("%d queries loaded from %s", await watcher.load(), settings.queries)
         routing = load_channels(settings.channels)
         monitor = ReadinessMonitor(backend)
@@ -99,9 +107,11 @@ class App:
             verdict = await classify_when_ready(
                 build, classifier, backend, monitor=monitor, deadline=deadline
             )
-            return outcome_of(verdict, classifier.queries.by_id)
+            by_id = classifier.queries.by_id
+            # Tracker titles and projects (for team routing) join the verdict before it is saved.
+            return await trackers.enrich(outcome_of(verdict, by_id), by_id)
 
-        dashboard_url = await self._start_dashboard(stack, backend, classifier)
+        dashboard_url = await self._start_dashboard(stack, backend, classifier, trackers)
         self.pipeline = Pipeline(
             state=state,
             judge=judge,
@@ -121,7 +131,11 @@ class App:
         await self.pipeline.resume()
 
     async def _start_dashboard(
-        self, stack: AsyncExitStack, backend: SearchBackend, classifier: Classifier
+        self,
+        stack: AsyncExitStack,
+        backend: SearchBackend,
+        classifier: Classifier,
+        trackers: TrackerClient,
     ) -> str:
         """Schedule the dashboard builds and serve them; returns the dashboard's public URL."""
         settings = self.settings
@@ -130,6 +144,7 @@ class App:
             backend,
             lambda: classifier.queries.queries,
             kibana=settings.search.kibana_url,
+            bug_info=trackers.graph_bug_data,
         )
         self.refresher = DashboardRefresher(
             builder, refresh_minutes=settings.dashboard.refresh_minutes

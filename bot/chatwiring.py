@@ -55,7 +55,10 @@ class AppServices:
         return kibana_url(self.app.settings.search.kibana_url, lucene, days) or None
 
     async def bug_info(self, query: Query) -> BugInfo | None:
-        # Tracker lookups are not wired yet: the query's own title is what we know.
+        details = await self.app.trackers.info(query.bug) if self.app.trackers else None
+        if details is not None:
+            return BugInfo(details.title or query.title, details.status)
+        # Tracker unknown or unreachable: what the query file says.
         return BugInfo(title=query.title) if query.title else None
 
     async def refresh_dashboard(self) -> RefreshStatus:

@@ -50,6 +50,8 @@ async def demo_environment(settings: Settings) -> AsyncIterator[DemoEnvironment]
         demo_settings = settings.model_copy(
             update={
                 "search": search.settings(),
+                # The demo stays on this machine: bug titles come from the query files.
+                "trackers": settings.trackers.model_copy(update={"enabled": False}),
                 "state": workdir / "state.sqlite",
                 "dashboard": settings.dashboard.model_copy(update={"output": workdir / "web"}),
             }

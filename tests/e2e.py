@@ -108,6 +108,7 @@ class Scenario:
             "dashboard": {"port": 0, "output": self.workdir / "web", "refresh_minutes": 60},
             "watch": {"wait": 60},
             "chat": {"admins": {"console": True}},
+            "trackers": {"enabled": False},  # tests talk to loopback only
             **({"irc": self.irc} if self.irc else {}),
             **({"matrix": self.matrix} if self.matrix else {}),
             **self.extra,

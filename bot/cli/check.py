@@ -1,22 +1,30 @@
 """``recheckbot check``: validate a query repo, optionally flag queries that no longer hit.
 
-One line per problem on stdout (``path: problem``), a summary on stderr; exit 1 when any.
+``--trackers`` also asks the bug trackers and flags queries whose bug closed more than
+``--closed-days`` days ago: candidates for removal. One line per problem on stdout
+(``path: problem``), a summary on stderr; exit 1 when any.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from bot.bugref import TrackerRef
 from bot.cli.app import Common, UserError, command, run_async
-from bot.cli.progress import progress_bar
+from bot.cli.progress import progress_bar, spinner
 from bot.config import Settings
 from bot.queries import Problem, Query, QueryRepo, load_queries, query_files
 from bot.search import open_backend
 from bot.stats import query_hit_counts
+from bot.trackers import BugDetails
+from bot.trackers.client import TrackerClient
+from bot.trackers.config import TrackerSettings
 
 #: Exit status when the check found problems (errors exit 2, see bot.cli.app).
 EXIT_PROBLEMS = 1
@@ -32,6 +40,13 @@ def check_command(
         bool, typer.Option("--hits", help="Also flag queries with no hits in --days days.")
     ] = False,
     days: Annotated[int, typer.Option("--days", "-d", min=1, max=365)] = 14,
+    trackers: Annotated[
+        bool,
+        typer.Option(
+            "--trackers", help="Also flag queries whose bug closed more than --closed-days ago."
+        ),
+    ] = False,
+    closed_days: Annotated[int, typer.Option("--closed-days", min=0, max=3650)] = 30,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list of problems.")] = False,
     *,
     common: Common,
@@ -46,6 +61,13 @@ def check_command(
     if hits and repo.queries:
         counts = run_async(_hit_counts(common.settings(), repo, days))
         problems += dead_queries(repo.queries, counts, days)
+    if trackers and repo.queries:
+        found, unknown = run_async(_bug_details(tracker_settings(common.settings()), repo))
+        problems += closed_bugs(repo.queries, found, closed_days, datetime.now(UTC))
+        if unknown:
+            typer.echo(
+                f"{unknown} bug(s) not looked up: tracker unreachable or no such bug", err=True
+            )
     if as_json:
         print(json.dumps([{"path": str(p.path), "message": p.message} for p in problems], indent=2))
     else:
@@ -64,6 +86,43 @@ async def _hit_counts(settings: Settings, repo: QueryRepo, days: int) -> dict[st
             return await query_hit_counts(backend, lucene_by_id, days=days, progress=advance)
     finally:
         await backend.close()
+
+
+def tracker_settings(settings: Settings) -> TrackerSettings:
+    """The ``trackers:`` section; the public trackers' defaults where the settings have none."""
+    section = getattr(settings, "trackers", None)
+    return section if isinstance(section, TrackerSettings) else TrackerSettings()
+
+
+async def _bug_details(
+    settings: TrackerSettings, repo: QueryRepo
+) -> tuple[dict[TrackerRef, BugDetails | None], int]:
+    """Each bug's details (looked up once however many queries share it), and how many failed."""
+    async with TrackerClient(settings) as client:
+        refs = [q.bug for q in repo if client.wants(q.bug)]
+        with spinner(f"looking up {len(set(refs))} bugs"):
+            found = await client.lookup_all(refs)
+    return found, sum(details is None for details in found.values())
+
+
+def closed_bugs(
+    queries: tuple[Query, ...],
+    details: Mapping[TrackerRef, BugDetails | None],
+    days: int,
+    now: datetime,
+) -> list[Problem]:
+    """A problem per query whose bug closed more than ``days`` ago (or at an unknown date)."""
+    cutoff = now - timedelta(days=days)
+    problems = []
+    for q in queries:
+        info = details.get(q.bug)
+        if info is None or not info.closed or (info.closed_since or cutoff) > cutoff:
+            continue
+        status = f" ({info.status})" if info.status else ""
+        when = f"since {info.closed_since:%Y-%m-%d}" if info.closed_since else "(date unknown)"
+        message = f"{_which(q)}bug {q.bug.id} closed{status} {when} — candidate for removal"
+        problems.append(Problem(q.source or Path(q.id), message))
+    return problems
 
 
 def dead_queries(queries: tuple[Query, ...], counts: dict[str, int], days: int) -> list[Problem]:

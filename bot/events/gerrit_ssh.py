@@ -177,6 +177,50 @@ class SourceStatus:
     events: int  # events yielded
 
 
+def import_key(settings: GerritServer) -> asyncssh.SSHKey | None:
+    """The configured client key; a bad one fails at start, naming the server, never the key."""
+    if settings.ssh_key is None:
+        return None
+    try:
+        return asyncssh.import_private_key(settings.ssh_key.get_secret_value())
+    except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
+        raise ValueError(f"gerrit {settings.name}: ssh_key: {exc}") from None
+
+
+async def connect(
+    settings: GerritServer, key: asyncssh.SSHKey | None = None
+) -> asyncssh.SSHClientConnection:
+    """An SSH connection to a Gerrit server: host key checked, explicit key, timeouts set."""
+    return await asyncssh.connect(
+        settings.host,
+        settings.port,
+        username=settings.user,
+        known_hosts=await known_hosts(settings),
+        client_keys=[key] if key else (),
+        agent_path=None if key else (),  # with a configured key, no agent keys on the side
+        config=None,  # settings are explicit: no ~/.ssh/config surprises
+        connect_timeout=settings.connect_timeout,
+        keepalive_interval=settings.keepalive_interval,
+        keepalive_count_max=settings.keepalive_count_max,
+    )
+
+
+async def known_hosts(settings: GerritServer) -> asyncssh.SSHKnownHosts:
+    """The trusted host keys, read in a thread rather than by asyncssh on the event loop."""
+    configured = settings.known_hosts
+    path = (configured or USER_KNOWN_HOSTS).expanduser()
+    try:
+        text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+    except FileNotFoundError:
+        if configured:
+            raise
+        text = ""  # like ssh: no file, no trusted host, so the check fails closed
+    try:
+        return asyncssh.import_known_hosts(text)
+    except ValueError as exc:  # a broken file: name it, and retry until it is fixed
+        raise OSError(f"{path}: {exc}") from None
+
+
 class GerritStreamSource:
     """Follows ``gerrit stream-events`` of one server, reconnecting and catching up by itself.
 
@@ -201,7 +245,7 @@ class GerritStreamSource:
         self._healthy_after = healthy_after
         zone = settings.events_log_timezone
         self._zone: tzinfo = UTC if zone == "UTC" else zoneinfo.ZoneInfo(zone)
-        self._client_key = self._import_key(settings)
+        self._client_key = import_key(settings)
         self._recent = RecentSet()
         self._last_created = since
         self._connected = False
@@ -209,16 +253,6 @@ class GerritStreamSource:
         self._failures = 0
         self._last_error: str | None = None
         self._count = 0
-
-    @staticmethod
-    def _import_key(settings: GerritServer) -> asyncssh.SSHKey | None:
-        # A bad key is a configuration error: fail at start, naming the server, never the key.
-        if settings.ssh_key is None:
-            return None
-        try:
-            return asyncssh.import_private_key(settings.ssh_key.get_secret_value())
-        except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
-            raise ValueError(f"gerrit {settings.name}: ssh_key: {exc}") from None
 
     @property
     def status(self) -> SourceStatus:
@@ -292,35 +326,7 @@ class GerritStreamSource:
                     yield event
 
     async def _connect(self) -> asyncssh.SSHClientConnection:
-        s = self._settings
-        key = self._client_key
-        return await asyncssh.connect(
-            s.host,
-            s.port,
-            username=s.user,
-            known_hosts=await self._known_hosts(),
-            client_keys=[key] if key else (),
-            agent_path=None if key else (),  # with a configured key, no agent keys on the side
-            config=None,  # settings are explicit: no ~/.ssh/config surprises
-            connect_timeout=s.connect_timeout,
-            keepalive_interval=s.keepalive_interval,
-            keepalive_count_max=s.keepalive_count_max,
-        )
-
-    async def _known_hosts(self) -> asyncssh.SSHKnownHosts:
-        # Read here, in a thread, rather than by asyncssh on the event loop.
-        configured = self._settings.known_hosts
-        path = (configured or USER_KNOWN_HOSTS).expanduser()
-        try:
-            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
-        except FileNotFoundError:
-            if configured:
-                raise
-            text = ""  # like ssh: no file, no trusted host, so the check fails closed
-        try:
-            return asyncssh.import_known_hosts(text)
-        except ValueError as exc:  # a broken file: name it, and retry until it is fixed
-            raise OSError(f"{path}: {exc}") from None
+        return await connect(self._settings, self._client_key)
 
     async def _read_stream(
         self, process: asyncssh.SSHClientProcess[str]

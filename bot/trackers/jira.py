@@ -1,0 +1,80 @@
+"""Jira: ``GET <base>/rest/api/2/issue/<KEY>?fields=…`` (REST v2, on Server, DC and Cloud alike).
+
+Closed means the status is in Jira's "done" category (workflows name their statuses freely, the
+category is fixed); it closed at ``resolutiondate``. Auth: a bearer personal access token
+(Server/DC) or, with ``username``, basic auth with an API token (Cloud). Jira answers 404 both
+for a missing issue and for one the reader may not see, so both are "not found".
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+
+from bot.bugref import TrackerRef
+from bot.trackers import (
+    BugDetails,
+    HttpError,
+    NotFound,
+    Target,
+    get_json,
+    mapping,
+    parse_time,
+    text,
+)
+from bot.trackers.config import JiraSettings
+
+FIELDS = "summary,status,project,resolution,resolutiondate,components"
+_KEY = re.compile(r"[A-Z][A-Z0-9_]*-\d+")
+
+
+def parse_jira(url: str, issue: Mapping[str, Any]) -> BugDetails:
+    """An issue resource → details (pure)."""
+    fields = mapping(issue.get("fields"))
+    status = mapping(fields.get("status"))
+    name = text(status.get("name"))
+    category = text(mapping(status.get("statusCategory")).get("key"))
+    resolution = text(mapping(fields.get("resolution")).get("name"))
+    # Old Jira without status categories: a resolution is what "done" leaves behind.
+    closed = category == "done" if category else resolution is not None
+    shown = f"{name}: {resolution}" if name and resolution and resolution != name else name
+    project = text(mapping(fields.get("project")).get("key"))
+    components = fields.get("components")
+    names = [text(mapping(c).get("name")) for c in components or () if isinstance(c, Mapping)]
+    targets = tuple(Target(n, shown or "Unknown") for n in (project, *names) if n)
+    return BugDetails(
+        url=url,
+        title=text(fields.get("summary")),
+        status=shown,
+        closed=closed,
+        closed_since=parse_time(fields.get("resolutiondate")) if closed else None,
+        targets=targets,
+    )
+
+
+def auth_headers(settings: JiraSettings) -> dict[str, str]:
+    if settings.token is None:
+        return {}
+    secret = settings.token.get_secret_value()
+    if settings.username:
+        pair = f"{settings.username}:{secret}".encode()
+        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def fetch(http: aiohttp.ClientSession, settings: JiraSettings, ref: TrackerRef) -> BugDetails:
+    if not _KEY.fullmatch(ref.id):
+        raise NotFound(f"not a Jira issue key: {ref.id!r}")
+    base = (settings.api_url or settings.url).rstrip("/")
+    url = f"{base}/rest/api/2/issue/{ref.id}"
+    try:
+        issue = await get_json(http, url, headers=auth_headers(settings), params={"fields": FIELDS})
+    except HttpError as exc:
+        if exc.status == 404:
+            raise NotFound(f"{ref.id}: no such issue, or not visible to this account") from None
+        raise
+    return parse_jira(ref.url, mapping(issue))
