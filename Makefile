@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 PYTEST_ARGS ?=
 
-.PHONY: run test lint format bench fuzz clean
+.PHONY: run test lint format bench fuzz docs image clean
 
 $(BIN)/recheckbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,13 @@ bench: $(BIN)/recheckbot
 		case $$b in */__init__.py|*/_*.py) continue;; esac; \
 		echo "== $$b"; $(BIN)/python -m benchmarks.$$(basename $$b .py) || exit 1; \
 	done
+
+# The configuration reference is generated from the settings model (a test keeps it current).
+docs: $(BIN)/recheckbot
+	$(BIN)/recheckbot config-reference > docs/configuration.md
+
+image:
+	podman build --format docker -t recheckbot -f Containerfile .
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -16,7 +16,15 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -25,6 +33,7 @@ from pydantic_settings import (
 )
 
 from bot.chatconfig import ChatSettings
+from bot.ingest.settings import IngestSettings
 from bot.trackers.config import TrackerSettings
 
 ENV_PREFIX = "RECHECKBOT_"
@@ -107,6 +116,15 @@ class SearchSettings(Section):
     retries: int = Field(2, ge=0, le=10, description="extra attempts on connection errors")
     kibana_flavor: Literal["kibana", "opensearch-dashboards"] = "kibana"
     kibana_url: str | None = Field(None, description="Kibana base for links in messages")
+    max_concurrent: int = Field(
+        8, gt=0, le=1000, description="requests in flight at once, from all parts of the bot"
+    )
+    breaker_failures: int = Field(
+        5, ge=1, description="unavailable answers in a row that open the circuit (fail fast)"
+    )
+    breaker_cooldown: float = Field(
+        30.0, gt=0, description="seconds the open circuit fails fast before one probe"
+    )
 
 
 class GerritServer(Section):
@@ -122,6 +140,13 @@ class GerritServer(Section):
     http_password: SecretStr | None = None
     ci_usernames: list[str] = Field(default_factory=lambda: ["zuul"])
     comment: Literal["off", "dry-run", "on"] = "dry-run"
+
+    @field_validator("comment", mode="before")
+    @classmethod
+    def _yaml_on_off(cls, value: Any) -> Any:
+        # YAML 1.1 reads a bare `on` / `off` as a boolean: take it as the word that was meant.
+        return {True: "on", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
     connect_timeout: float = Field(30.0, gt=0, description="seconds for TCP + SSH handshake + auth")
     keepalive_interval: float = Field(
         30.0, gt=0, description="seconds between SSH keepalives on a quiet stream"
@@ -265,6 +290,19 @@ class WatchSettings(Section):
         description="CI accounts for replayed events (Gerrit servers have their own)",
     )
     uncategorized_url: str | None = None
+    max_active: int = Field(
+        500, gt=0, description="builds held in memory; more wait in the state journal"
+    )
+    judge_retry_for: float = Field(
+        3600.0, ge=0, description="seconds a build whose judging fails is retried (search down)"
+    )
+    give_up_after: float = Field(
+        3600.0, ge=0, description="seconds a room may stay unreachable before a message is dropped"
+    )
+    keep_days: float = Field(30.0, gt=0, description="days finished builds stay in the journal")
+    ingest: bool = Field(
+        False, description="fetch and index each failed job's logs before judging (no ELK here)"
+    )
 
 
 class DashboardSettings(Section):
@@ -294,6 +332,7 @@ class Settings(BaseSettings):
     watch: WatchSettings = WatchSettings()
     console: bool = Field(False, description="announce on the terminal and read commands there")
     chat: ChatSettings = ChatSettings()
+    ingest: IngestSettings = IngestSettings()
     trackers: TrackerSettings = TrackerSettings()
 
     @classmethod

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import sys
 
-from bot.cli import check, classify, convert, graph, query, run, uncat  # noqa: F401  (registers them)
+from bot.cli import (  # noqa: F401  (importing registers the subcommands)
+    check,
+    classify,
+    convert,
+    docs,
+    graph,
+    ingest,
+    query,
+    run,
+    uncat,
+)
 from bot.cli.app import app
 
 

@@ -1,0 +1,161 @@
+"""Built-in log ingestion, for sites without a log pipeline (ELK, ci-log-processing) of their own.
+
+A failed job's log tree (Zuul's, or a Jenkins-era one) is read over HTTP: the console log
+(``job-output.txt``, else ``console.html``) and the files queries look in (globs such as
+``logs/screen-*.txt``, found through ``zuul-manifest.json`` or the directory listings). Each line
+becomes one logstash-style document (:mod:`bot.ingest.logs`), and the documents go to the daily
+``logstash-*`` indices through :func:`bot.search.indexing.bulk_index`.
+
+Every request has a timeout, every file a size cap, a job's files are fetched a few at a time,
+and splitting lines runs in a worker thread: ingesting a big job never stalls the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import aiohttp
+import opensearchpy
+from opensearchpy import AsyncOpenSearch
+
+from bot.events.model import FailedBuild, Job
+from bot.ingest.fetch import LogFetcher, log_root_for, tree_files
+from bot.ingest.logs import BuildInfo, build_info, console_candidates, documents, select_files
+from bot.ingest.settings import DEFAULT_FILES, IngestError, IngestSettings
+
+__all__ = ["DEFAULT_FILES", "IngestError", "IngestSettings", "ingest_build", "ingest_tree"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+#: Where documents go: the search server, or a counter for dry runs. Returns how many went.
+Sink = Callable[[list[dict[str, Any]]], Awaitable[int]]
+
+
+async def ingest_build(
+    backend_client: AsyncOpenSearch | None,
+    build: FailedBuild,
+    job: Job,
+    settings: IngestSettings,
+    *,
+    session: aiohttp.ClientSession | None = None,
+) -> int:
+    """Fetch ``job``'s logs and index them; returns the number of documents.
+
+    ``backend_client`` is an OpenSearch client with write access (``OpenSearchBackend.client``);
+    ``None`` only counts (a dry run). Raises :class:`IngestError` when the job has no readable
+    console log, and :mod:`bot.search` errors when writing fails.
+    """
+    sink = count_sink if backend_client is None else bulk_sink(backend_client)
+    own = session is None
+    session = session or aiohttp.ClientSession()
+    try:
+        fetcher = LogFetcher(session, settings)
+        info = build_info(build, job, await log_root_for(job, fetcher))
+        count = await _write_errors(ingest_tree(info, fetcher, settings, sink), backend_client)
+        if backend_client is not None:
+            refresh = backend_client.indices.refresh(index="logstash-*")
+            await _write_errors(refresh, backend_client)
+        return count
+    finally:
+        if own:
+            await session.close()
+
+
+async def ingest_tree(
+    build: BuildInfo, fetcher: LogFetcher, settings: IngestSettings, sink: Sink
+) -> int:
+    """Index one job's log tree through ``sink``; returns the documents written.
+
+    The console log is fetched first (no console, nothing is written) and indexed last: its end
+    marker is what readiness waits for, so once the bot sees it the other files are in too.
+    """
+    files = await tree_files(build.log_root, fetcher, settings.files)
+    console_path, console = await _console(build.log_root, files, fetcher)
+    gate = asyncio.Semaphore(settings.concurrency)
+
+    async def one(path: str) -> int:
+        async with gate:
+            try:
+                data = await fetcher.get(build.log_root + path)
+            except IngestError as exc:  # one unreadable file costs that file, not the job
+                log.warning("skipped %s", exc)
+                return 0
+            return await _index(data, path, build, sink) if data else 0
+
+    others = select_files(files, settings.files, settings.max_files)
+    total = sum(await asyncio.gather(*(one(path) for path in others)))
+    return total + await _index(console, console_path, build, sink, console=True)
+
+
+async def _console(root: str, files: list[str], fetcher: LogFetcher) -> tuple[str, bytes]:
+    for path in console_candidates(files):
+        data = await fetcher.get(root + path)
+        if data is not None:
+            return path, data
+    raise IngestError(f"{root}: no console log (job-output.txt or console.html)")
+
+
+async def _index(
+    data: bytes, path: str, build: BuildInfo, sink: Sink, *, console: bool = False
+) -> int:
+    text = data.decode("utf-8", errors="replace")
+    # Splitting and stamp parsing cost real CPU on a 20 MiB file: off the event loop.
+    docs = await asyncio.to_thread(lambda: list(documents(text, path, build, console=console)))
+    count = await sink(docs) if docs else 0
+    log.debug("%s%s: %d documents", build.log_root, path, count)
+    return count
+
+
+def bulk_sink(client: AsyncOpenSearch) -> Sink:
+    """Writes documents to their daily indices, one batch at a time; the caller refreshes once
+    the job is done."""
+    # Imported here, not at the top: the bot.search package imports bot.config, and bot.config
+    # may import IngestSettings from this package (the ``ingest:`` section).
+    from bot.search.indexing import bulk_index, index_for
+
+    lock = asyncio.Lock()
+
+    async def write(docs: list[dict[str, Any]]) -> int:
+        async with lock:
+            for name in sorted({index_for(doc) for doc in docs}):
+                await _ensure_index(client, name)
+            return await bulk_index(client, docs, refresh=False)
+
+    return write
+
+
+async def _ensure_index(client: AsyncOpenSearch, name: str) -> None:
+    """Create a daily index unless it exists. Jobs ingested at once race to create the same
+    index: losing that race ("already exists") is as good as winning it."""
+    from bot.search.indexing import ensure_index
+
+    try:
+        await ensure_index(client, name)
+    except opensearchpy.RequestError as exc:
+        if "already_exists" not in str(exc.error) and "already exists" not in str(exc.info):
+            raise
+
+
+async def count_sink(docs: list[dict[str, Any]]) -> int:
+    """A sink that writes nothing (``--dry-run``)."""
+    return len(docs)
+
+
+async def _write_errors(work: Awaitable[T], client: AsyncOpenSearch | None) -> T:
+    """The search client's exceptions as :mod:`bot.search` errors (one clear line)."""
+    from bot.search.opensearch import translate_error  # see bulk_sink
+
+    try:
+        return await work
+    except opensearchpy.TransportError as exc:
+        raise translate_error(exc, _client_url(client)) from exc
+
+
+def _client_url(client: AsyncOpenSearch | None) -> str:
+    hosts = getattr(getattr(client, "transport", None), "hosts", None) or [{}]
+    host = hosts[0]
+    return f"{host.get('scheme', 'http')}://{host.get('host', '?')}:{host.get('port', '?')}"
