@@ -19,6 +19,7 @@ from typing import Protocol
 
 from bot.acl import Acl, RateLimiter, irc_fold, room_key, room_matches, user_key
 from bot.chatconfig import ChatSettings
+from bot.intel import ClusterReport
 from bot.queries import Query, QueryRepo
 from bot.search.base import SearchBackend, SearchError
 from bot.state import StateStore
@@ -133,6 +134,10 @@ class Services(Protocol):
     async def uncategorized(self, *, days: int, queue: str | None) -> UncatView: ...
 
     async def status(self) -> StatusSnapshot: ...
+
+    async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:
+        """Clusters of the uncategorized failures (cached by the bot between refreshes)."""
+        ...
 
     async def chart_png(self, *, days: int) -> bytes | None:
         """A PNG chart of the top bugs, or None when no chart maker is configured."""

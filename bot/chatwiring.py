@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -18,6 +19,7 @@ from bot.chat import (
 from bot.classify import Classifier
 from bot.dashboard.links import kibana_url
 from bot.dashboard.uncategorized import uncategorized
+from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
 from bot.queries import Query, QueryRepo
 from bot.scheduler import RunStatus
 from bot.search.base import SearchBackend, SearchError
@@ -25,6 +27,9 @@ from bot.state import StateStore
 
 if TYPE_CHECKING:
     from bot.app import App
+
+#: Seconds a cluster report is reused by !uncat and !suggest.
+CLUSTERS_TTL = 600.0
 
 
 @dataclass
@@ -34,6 +39,10 @@ class AppServices:
     app: App
     state: StateStore
     classifier: Classifier
+    _clusters: dict[tuple[int, str | None], tuple[float, ClusterReport]] = field(
+        default_factory=dict
+    )
+    _clusters_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
     def search(self) -> SearchBackend:
@@ -87,6 +96,18 @@ class AppServices:
             queue_depth=app.pipeline.pending if app.pipeline else 0,
             last_refresh=_refresh_status(list(refresh)) if refresh else None,
         )
+
+    async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:
+        # Clustering reads many logs: one run per period and queue, reused for a while.
+        async with self._clusters_lock:
+            when, report = self._clusters.get((days, queue), (0.0, None))
+            if report is None or time.monotonic() - when > CLUSTERS_TTL:
+                async with asyncio.timeout(REPORT_TIMEOUT):
+                    report = await find_clusters(
+                        self.search, self.classifier.queries.queries, days=days, queue=queue
+                    )
+                self._clusters[(days, queue)] = (time.monotonic(), report)
+            return report
 
     async def chart_png(self, *, days: int) -> bytes | None:
         return None

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
+from bot.search.base import SearchError
 from bot.transports.base import Text
 from commands import (
     Context,
@@ -21,9 +23,15 @@ from commands import (
     rich,
     split_options,
 )
+from commands.suggest import cluster_lines
 
 if TYPE_CHECKING:
     from bot.chat import UncatBuildView, UncatJobView, UncatView
+
+log = logging.getLogger(__name__)
+
+#: Clusters listed under the uncategorized builds.
+CLUSTER_LINES = 3
 
 # Job names are [\w.-]; allowing only those plus * and ? also keeps fnmatch's [classes] out.
 _JOB_GLOB = re.compile(r"[\w.*?-]{1,100}")
@@ -50,7 +58,21 @@ async def uncat(ctx: Context) -> Text:
         glob=glob,
         limit=ctx.settings.uncat_items,
         page=ctx.services.uncategorized_url,
+        clusters=await top_clusters(ctx, days) if glob is None else [],
     )
+
+
+async def top_clusters(ctx: Context, days: int) -> list[list[Part]]:
+    """The largest clusters of these failures, for ``!suggest <id>``; none when unavailable."""
+    source = getattr(ctx.services, "clusters", None)
+    if not callable(source):
+        return []
+    try:
+        report = await source(days=days, queue=ctx.settings.uncat_queue)
+    except (SearchError, TimeoutError) as exc:
+        log.info("!uncat without clusters: %s", exc)
+        return []
+    return cluster_lines(report, CLUSTER_LINES)
 
 
 def check_glob(text: str) -> str | None:
@@ -72,6 +94,7 @@ def format_uncat(
     limit: int,
     page: str | None,
     now: datetime | None = None,
+    clusters: Sequence[Sequence[Part]] = (),
 ) -> Text:
     """A count line, then the newest ``limit`` uncategorized builds, one per line (pure)."""
     builds = newest(jobs)
@@ -88,6 +111,7 @@ def format_uncat(
     lines += [_build_line(build, now or datetime.now(UTC)) for build in builds[:limit]]
     if len(builds) > limit:
         lines.append([f"… and {len(builds) - limit} more"])
+    lines += [list(line) for line in clusters]
     return rich(*lines)
 
 

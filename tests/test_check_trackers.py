@@ -19,10 +19,8 @@ from typer.testing import CliRunner, Result
 import bot.cli.check
 from bot.bugref import github, launchpad
 from bot.cli.app import app
-from bot.config import Settings
 from bot.queries import Query
 from bot.trackers import BugDetails
-from bot.trackers.config import TrackerSettings
 from tests.tracker_standins import TrackerStandIn
 
 runner = CliRunner()
@@ -71,15 +69,7 @@ def config(tmp_path: Path, trackers: TrackerStandIn, monkeypatch: pytest.MonkeyP
     }
     (tmp_path / "gh").write_text("ghp_s3cret\n")
     path = tmp_path / "recheckbot.yaml"
-    if "trackers" in Settings.model_fields:
-        path.write_text(yaml.safe_dump({"trackers": section}))
-    else:
-        # Until Settings has its `trackers` field (the lead wires it), the section reaches the
-        # command through the one seam it reads settings by; everything else runs for real.
-        path.write_text("{}\n")
-        section["github"] = {"api_url": trackers.url("github"), "token": "ghp_s3cret"}
-        parsed = TrackerSettings.model_validate(section)
-        monkeypatch.setattr(bot.cli.check, "tracker_settings", lambda settings: parsed)
+    path.write_text(yaml.safe_dump({"trackers": section}))
     return path
 
 

@@ -269,7 +269,7 @@ async def test_refresh_bursts_are_coalesced_by_the_dashboard(chat: ChatHarness) 
 async def test_help_index(chat: ChatHarness) -> None:
     (reply,) = await chat.run_command("!help")
     assert reply == (
-        "commands: !bug, !help, !query, !refresh/!graph (admins), !status, !uncat"
+        "commands: !bug, !help, !query, !refresh/!graph (admins), !status, !suggest, !uncat"
         f" — !help <command> explains one · {DASHBOARD}"
     )
 
@@ -381,6 +381,7 @@ def test_load_commands_collects_every_module() -> None:
         "query",
         "refresh",
         "status",
+        "suggest",
         "uncat",
     ]
     assert registry.get("GRAPH") is registry.get("refresh")

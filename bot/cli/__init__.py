@@ -11,6 +11,7 @@ from bot.cli import (  # noqa: F401  (importing registers the subcommands)
     docs,
     graph,
     ingest,
+    intel,
     query,
     run,
     uncat,

@@ -17,6 +17,7 @@ import typer
 
 from bot.bugref import TrackerRef
 from bot.cli.app import Common, UserError, command, run_async
+from bot.cli.intel import quality_problems, quality_report
 from bot.cli.progress import progress_bar, spinner
 from bot.config import Settings
 from bot.queries import Problem, Query, QueryRepo, load_queries, query_files
@@ -47,6 +48,14 @@ def check_command(
         ),
     ] = False,
     closed_days: Annotated[int, typer.Option("--closed-days", min=0, max=3650)] = 30,
+    quality: Annotated[
+        bool,
+        typer.Option(
+            "--quality",
+            help="Also flag queries too broad (hitting successful builds), dead or slow over "
+            "--days days, and (with --trackers) whose fixed bug still hits.",
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="A JSON list of problems.")] = False,
     *,
     common: Common,
@@ -61,13 +70,21 @@ def check_command(
     if hits and repo.queries:
         counts = run_async(_hit_counts(common.settings(), repo, days))
         problems += dead_queries(repo.queries, counts, days)
+    found: dict[TrackerRef, BugDetails | None] = {}
     if trackers and repo.queries:
-        found, unknown = run_async(_bug_details(tracker_settings(common.settings()), repo))
+        found, unknown = run_async(_bug_details(common.settings().trackers, repo))
         problems += closed_bugs(repo.queries, found, closed_days, datetime.now(UTC))
         if unknown:
             typer.echo(
                 f"{unknown} bug(s) not looked up: tracker unreachable or no such bug", err=True
             )
+    if quality and repo.queries:
+        closed = {ref: details.closed for ref, details in found.items() if details}
+        bug_closed = (lambda q: closed.get(q.bug)) if trackers else None
+        report = run_async(
+            quality_report(common.settings(), path, days=days, bug_closed=bug_closed)
+        )
+        problems += quality_problems(report)
     if as_json:
         print(json.dumps([{"path": str(p.path), "message": p.message} for p in problems], indent=2))
     else:
@@ -86,12 +103,6 @@ async def _hit_counts(settings: Settings, repo: QueryRepo, days: int) -> dict[st
             return await query_hit_counts(backend, lucene_by_id, days=days, progress=advance)
     finally:
         await backend.close()
-
-
-def tracker_settings(settings: Settings) -> TrackerSettings:
-    """The ``trackers:`` section; the public trackers' defaults where the settings have none."""
-    section = getattr(settings, "trackers", None)
-    return section if isinstance(section, TrackerSettings) else TrackerSettings()
 
 
 async def _bug_details(

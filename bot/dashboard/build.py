@@ -16,24 +16,34 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.dashboard.graph import BugInfo, GraphData, bug_data_from_query, graph, graph_json
 from bot.dashboard.render import render_bugs_page, render_uncategorized, static_files
 from bot.dashboard.uncategorized import uncat_json, uncategorized
+from bot.intel import REPORT_TIMEOUT, clusters_json, find_clusters
 from bot.queries import Query
-from bot.search.base import SearchBackend
+from bot.search.base import SearchBackend, SearchError
+
+log = logging.getLogger(__name__)
 
 #: The parts of a build, each refreshed on its own (its own files, its own status).
 PARTS = ("all", "gate", "uncategorized")
 
 #: Every file a build may write; the web server serves these and nothing else.
 PAGE_FILES = ("index.html", "gate.html", "uncategorized.html")
-DATA_FILES = ("data/all.json", "data/gate.json", "data/uncategorized.json")
+DATA_FILES = (
+    "data/all.json",
+    "data/gate.json",
+    "data/uncategorized.json",
+    "data/clusters.json",
+)
 
 Counts = Mapping[str, int]
 QuerySource = Callable[[], Sequence[Query]]
@@ -124,10 +134,12 @@ class DashboardBuilder:
 
     async def _uncategorized(self) -> Counts:
         report = await uncategorized(self.backend, self.queries(), self.days, self.gate_queue)
+        clusters = await self._clusters()
         files = {
             **static_files(),
             "data/uncategorized.json": _json_bytes(uncat_json(report)),
-            "uncategorized.html": render_uncategorized(report).encode(),
+            "data/clusters.json": _json_bytes(clusters),
+            "uncategorized.html": render_uncategorized(report, clusters).encode(),
         }
         await asyncio.to_thread(write_files, self.output_dir, files)
         return {
@@ -135,6 +147,18 @@ class DashboardBuilder:
             "classified": report.classified,
             "uncategorized": report.unclassified,
         }
+
+    async def _clusters(self) -> list[dict[str, Any]]:
+        # The clusters are a help, not the page: without them it still shows every failure.
+        try:
+            async with asyncio.timeout(REPORT_TIMEOUT):
+                found = await find_clusters(
+                    self.backend, self.queries(), days=self.days, queue=self.gate_queue
+                )
+        except (SearchError, TimeoutError) as exc:
+            log.warning("uncategorized page without clusters: %s", exc)
+            return []
+        return clusters_json(found)
 
 
 def graph_counts(data: GraphData) -> Counts:

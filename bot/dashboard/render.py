@@ -182,8 +182,11 @@ def render_bugs_page(
     )
 
 
-def render_uncategorized(report: UncatReport) -> str:
-    """``uncategorized.html``: failures no query explains, per job, with log links."""
+def render_uncategorized(report: UncatReport, clusters: Sequence[Mapping[str, Any]] = ()) -> str:
+    """``uncategorized.html``: failures no query explains, per job, with log links.
+
+    ``clusters`` are :func:`bot.intel.clusters_json` rows, shown in their own section.
+    """
     return (
         environment()
         .get_template("uncategorized.html")
@@ -192,6 +195,7 @@ def render_uncategorized(report: UncatReport) -> str:
             page="uncategorized.html",
             title=PAGES["uncategorized.html"],
             report=report,
+            clusters=clusters,
             generated_at=f"{report.generated_at:%Y-%m-%d %H:%M} UTC",
         )
     )
