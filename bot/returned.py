@@ -1,0 +1,106 @@
+"""Returned bugs: a query whose bug is closed yet still hits failed builds.
+
+Once a day the bot measures every query over the last day (one msearch per ten queries, see
+:mod:`bot.intel.quality`), asks the trackers which bugs are closed, and tells the channels that
+route each returned bug, once per bug per day (journaled like any delivery).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+
+from bot.intel.quality import BugClosed, QueryQuality, check_quality
+from bot.queries import Query
+from bot.routing import Routing, Subject
+from bot.search.base import SearchBackend, SearchError
+from bot.state import StateStore
+from bot.transports.base import Room, Text
+
+log = logging.getLogger(__name__)
+
+Deliver = Callable[[Room, Text], Awaitable[None]]
+
+#: Seconds between looks for returned bugs.
+INTERVAL = 86400.0
+
+
+def format_returned(quality: QueryQuality) -> Text:
+    """One line: which closed bug came back, and how often it hit."""
+    query = quality.query
+    title = f' "{query.title}"' if query.title else ""
+    link = query.bug.url or query.id
+    plain = (
+        f"Closed bug {query.bug.id}{title} is back: its query hit {quality.failure} failed "
+        f"build{'s' if quality.failure != 1 else ''} in the last day — {link}"
+    )
+    html = (
+        f'Closed bug <a href="{link}">{query.bug.id}</a>{title} is back: its query hit '
+        f"<b>{quality.failure}</b> failed builds in the last day"
+    )
+    return Text(plain, None, html)
+
+
+def returned_subject(query: Query) -> Subject:
+    """Routing for a bug rather than a change: its team and tracker project, any queue."""
+    return Subject(
+        server="",
+        project=query.bug.project or "",
+        queue=None,
+        kind="positive",
+        teams=(query.owner,) if query.owner else (),
+        bug_projects=(query.bug.project,) if query.bug.project else (),
+        any_queue=True,
+    )
+
+
+async def announce_returned(
+    backend: SearchBackend,
+    queries: Sequence[Query],
+    bug_closed: BugClosed,
+    routing: Routing,
+    state: StateStore,
+    deliver: Deliver,
+    *,
+    today: str | None = None,
+) -> int:
+    """Look once; announce each returned bug to its rooms unless done today. Returns how many."""
+    report = await check_quality(backend, queries, days=1, bug_closed=bug_closed)
+    day = today or f"{datetime.now(UTC):%Y-%m-%d}"
+    said = 0
+    for quality in report.queries:
+        if "fixed-but-hitting" not in quality.flags:
+            continue
+        key = f"returned/{quality.query.id}/{day}"
+        for room in routing.rooms_for(returned_subject(quality.query)):
+            if await state.delivered(key, room):
+                continue
+            await deliver(room, format_returned(quality))
+            await state.mark_delivered(key, room)
+            said += 1
+    return said
+
+
+async def watch_returned(
+    backend: SearchBackend,
+    queries: Callable[[], Sequence[Query]],
+    bug_closed: BugClosed,
+    routing: Routing,
+    state: StateStore,
+    deliver: Deliver,
+    *,
+    interval: float = INTERVAL,
+) -> None:
+    """Look for returned bugs every ``interval`` seconds until cancelled; failures are logged."""
+    while True:
+        started = time.monotonic()
+        try:
+            said = await announce_returned(backend, queries(), bug_closed, routing, state, deliver)
+            if said:
+                log.info("announced %d returned bug(s)", said)
+        except (SearchError, TimeoutError) as exc:
+            log.warning("looking for returned bugs failed: %s", exc)
+        await asyncio.sleep(max(0.0, interval - (time.monotonic() - started)))
