@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.chart import BarRow, top_bugs_png
 from bot.chat import (
     BugInfo,
     Dispatcher,
@@ -17,6 +18,7 @@ from bot.chat import (
     UncatView,
 )
 from bot.classify import Classifier
+from bot.dashboard.graph import graph
 from bot.dashboard.links import kibana_url
 from bot.dashboard.uncategorized import uncategorized
 from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
@@ -110,7 +112,12 @@ class AppServices:
             return report
 
     async def chart_png(self, *, days: int) -> bytes | None:
-        return None
+        data = await graph(self.search, self.classifier.queries.queries, days=days)
+        rows = [
+            BarRow(f"{bug.query.id} {bug.query.title or ''}".strip(), bug.fails, bug.fails24)
+            for bug in data.bugs
+        ]
+        return await asyncio.to_thread(top_bugs_png, rows, days=days)
 
 
 def _when(epoch: float | None) -> datetime | None:
