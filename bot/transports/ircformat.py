@@ -44,6 +44,7 @@ _COLOR_RE = re.compile(r"\x03(\d{1,2})?(?:,(\d{1,2}))?")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 # Controls that are no formatting code: NUL ends a line for some servers, \x01 starts CTCP.
 _UNSAFE_RE = re.compile(r"[\x00\x01\x05-\x08\x0b\x0c\x0e\x10\x12-\x15\x17-\x1c\x7f]")
+_UNSAFE_AFTER_COLOR_RE = re.compile(r"(\x03(?:\d{1,2}(?:,\d{0,2})?)?)" + _UNSAFE_RE.pattern + "+")
 
 
 def bold(text: str) -> str:
@@ -92,10 +93,17 @@ def split_message(text: str, max_bytes: int) -> list[str]:
         raise ValueError(f"max_bytes must be at least {MIN_BUDGET}")
     lines: list[str] = []
     for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = _UNSAFE_RE.sub("", line.replace("\t", " "))
+        line = _drop_unsafe(line.replace("\t", " "))
         if strip_formatting(line).strip():
             lines.extend(_split_line(line.rstrip(), max_bytes))
     return lines
+
+
+def _drop_unsafe(line: str) -> str:
+    # Dropping a character after a colour code would let the code swallow the digits behind
+    # it ("\x03\x1c0" must not become colour 0): there, two bold toggles keep them apart.
+    line = _UNSAFE_AFTER_COLOR_RE.sub(lambda m: m.group(1) + BOLD + BOLD, line)
+    return _UNSAFE_RE.sub("", line)
 
 
 @dataclass(frozen=True)
