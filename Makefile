@@ -21,6 +21,10 @@ run: $(BIN)/recheckbot
 test: $(BIN)/recheckbot
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; [ $$rc -eq 5 ] && rc=0; exit $$rc
 
+# A longer property-based fuzz of every parser (tests/test_fuzz.py, 5000 examples each).
+fuzz: $(BIN)/recheckbot
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/pytest -q -p no:cacheprovider tests/test_fuzz.py
+
 lint: $(BIN)/recheckbot
 	$(BIN)/ruff check bot commands tests benchmarks
 	$(BIN)/ruff format --check bot commands tests benchmarks

@@ -17,32 +17,40 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from bot.classify import Classifier, classify_when_ready
+from bot.classify import Classifier
 from bot.config import Settings
 from bot.dashboard.build import DashboardBuilder
 from bot.dashboard.server import DashboardServer
+from bot.delivery import TransportOutlet
 from bot.events.model import FailedBuild
 from bot.events.parse import Skip, parse_event
 from bot.events.source import EventSource, RawEvent
 from bot.events.zuul_mqtt import parse_mqtt_message
+from bot.judging import make_judge
+from bot.logs import install_secret_masking, settings_secrets
 from bot.metrics import Metric, format_metrics, gauge
-from bot.pipeline import Outcome, Pipeline, outcome_of
-from bot.queries import load_queries
+from bot.pipeline import Limits, Pipeline
+from bot.queries import Query, load_queries
 from bot.querywatch import QueryWatcher
 from bot.readiness import ReadinessMonitor
+from bot.reporters.gerrit import GerritReporters
+from bot.returned import watch_returned
 from bot.routing import Routing, load_channels
 from bot.scheduler import DashboardRefresher
 from bot.scheduler import format_metrics as dashboard_metrics
 from bot.search import SearchBackend, open_backend
+from bot.search.breaker import CircuitBreaker, GuardedBackend
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
-from bot.transports.base import Room, Text, Transport
+from bot.transports.base import Transport
 from bot.wiring import build_sources, build_transports, start_chat
 
 log = logging.getLogger(__name__)
 
 #: Seconds in-flight builds get to finish on shutdown before they are left to the journal.
 SHUTDOWN_GRACE = 10.0
+#: Seconds between prunes of the journal (the first runs at start).
+PRUNE_INTERVAL = 86400.0
 
 
 def to_failed_build(raw: RawEvent, ci_accounts: list[str]) -> FailedBuild | Skip:
@@ -65,15 +73,17 @@ class App:
         self.pipeline: Pipeline | None = None
         self.dashboard: DashboardServer | None = None
         self.refresher: DashboardRefresher | None = None
-        self.backend: SearchBackend | None = None
+        self.backend: GuardedBackend | None = None
         self.dashboard_url: str | None = None
-        self.source_names: list[str] = []
+        self.sources: list[EventSource] = []
         self.trackers: TrackerClient | None = None
         self.ready = asyncio.Event()
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         stop = stop or _signal_event()
         async with AsyncExitStack() as stack:
+            # Before anything can log: secrets never reach a log record, whoever logs it.
+            stack.callback(install_secret_masking(settings_secrets(self.settings)))
             await self._start(stack)
             self.ready.set()
             await stop.wait()
@@ -83,10 +93,13 @@ class App:
 
     async def _start(self, stack: AsyncExitStack) -> None:
         settings = self.settings
-        backend = self.backend = open_backend(settings.search)
+        backend = self.backend = _guarded(settings)
         stack.push_async_callback(backend.close)
         state = await StateStore.open(settings.state)
         stack.push_async_callback(state.close)
+        # Closed after the transports (which flush what they hold), before the state store:
+        # the delivery workers then journal what the transports confirmed on their way out.
+        stack.push_async_callback(self._close_pipeline)
         classifier = Classifier()
         jira_browse = settings.trackers.jira.url.rstrip("/") + "/browse/"
         loader = functools.partial(load_queries, jira_browse=jira_browse)
@@ -102,29 +115,24 @@ class App:
         for transport in self.transports.values():
             stack.push_async_callback(transport.close)
 
-        async def judge(build: FailedBuild) -> Outcome:
-            deadline = monitor.deadline_for(build, settings.watch.wait)
-            verdict = await classify_when_ready(
-                build, classifier, backend, monitor=monitor, deadline=deadline
-            )
-            by_id = classifier.queries.by_id
-            # Tracker titles and projects (for team routing) join the verdict before it is saved.
-            return await trackers.enrich(outcome_of(verdict, by_id), by_id)
-
         dashboard_url = await self._start_dashboard(stack, backend, classifier, trackers)
+        reviews = GerritReporters(settings.gerrit, routing.messages, state=state)
         self.pipeline = Pipeline(
             state=state,
-            judge=judge,
+            judge=make_judge(settings, classifier, backend, monitor, trackers),
             routing=routing,
-            deliver=self._deliver,
+            outlet=TransportOutlet(self.transports),
             uncategorized_url=settings.watch.uncategorized_url
             or f"{dashboard_url}/uncategorized.html",
-            max_concurrent=settings.watch.max_concurrent,
+            limits=_limits(settings),
+            report=reviews.report,
         )
         tasks = _TaskGroup(stack)
         tasks.spawn("query-watch", watcher.run())
+        tasks.spawn("journal prune", _prune(state, settings.watch.keep_days))
+        tasks.spawn("returned bugs", self._watch_returned(backend, classifier, routing, trackers))
         for source, accounts in build_sources(settings):
-            self.source_names.append(source.name)
+            self.sources.append(source)
             tasks.spawn(f"source {source.name}", self._pump(source, accounts))
         dispatcher = start_chat(self, tasks.spawn, state, classifier)
         stack.push_async_callback(dispatcher.close)
@@ -172,20 +180,39 @@ class App:
             log.info("%s: failed build %s", source.name, result.key)
             await self.pipeline.submit(result)
 
-    async def _deliver(self, room: Room, text: Text) -> None:
-        transport = self.transports.get(room.transport)
-        if transport is None:
-            # Routed to a network this instance does not speak (e.g. IRC in the demo).
-            log.debug("no %s transport for %s; not announced there", room.transport, room.id)
-            return
-        await transport.send(room, text)
+    async def _watch_returned(
+        self,
+        backend: SearchBackend,
+        classifier: Classifier,
+        routing: Routing,
+        trackers: TrackerClient,
+    ) -> None:
+        assert self.pipeline is not None
+
+        async def closed(query: Query) -> bool | None:
+            details = await trackers.info(query.bug)
+            return details.closed if details else None
+
+        await watch_returned(
+            backend,
+            lambda: classifier.queries.queries,
+            closed,
+            routing,
+            self.pipeline.rooms.deliver,
+        )
+
+    async def _close_pipeline(self) -> None:
+        if self.pipeline is not None:
+            await self.pipeline.close()
 
     def health(self) -> Mapping[str, Any]:
         transports = {name: t.health().connected for name, t in self.transports.items()}
+        breaker = self.backend.breaker.status() if self.backend else None
         return {
             "ok": all(transports.values()),
             "uptime": round(time.time() - self.started),
             "transports": transports,
+            "search": breaker.to_json() | {"status": breaker.describe()} if breaker else None,
             "events_received": self.events_received,
             "pending_builds": self.pipeline.pending if self.pipeline else 0,
         }
@@ -212,6 +239,11 @@ class App:
                     ({"transport": name}, float(t.health().connected))
                     for name, t in self.transports.items()
                 ),
+            ),
+            gauge(
+                "recheckbot_search_circuit_open",
+                "1 while the search circuit breaker fails requests fast",
+                float(bool(self.backend and self.backend.breaker.state == "open")),
             ),
         ]
         dashboard = dashboard_metrics(self.refresher.status) if self.refresher else ""
@@ -244,6 +276,34 @@ def _log_end(task: asyncio.Task[None]) -> None:
         log.error("%s stopped: %s", task.get_name(), exc, exc_info=exc)
     else:
         log.info("%s finished", task.get_name())
+
+
+def _guarded(settings: Settings) -> GuardedBackend:
+    """The search backend behind the bot-wide request cap and circuit breaker."""
+    s = settings.search
+    breaker = CircuitBreaker(failures=s.breaker_failures, cooldown=s.breaker_cooldown)
+    return GuardedBackend(open_backend(s), breaker, max_concurrent=s.max_concurrent)
+
+
+def _limits(settings: Settings) -> Limits:
+    w = settings.watch
+    return Limits(
+        max_concurrent=w.max_concurrent,
+        max_active=w.max_active,
+        judge_retry_for=w.judge_retry_for,
+        give_up_after=w.give_up_after,
+    )
+
+
+async def _prune(state: StateStore, keep_days: float) -> None:
+    """Drop old journal rows now and then once a day; a failure is retried the next day."""
+    while True:
+        try:
+            if dropped := await state.prune(keep_days * 86400):
+                log.info("journal: pruned %d builds older than %g days", dropped, keep_days)
+        except Exception as exc:  # disk trouble: the bot goes on, the journal grows a day more
+            log.warning("journal: prune failed: %s", exc)
+        await asyncio.sleep(PRUNE_INTERVAL)
 
 
 def _signal_event() -> asyncio.Event:

@@ -26,6 +26,7 @@ from bot.queries import Query, QueryRepo
 from bot.scheduler import RunStatus
 from bot.search.base import SearchBackend, SearchError
 from bot.state import StateStore
+from bot.transports.base import Incoming, Room
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -87,8 +88,12 @@ class AppServices:
         except SearchError as exc:
             search = f"unreachable: {exc}"
         streams = tuple(
-            StreamStatus(name, connected=True, last_event=_when(app.last_event.get(name)))
-            for name in app.source_names
+            StreamStatus(
+                source.name,
+                connected=_connected(source),
+                last_event=_when(app.last_event.get(source.name)),
+            )
+            for source in app.sources
         )
         refresh = app.refresher.status.values() if app.refresher else ()
         return StatusSnapshot(
@@ -120,6 +125,12 @@ class AppServices:
         return await asyncio.to_thread(top_bugs_png, rows, days=days)
 
 
+def _connected(source: object) -> bool:
+    # Gerrit sources report their link; a replayed file or a broker client is up while it runs.
+    status = getattr(source, "status", None)
+    return bool(getattr(status, "connected", True))
+
+
 def _when(epoch: float | None) -> datetime | None:
     return datetime.fromtimestamp(epoch, UTC) if epoch else None
 
@@ -139,4 +150,14 @@ def _refresh_status(runs: list[RunStatus]) -> RefreshStatus:
 def dispatcher_for(app: App, state: StateStore, classifier: Classifier) -> Dispatcher:
     """The dispatcher for every transport of ``app``."""
     names = (app.settings.irc.nick,) if app.settings.irc else ("recheckbot",)
-    return Dispatcher(AppServices(app, state, classifier), app.settings.chat, names=names)
+
+    async def send_image(
+        room: Room, png: bytes, filename: str, *, reply_to: Incoming | None = None
+    ) -> None:
+        # Only transports that show images have send_image (Matrix); others get no chart.
+        sender = getattr(app.transports.get(room.transport), "send_image", None)
+        if sender is not None:
+            await sender(room, png, filename, reply_to=reply_to)
+
+    services = AppServices(app, state, classifier)
+    return Dispatcher(services, app.settings.chat, names=names, send_image=send_image)

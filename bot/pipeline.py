@@ -1,20 +1,35 @@
 """The watch pipeline: FailedBuild → journal → judge (wait for logs, classify) → route → deliver.
 
-Each build is its own task, so one slow build never holds up another; a semaphore bounds how
-many are judged at once. Every step is journaled in the state store before the next one runs:
-after a restart, unfinished builds resume, a saved verdict is not recomputed, and a room that
-already heard about a build does not hear it again.
+Each build is its own task, so one slow build never holds up another. Every step is journaled in
+the state store before the next one runs: after a restart, unfinished builds resume, a saved
+verdict is not recomputed, and a room that already heard about a build does not hear it again
+(the delivery states and what "exactly once" means are in :mod:`bot.state`).
+
+Bounded everywhere, so a flood of events or a dead server costs waiting, never memory:
+
+* intake: :meth:`Pipeline.submit` journals the build first (durable, deduplicated) and starts
+  it only while fewer than ``max_active`` builds are in memory; the rest wait *in the journal*
+  and are taken, oldest first, as builds finish;
+* judging: at most ``max_concurrent`` builds wait for logs or classify at once; a judge that
+  fails (search server down) is retried with backoff, and given up after ``judge_retry_for`` s;
+* delivery: each room has its own queue (:mod:`bot.delivery`), so a dead channel delays only
+  itself; a room not reached within a bounded time is given up, journaled with the reason.
+  A build is finished when every room was told or given up.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from bot.classify import Verdict
+from bot.delivery import FunctionOutlet, OutageLog, Outlet, RoomQueues
+from bot.events.backoff import Backoff
 from bot.events.model import FailedBuild
 from bot.messages import (
     BugLink,
@@ -92,13 +107,26 @@ def outcome_of(verdict: Verdict, queries: Mapping[str, Query]) -> Outcome:
 
 
 Judge = Callable[[FailedBuild], Awaitable[Outcome]]
+#: Tells the patch author (a Gerrit review comment), after the rooms were told.
+Report = Callable[[FailedBuild, Outcome], Awaitable[object]]
 Deliver = Callable[[Room, Text], Awaitable[None]]
+#: Journal key suffix of the "logs not ready" message, so a room routed both messages of one
+#: build gets both (each once), not just the first.
+NOT_READY = "#not-ready"
 
 
 def announcements(
     build: FailedBuild, outcome: Outcome, routing: Routing, uncategorized_url: str | None = None
 ) -> list[tuple[Room, Text]]:
     """Which rooms hear what about ``build`` (pure: routing + formatting)."""
+    parts = announcement_parts(build, outcome, routing, uncategorized_url)
+    return [(room, text) for _, room, text in parts]
+
+
+def announcement_parts(
+    build: FailedBuild, outcome: Outcome, routing: Routing, uncategorized_url: str | None = None
+) -> list[tuple[str, Room, Text]]:
+    """Like :func:`announcements`, each with its journal key suffix ("" or :data:`NOT_READY`)."""
     subject = Subject(
         server=build.server,
         project=build.project,
@@ -109,23 +137,35 @@ def announcements(
         teams=outcome.teams,
         bug_projects=outcome.bug_projects,
     )
-    said: list[tuple[Room, Text]] = []
+    said: list[tuple[str, Room, Text]] = []
     if outcome.found:
         text = format_found(build, outcome.jobs)
-        said += [(room, text) for room in routing.rooms_for(subject)]
+        said += [("", room, text) for room in routing.rooms_for(subject)]
     elif outcome.jobs:
         names = [job.name for job in outcome.jobs]
         text = format_unrecognized(build, names, uncategorized_url)
-        said += [(room, text) for room in routing.rooms_for(subject)]
+        said += [("", room, text) for room in routing.rooms_for(subject)]
     if outcome.not_ready:
         late = Subject(**{**asdict(subject), "kind": "negative", "any_queue": True})
         text = format_not_ready(build, outcome.not_ready, outcome.waited)
-        said += [(room, text) for room in routing.rooms_for(late)]
+        said += [(NOT_READY, room, text) for room in routing.rooms_for(late)]
     return said
 
 
+@dataclass(frozen=True)
+class Limits:
+    """How much the pipeline holds at once, and how long it keeps trying."""
+
+    max_concurrent: int = 50  # builds judged (waiting for logs, classifying) at once
+    max_active: int = 500  # builds in memory; more wait in the journal
+    judge_retry_for: float = 3600.0  # seconds a failing judge is retried before giving up
+    give_up_after: float = 3600.0  # seconds a room may stay unreachable for one message
+    retry_initial: float = 1.0  # first backoff delay (judge and delivery retries)
+    retry_max: float = 60.0  # backoff cap
+
+
 class Pipeline:
-    """Runs builds through judging and delivery, journaled; ``submit`` never blocks for long."""
+    """Runs builds through judging and delivery, journaled; ``submit`` waits for the journal."""
 
     def __init__(
         self,
@@ -133,80 +173,205 @@ class Pipeline:
         state: StateStore,
         judge: Judge,
         routing: Routing,
-        deliver: Deliver,
+        deliver: Deliver | None = None,
+        outlet: Outlet | None = None,
         uncategorized_url: str | None = None,
         max_concurrent: int = 50,
+        limits: Limits | None = None,
+        report: Report | None = None,
     ) -> None:
+        if outlet is None:
+            if deliver is None:
+                raise TypeError("give deliver= or outlet=")
+            outlet = FunctionOutlet(deliver)
+        self.limits = limits or Limits(max_concurrent=max_concurrent)
         self._state = state
         self._judge = judge
+        self._report = report
         self._routing = routing
-        self._deliver = deliver
         self._uncategorized_url = uncategorized_url
-        self._limit = asyncio.Semaphore(max_concurrent)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._limit = asyncio.Semaphore(self.limits.max_concurrent)
+        self.rooms = RoomQueues(
+            state,
+            outlet,
+            give_up_after=self.limits.give_up_after,
+            retry_initial=self.limits.retry_initial,
+            retry_max=self.limits.retry_max,
+        )
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._stalled: set[str] = set()  # failed unexpectedly: left for the next start
+        self._backlog = 0  # journaled builds not in memory yet
+        self._refilling: asyncio.Task[None] | None = None
+        self._outages = OutageLog(log)
         self.processed = 0
+        self.given_up = 0
 
     @property
     def pending(self) -> int:
         """Builds received and not yet finished (the queue depth shown by ``!status``)."""
+        return len(self._tasks) + self._backlog
+
+    @property
+    def active(self) -> int:
         return len(self._tasks)
 
     async def submit(self, build: FailedBuild) -> bool:
-        """Journal a build and start working on it; False if it was already known."""
-        if not await self._state.add_build(build):
+        """Journal a build and start working on it; False if it was already known.
+
+        A journal that cannot be written (disk full) is retried with backoff: the source waits,
+        its events queue up in its connection, and none is dropped.
+        """
+        if not await self._journal(build):
             log.debug("already journaled: %s", build.key)
             return False
-        self._spawn(build)
+        if len(self._tasks) < self.limits.max_active:
+            self._spawn(build)
+        else:
+            self._backlog += 1  # taken from the journal when a build finishes
         return True
 
     async def resume(self) -> int:
-        """Restart the builds a previous run left unfinished."""
-        builds = await self._state.unfinished()
-        for build in builds:
+        """Restart the builds a previous run left unfinished; returns how many there are."""
+        total = await self._state.count_unfinished()
+        for build in await self._state.unfinished(self.limits.max_active):
             self._spawn(build)
-        if builds:
-            log.info("resuming %d unfinished builds", len(builds))
-        return len(builds)
+        self._backlog = total - len(self._tasks)
+        if total:
+            log.info("resuming %d unfinished builds", total)
+        return total
+
+    async def _journal(self, build: FailedBuild) -> bool:
+        backoff = self._backoff()
+        while True:
+            try:
+                added = await self._state.add_build(build)
+            except (sqlite3.Error, OSError) as exc:
+                self._outages.failed("journaling events", _describe(exc), "the event waits")
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            self._outages.worked("journaling events")
+            return added
+
+    def _backoff(self) -> Backoff:
+        return Backoff(initial=self.limits.retry_initial, maximum=self.limits.retry_max)
 
     def _spawn(self, build: FailedBuild) -> None:
         task = asyncio.create_task(self._process(build), name=f"build {build.key}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks[build.key] = task
+        task.add_done_callback(lambda _: self._ended(build.key))
+
+    def _ended(self, key: str) -> None:
+        self._tasks.pop(key, None)
+        if self._backlog and (self._refilling is None or self._refilling.done()):
+            self._refilling = asyncio.create_task(self._refill(), name="pipeline refill")
+
+    async def _refill(self) -> None:
+        """Take waiting builds from the journal into the free slots, oldest first."""
+        free = self.limits.max_active - len(self._tasks)
+        busy = frozenset(self._tasks) | frozenset(self._stalled)
+        builds = await self._state.unfinished(free, exclude=busy) if free > 0 else []
+        for build in builds:
+            self._spawn(build)
+        self._backlog = max(0, await self._state.count_unfinished() - len(busy) - len(builds))
 
     async def _process(self, build: FailedBuild) -> None:
-        try:
-            async with self._limit:
-                outcome = await self._outcome(build)
-            for room, text in announcements(build, outcome, self._routing, self._uncategorized_url):
-                await self._deliver_once(build, room, text)
-            await self._state.finish(build.key)
-            self.processed += 1
-        except asyncio.CancelledError:
-            log.info("stopped while working on %s; it resumes on restart", build.key)
-            raise
-        except Exception:
-            # Left unfinished in the journal: the next start retries it.
-            log.exception("failed to process %s", build.key)
+        """Judge and announce ``build``; trouble of our own (the journal's disk) is retried."""
+        backoff, failures = self._backoff(), 0
+        give_up_at = time.monotonic() + self.limits.judge_retry_for
+        while True:
+            try:
+                await self._judge_and_announce(build)
+                return
+            except asyncio.CancelledError:
+                log.info("stopped while working on %s; it resumes on restart", build.key)
+                raise
+            except Exception:
+                failures += 1
+                if failures == 1:
+                    log.exception("working on %s failed; retrying with backoff", build.key)
+                if time.monotonic() >= give_up_at:
+                    # Left unfinished in the journal: the next start tries again.
+                    self._stalled.add(build.key)
+                    log.error("gave up on %s until the next start", build.key)
+                    return
+                await asyncio.sleep(backoff.next_delay())
 
-    async def _outcome(self, build: FailedBuild) -> Outcome:
+    async def _judge_and_announce(self, build: FailedBuild) -> None:
+        outcome = await self._outcome(build)
+        if isinstance(outcome, str):
+            await self._state.finish(build.key, gave_up=f"not judged: {outcome}")
+            self.given_up += 1
+            return
+        missed = await self._announce(build, outcome)
+        if self._report is not None:
+            await self._report_safely(build, outcome)
+        await self._state.finish(build.key, gave_up="; ".join(missed) or None)
+        self.processed += 1
+
+    async def _report_safely(self, build: FailedBuild, outcome: Outcome) -> None:
+        # The review comment is a courtesy: its failure never holds up the build.
+        assert self._report is not None
+        try:
+            await self._report(build, outcome)
+        except Exception:
+            log.exception("%s: reporting on the review failed", build.key)
+
+    async def _outcome(self, build: FailedBuild) -> Outcome | str:
+        """The saved verdict, else a new one; a string says why judging was given up."""
         saved = await self._state.verdict(build.key)
         if saved is not None:
             return Outcome.from_json(saved)
-        outcome = await self._judge(build)
-        await self._state.save_verdict(build.key, outcome.to_json())
-        return outcome
+        backoff = self._backoff()
+        give_up_at = time.monotonic() + self.limits.judge_retry_for
+        while True:
+            try:
+                async with self._limit:
+                    outcome = await self._judge(build)
+            except Exception as exc:
+                reason = _describe(exc)
+                left = give_up_at - time.monotonic()
+                if left <= 0:
+                    log.warning("%s: gave up judging: %s", build.key, reason)
+                    return reason
+                self._outages.failed("judging builds", reason, "retrying with backoff")
+                await asyncio.sleep(min(backoff.next_delay(), left))
+                continue
+            self._outages.worked("judging builds")
+            await self._state.save_verdict(build.key, outcome.to_json())
+            return outcome
 
-    async def _deliver_once(self, build: FailedBuild, room: Room, text: Text) -> None:
-        if await self._state.delivered(build.key, room):
-            return
-        await self._deliver(room, text)
-        await self._state.mark_delivered(build.key, room)
+    async def _announce(self, build: FailedBuild, outcome: Outcome) -> list[str]:
+        """Deliver to every room at once; each room on its own. Returns what was given up."""
+        parts = announcement_parts(build, outcome, self._routing, self._uncategorized_url)
+        results = await asyncio.gather(
+            *(self.rooms.deliver(build.key + suffix, room, text) for suffix, room, text in parts)
+        )
+        return [
+            f"{room.transport}:{room.id}: {reason}"
+            for (_, room, _), (result, reason) in zip(parts, results, strict=True)
+            if result == "given-up"
+        ]
 
     async def drain(self, grace: float) -> None:
-        """Let in-flight builds finish for up to ``grace`` s, then cancel the rest."""
-        if not self._tasks:
-            return
-        _, still = await asyncio.wait(set(self._tasks), timeout=grace)
-        for task in still:
-            task.cancel()
-        await asyncio.gather(*still, return_exceptions=True)
+        """Let in-flight builds finish for up to ``grace`` s, then cancel the rest.
+
+        Whatever is cancelled stays journaled as far as it got and resumes on the next start.
+        """
+        self._backlog = 0  # no refills from now on: the journal keeps the rest
+        if self._refilling is not None:
+            self._refilling.cancel()
+        tasks = set(self._tasks.values())
+        if tasks:
+            _, still = await asyncio.wait(tasks, timeout=grace)
+            for task in still:
+                task.cancel()
+            await asyncio.gather(*still, return_exceptions=True)
+
+    async def close(self) -> None:
+        """Stop the delivery workers (after the transports have flushed what they hold)."""
+        await self.rooms.close()
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

@@ -17,12 +17,12 @@ from bot.intel.quality import BugClosed, QueryQuality, check_quality
 from bot.queries import Query
 from bot.routing import Routing, Subject
 from bot.search.base import SearchBackend, SearchError
-from bot.state import StateStore
 from bot.transports.base import Room, Text
 
 log = logging.getLogger(__name__)
 
-Deliver = Callable[[Room, Text], Awaitable[None]]
+#: Queue a message for a room under a journal key; says "sent", "already" or "given-up".
+Deliver = Callable[[str, Room, Text], Awaitable[tuple[str, str | None]]]
 
 #: Seconds between looks for returned bugs.
 INTERVAL = 86400.0
@@ -62,12 +62,14 @@ async def announce_returned(
     queries: Sequence[Query],
     bug_closed: BugClosed,
     routing: Routing,
-    state: StateStore,
     deliver: Deliver,
     *,
     today: str | None = None,
 ) -> int:
-    """Look once; announce each returned bug to its rooms unless done today. Returns how many."""
+    """Look once; announce each returned bug to its rooms unless done today. Returns how many.
+
+    The journal key names the bug and the day, so the delivery journal says each room once.
+    """
     report = await check_quality(backend, queries, days=1, bug_closed=bug_closed)
     day = today or f"{datetime.now(UTC):%Y-%m-%d}"
     said = 0
@@ -76,11 +78,8 @@ async def announce_returned(
             continue
         key = f"returned/{quality.query.id}/{day}"
         for room in routing.rooms_for(returned_subject(quality.query)):
-            if await state.delivered(key, room):
-                continue
-            await deliver(room, format_returned(quality))
-            await state.mark_delivered(key, room)
-            said += 1
+            result, _ = await deliver(key, room, format_returned(quality))
+            said += result == "sent"
     return said
 
 
@@ -89,7 +88,6 @@ async def watch_returned(
     queries: Callable[[], Sequence[Query]],
     bug_closed: BugClosed,
     routing: Routing,
-    state: StateStore,
     deliver: Deliver,
     *,
     interval: float = INTERVAL,
@@ -98,7 +96,7 @@ async def watch_returned(
     while True:
         started = time.monotonic()
         try:
-            said = await announce_returned(backend, queries(), bug_closed, routing, state, deliver)
+            said = await announce_returned(backend, queries(), bug_closed, routing, deliver)
             if said:
                 log.info("announced %d returned bug(s)", said)
         except (SearchError, TimeoutError) as exc:

@@ -1,8 +1,33 @@
 """The journal: builds received, their verdicts, and every delivery, in one SQLite file (WAL).
 
-Every stage writes here before the next one runs, so a restart resumes unfinished builds and a
-(build, room) pair is announced at most once. SQLite calls run on one worker thread: the event
-loop never blocks on disk, and the connection is never shared between threads.
+Every stage writes here before the next one runs, so a restart resumes unfinished builds, a
+saved verdict is not recomputed, and a message is not sent twice. SQLite calls run on one worker
+thread: the event loop never blocks on disk, and the connection is never shared between threads.
+
+**Deliveries and "exactly once".** A message for one (build, room) goes through these states,
+each committed before the next step:
+
+* no row — not sent yet. Safe to send (again): nothing left the process.
+* ``sending`` — written just before the message is handed to the transport, and only while the
+  transport is connected. Replaced by ``sent`` once the transport says the message is written
+  out (IRC: written to the socket; Matrix: accepted by the homeserver — or refused for good,
+  e.g. the bot was kicked, which the transport logs).
+* ``sent`` — done; never sent again.
+* ``given-up`` (with a reason) — not delivered within the bounded time, or interrupted while
+  ``sending``; never sent again.
+
+A process killed while a row is ``sending`` leaves it unknown whether the message reached the
+room: it may be on the wire, or still in the dead process's memory. We do **not** send it again
+(at most once for that window) and journal it as given up with the reason. The window is one
+message's write plus one commit: milliseconds on a healthy link (on IRC, add the paced lines
+queued before it: a second or two in a burst); it grows only if the link breaks in that moment
+and the transport holds the message until it reconnects. Everywhere else (killed while
+waiting for logs, classifying, waiting for a transport to reconnect, or before the ``sending``
+commit) nothing is lost and nothing repeats: each (build, room) is announced exactly once.
+A duplicate in chat was judged worse than a rare lost line: a repeat is noise every member of
+the room sees, and a dropped announcement is still on the dashboard.
+
+Old rows are dropped by :meth:`StateStore.prune` (finished builds, their deliveries, audit rows).
 """
 
 from __future__ import annotations
@@ -15,12 +40,13 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from bot.events.model import FailedBuild, Job
 from bot.transports.base import Room
 
 T = TypeVar("T")
+DeliveryStatus = Literal["sending", "sent", "given-up"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS builds (
@@ -49,6 +75,14 @@ CREATE TABLE IF NOT EXISTS cache (
     expires REAL NOT NULL
 );
 """
+#: Columns added after the first release: (table, column, definition). ``deliveries.sent`` is
+#: the time of the row's last change; ``builds.gave_up`` says why a build ended unannounced
+#: somewhere (a room given up, or judging given up).
+_COLUMNS = (
+    ("deliveries", "status", "TEXT NOT NULL DEFAULT 'sent'"),
+    ("deliveries", "reason", "TEXT"),
+    ("builds", "gave_up", "TEXT"),
+)
 
 
 def build_to_json(build: FailedBuild) -> str:
@@ -61,7 +95,7 @@ def build_from_json(text: str) -> FailedBuild:
     return FailedBuild(**data)
 
 
-def _room_key(room: Room) -> str:
+def room_key(room: Room) -> str:
     return f"{room.transport}:{room.id}"
 
 
@@ -83,6 +117,8 @@ class StateStore:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, func, self._conn)
 
+    # --- builds ---------------------------------------------------------------------------
+
     async def add_build(self, build: FailedBuild) -> bool:
         """Journal a received build; False when it was already known (a repeated event)."""
 
@@ -96,14 +132,33 @@ class StateStore:
 
         return await self._run(insert)
 
-    async def unfinished(self) -> list[FailedBuild]:
-        """Builds received but not finished, oldest first: the work to resume after a restart."""
+    async def unfinished(
+        self, limit: int | None = None, *, exclude: frozenset[str] = frozenset()
+    ) -> list[FailedBuild]:
+        """Builds received but not finished, oldest first: the work to resume after a restart.
+
+        ``exclude``: keys not wanted (being worked on already); ``limit``: at most that many.
+        """
 
         def select(conn: sqlite3.Connection) -> list[str]:
-            rows = conn.execute("SELECT build FROM builds WHERE done IS NULL ORDER BY received")
-            return [row[0] for row in rows]
+            rows = conn.execute(
+                "SELECT key, build FROM builds WHERE done IS NULL ORDER BY received, key"
+            )
+            found: list[str] = []
+            for key, text in rows:
+                if key not in exclude:
+                    found.append(text)
+                    if limit is not None and len(found) >= limit:
+                        break
+            return found
 
         return [build_from_json(text) for text in await self._run(select)]
+
+    async def count_unfinished(self) -> int:
+        def count(conn: sqlite3.Connection) -> int:
+            return int(conn.execute("SELECT COUNT(*) FROM builds WHERE done IS NULL").fetchone()[0])
+
+        return await self._run(count)
 
     async def save_verdict(self, key: str, verdict: dict[str, Any]) -> None:
         await self._execute(
@@ -118,23 +173,79 @@ class StateStore:
         text = await self._run(select)
         return json.loads(text) if text else None
 
-    async def finish(self, key: str) -> None:
-        await self._execute("UPDATE builds SET done = ? WHERE key = ?", (time.time(), key))
+    async def finish(self, key: str, gave_up: str | None = None) -> None:
+        """The build is done: every room told or given up (``gave_up`` says what was not)."""
+        await self._execute(
+            "UPDATE builds SET done = ?, gave_up = ? WHERE key = ?", (time.time(), gave_up, key)
+        )
 
-    async def delivered(self, key: str, room: Room) -> bool:
-        def select(conn: sqlite3.Connection) -> bool:
-            row = conn.execute(
-                "SELECT 1 FROM deliveries WHERE build_key = ? AND room = ?", (key, _room_key(room))
-            ).fetchone()
-            return row is not None
+    async def build_state(self, key: str) -> tuple[float | None, str | None] | None:
+        """``(done, gave_up)`` of a journaled build, or None when unknown."""
+
+        def select(conn: sqlite3.Connection) -> tuple[float | None, str | None] | None:
+            row = conn.execute("SELECT done, gave_up FROM builds WHERE key = ?", (key,)).fetchone()
+            return (row[0], row[1]) if row else None
 
         return await self._run(select)
 
+    # --- deliveries -----------------------------------------------------------------------
+
+    async def delivery_status(self, key: str, room: Room) -> DeliveryStatus | None:
+        """Where the message for (``key``, ``room``) stands; None: not sent yet."""
+
+        def select(conn: sqlite3.Connection) -> Any:
+            row = conn.execute(
+                "SELECT status FROM deliveries WHERE build_key = ? AND room = ?",
+                (key, room_key(room)),
+            ).fetchone()
+            return row[0] if row else None
+
+        status: DeliveryStatus | None = await self._run(select)
+        return status
+
+    async def delivered(self, key: str, room: Room) -> bool:
+        """Whether (``key``, ``room``) is done with: sent, or being sent, or given up."""
+        return await self.delivery_status(key, room) is not None
+
+    async def mark_sending(self, key: str, room: Room) -> None:
+        """Just before the message is handed to the transport (see the module docstring)."""
+        await self._set_delivery(key, room, "sending", None)
+
     async def mark_delivered(self, key: str, room: Room) -> None:
+        """The transport wrote the message out."""
+        await self._set_delivery(key, room, "sent", None)
+
+    async def give_up(self, key: str, room: Room, reason: str) -> None:
+        await self._set_delivery(key, room, "given-up", reason[:500])
+
+    async def forget_sending(self, key: str, room: Room) -> None:
+        """The transport refused the message before anything went out: back to not sent."""
         await self._execute(
-            "INSERT OR IGNORE INTO deliveries (build_key, room, sent) VALUES (?, ?, ?)",
-            (key, _room_key(room), time.time()),
+            "DELETE FROM deliveries WHERE build_key = ? AND room = ? AND status = 'sending'",
+            (key, room_key(room)),
         )
+
+    async def deliveries(self, key: str) -> dict[str, tuple[DeliveryStatus, str | None]]:
+        """Room (``transport:id``) → (status, reason) for one build key."""
+
+        def select(conn: sqlite3.Connection) -> dict[str, tuple[Any, str | None]]:
+            rows = conn.execute(
+                "SELECT room, status, reason FROM deliveries WHERE build_key = ?", (key,)
+            )
+            return {room: (status, reason) for room, status, reason in rows}
+
+        return await self._run(select)
+
+    async def _set_delivery(
+        self, key: str, room: Room, status: DeliveryStatus, reason: str | None
+    ) -> None:
+        await self._execute(
+            "INSERT OR REPLACE INTO deliveries (build_key, room, sent, status, reason)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (key, room_key(room), time.time(), status, reason),
+        )
+
+    # --- chat audit and cache -------------------------------------------------------------
 
     async def audit(self, user: str, room: str, command: str, result: str) -> None:
         """Record who ran which chat command where, and what came of it."""
@@ -171,8 +282,14 @@ class StateStore:
             (key, json.dumps(value), time.time() + ttl),
         )
 
+    # --- upkeep ---------------------------------------------------------------------------
+
     async def prune(self, older_than: float) -> int:
-        """Drop finished builds, deliveries and audit rows older than ``older_than`` seconds."""
+        """Drop finished builds, their deliveries and audit rows older than ``older_than`` s.
+
+        Deliveries of a build still unfinished are kept whatever their age: they are what stops
+        its resumption from announcing again. Returns how many builds were dropped.
+        """
         cutoff = time.time() - older_than
 
         def delete(conn: sqlite3.Connection) -> int:
@@ -180,7 +297,11 @@ class StateStore:
                 n = conn.execute(
                     "DELETE FROM builds WHERE done IS NOT NULL AND done < ?", (cutoff,)
                 ).rowcount
-                conn.execute("DELETE FROM deliveries WHERE sent < ?", (cutoff,))
+                conn.execute(
+                    "DELETE FROM deliveries WHERE sent < ? AND build_key NOT IN"
+                    " (SELECT key FROM builds WHERE done IS NULL)",
+                    (cutoff,),
+                )
                 conn.execute("DELETE FROM audit WHERE at < ?", (cutoff,))
                 conn.execute("DELETE FROM cache WHERE expires < ?", (time.time(),))
             return int(n)
@@ -203,6 +324,18 @@ def _connect(path: str) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=10, check_same_thread=False)
     # WAL: readers never block the writer, and a crash mid-write leaves the last commit intact.
     conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=NORMAL")
+    # FULL, not NORMAL: a "sending"/"sent" commit must survive a power cut too, or the
+    # exactly-once promise would only hold for process crashes.
+    conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(_SCHEMA)
+    _migrate(conn)
     return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Add the columns a journal written by an older version lacks."""
+    with conn:
+        for table, column, definition in _COLUMNS:
+            have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")

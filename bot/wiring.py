@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from bot.config import Settings
 from bot.events.source import EventSource
+from bot.logs import mask
 from bot.routing import Routing
-from bot.transports.base import Transport
+from bot.transports.base import Incoming, Room, Text, Transport
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.chat import Dispatcher
+    from bot.chat import Dispatcher, Send
     from bot.classify import Classifier
     from bot.state import StateStore
 
@@ -85,5 +86,21 @@ def start_chat(app: App, spawn: Spawn, state: StateStore, classifier: Classifier
 
 async def _listen(transport: Transport, dispatcher: Dispatcher) -> None:
     # dispatch() runs each command as its own task: a slow !query never stalls reading.
+    send = masked_send(transport)
     async for message in transport.incoming():
-        dispatcher.dispatch(message, transport.send)
+        dispatcher.dispatch(message, send)
+
+
+def masked_send(transport: Transport) -> Send:
+    """``transport.send`` with configured secrets masked: a reply quoting an error (a URL with
+    credentials, a server's message) never shows one in a room."""
+
+    async def send(room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
+        clean = Text(
+            mask(text.plain),
+            mask(text.irc) if text.irc else text.irc,
+            mask(text.html) if text.html else text.html,
+        )
+        await transport.send(room, clean, reply_to=reply_to)
+
+    return send

@@ -311,3 +311,19 @@ async def test_synapse_restart_reconnects_and_delivers_queued_notices(
     messages = bot.incoming()
     await peer.say(room_id, "!still listening")
     assert (await asyncio.wait_for(anext(messages), TIMEOUT)).text == "!still listening"
+
+
+async def test_send_image_uploads_and_posts_a_png(make_bot: Maker, make_peer: Any) -> None:
+    from bot.chart import BarRow, top_bugs_png
+
+    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    png = top_bugs_png([BarRow("1541364 apt", 4, 1)], days=7)
+    await bot.send_image(Room("matrix", room_id), png, "top-bugs.png")
+    seen = await peer.events(lambda s: any(isinstance(e, nio.RoomMessageImage) for _, e in s))
+    (image,) = [e for _, e in seen if isinstance(e, nio.RoomMessageImage)]
+    assert image.body == "top-bugs.png"
+    assert image.url.startswith("mxc://")
+    assert image.source["content"]["info"] == {"mimetype": "image/png", "size": len(png)}
+    downloaded = await peer.client.download(mxc=image.url)
+    assert isinstance(downloaded, nio.DownloadResponse), downloaded
+    assert downloaded.body == png

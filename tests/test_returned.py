@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import SearchSettings
+from bot.delivery import FunctionOutlet, RoomQueues
 from bot.demo import DemoBuildset, DemoJob, job_documents
 from bot.queries import Query, load_queries
 from bot.returned import announce_returned, format_returned
@@ -57,13 +58,15 @@ async def test_returned_bug_is_announced_once_a_day(
     state = await StateStore.open(tmp_path / "state.sqlite")
     said: list[tuple[Room, Text]] = []
 
-    async def deliver(room: Room, text: Text) -> None:
+    async def send(room: Room, text: Text) -> None:
         said.append((room, text))
+
+    rooms = RoomQueues(state, FunctionOutlet(send))
 
     def closed(query: Query) -> bool:
         return query.id in CLOSED
 
-    args = (backend, queries, closed, ROUTING, state, deliver)
+    args = (backend, queries, closed, ROUTING, rooms.deliver)
     assert await announce_returned(*args, today="2026-11-26") == 1
     ((room, text),) = said
     assert room == Room("irc", "#messaging")
@@ -73,6 +76,8 @@ async def test_returned_bug_is_announced_once_a_day(
     )
     assert await announce_returned(*args, today="2026-11-26") == 0  # once a day
     assert await announce_returned(*args, today="2026-11-27") == 1
+    assert len(said) == 2
+    await rooms.close()
     await state.close()
     await backend.close()
 

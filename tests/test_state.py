@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 
 from bot.events.model import FailedBuild, Job
@@ -68,4 +69,58 @@ async def test_cache_expires_and_prune_keeps_recent(tmp_path: Path) -> None:
     assert len(await store.audit_log()) == 1
     assert await store.prune(older_than=-1) == 1
     assert await store.audit_log() == []
+    await store.close()
+
+
+async def test_delivery_states(tmp_path: Path) -> None:
+    store = await StateStore.open(tmp_path / "s.sqlite")
+    assert await store.delivery_status(BUILD.key, ROOM) is None
+    await store.mark_sending(BUILD.key, ROOM)
+    assert await store.delivery_status(BUILD.key, ROOM) == "sending"
+    await store.forget_sending(BUILD.key, ROOM)  # refused before anything went out
+    assert await store.delivery_status(BUILD.key, ROOM) is None
+    await store.mark_sending(BUILD.key, ROOM)
+    await store.mark_delivered(BUILD.key, ROOM)
+    await store.forget_sending(BUILD.key, ROOM)  # only ever undoes "sending"
+    assert await store.deliveries(BUILD.key) == {"irc:#openstack-nova": ("sent", None)}
+    other = Room("matrix", "!r:example.org")
+    await store.give_up(BUILD.key, other, "matrix not connected")
+    assert await store.delivered(BUILD.key, other)
+    assert (await store.deliveries(BUILD.key))["matrix:!r:example.org"] == (
+        "given-up",
+        "matrix not connected",
+    )
+    await store.close()
+
+
+async def test_prune_keeps_what_an_unfinished_build_needs(tmp_path: Path) -> None:
+    store = await StateStore.open(tmp_path / "s.sqlite")
+    done = FailedBuild(**{**BUILD.__dict__, "change": "1"})
+    await store.add_build(BUILD)
+    await store.add_build(done)
+    await store.mark_delivered(BUILD.key, ROOM)
+    await store.mark_delivered(done.key, ROOM)
+    await store.finish(done.key)
+    assert await store.prune(older_than=-1) == 1
+    assert await store.unfinished() == [BUILD]
+    assert await store.delivered(BUILD.key, ROOM)  # else its resumption would say it again
+    assert not await store.delivered(done.key, ROOM)
+    await store.close()
+
+
+async def test_a_journal_of_the_first_release_is_upgraded(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.executescript(
+        "CREATE TABLE builds (key TEXT PRIMARY KEY, build TEXT NOT NULL, received REAL NOT NULL,"
+        " verdict TEXT, done REAL);"
+        "CREATE TABLE deliveries (build_key TEXT NOT NULL, room TEXT NOT NULL, sent REAL NOT NULL,"
+        " PRIMARY KEY (build_key, room));"
+    )
+    old.execute("INSERT INTO deliveries VALUES ('k', 'irc:#openstack-nova', 1.0)")
+    old.commit()
+    old.close()
+    store = await StateStore.open(path)
+    assert await store.delivery_status("k", ROOM) == "sent"
+    await store.finish("k", gave_up="x")
     await store.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import logging
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.logs import install_secret_masking, settings_secrets, setup_logging
 from bot.search.base import SearchError
 
 app = typer.Typer(
@@ -51,11 +51,14 @@ class Common:
 
     def settings(self) -> Settings:
         search = {"url": self.es_url, "index": self.index}
-        return load_settings(
+        settings = load_settings(
             self.config,
             search={k: v for k, v in search.items() if v is not None} or None,
             queries=self.queries,
         )
+        # From here on no log line (ours or a library's, even at --debug) shows a secret.
+        install_secret_masking(settings_secrets(settings))
+        return settings
 
 
 _COMMON_PARAMS = [
@@ -148,9 +151,5 @@ def run_async(coro: Coroutine[Any, Any, T]) -> T:
 
 
 def _setup_logging(debug: bool) -> None:
-    level = logging.DEBUG if debug else logging.WARNING
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", force=True)
-    if not debug:
-        # The clients log every failed attempt; our error line says it once.
-        for noisy in ("opensearch", "elastic_transport", "elasticsearch", "aiohttp"):
-            logging.getLogger(noisy).setLevel(logging.CRITICAL)
+    # The clients log every failed attempt; our error line says it once.
+    setup_logging(debug, quiet=("opensearch", "elastic_transport", "elasticsearch", "aiohttp"))

@@ -151,6 +151,15 @@ class IrcTransport:
         self._drained.clear()
         self._wakeup.set()
 
+    async def flush(self) -> None:
+        """Return once every line queued so far is written to the server's socket.
+
+        The delivery journal waits for this before it records an announcement as sent: a line
+        still in the outbox would die with the process.
+        """
+        if self._outbox:
+            await self._drained.wait()
+
     async def incoming(self) -> AsyncIterator[Incoming]:
         if self._closing and self._incoming.empty():
             return

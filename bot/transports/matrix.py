@@ -10,6 +10,7 @@ under a timeout of ours, because nio leaves some without one (a ``full_state`` s
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 import uuid
@@ -57,6 +58,12 @@ def notice_content(
             "m.in_reply_to": {"event_id": reply_to},
         }
     return content
+
+
+def image_content(filename: str, url: str, size: int) -> dict[str, Any]:
+    """The ``m.image`` content for an uploaded PNG."""
+    info = {"mimetype": "image/png", "size": size}
+    return {"msgtype": "m.image", "body": filename, "url": url, "info": info}
 
 
 def localpart(user_id: str) -> str:
@@ -132,6 +139,33 @@ class MatrixTransport:
         thread = self._threads.get(event) if event else None
         self._idle.clear()
         await self._outbox.put(_Notice(room.id, notice_content(text, event, thread), _txn()))
+
+    async def send_image(
+        self, room: Room, png: bytes, filename: str, *, reply_to: Incoming | None = None
+    ) -> None:
+        """Upload a PNG and post it in ``room`` now (a chart: best effort, not journaled)."""
+        room_id = await self._room_id(room.id)
+        if self._encrypted.get(room_id):
+            log.info("Matrix: room %s is encrypted; image skipped", room.id)
+            return
+        upload, _ = await self._client_call(
+            self._client.upload(
+                io.BytesIO(png), content_type="image/png", filename=filename, filesize=len(png)
+            )
+        )
+        if not isinstance(upload, nio.UploadResponse):
+            raise RuntimeError(f"Matrix: image upload refused: {upload}")
+        content = image_content(filename, upload.content_uri, len(png))
+        event = reply_to.event_id if reply_to is not None else None
+        if event:
+            relation = notice_content(Text.of(""), event, self._threads.get(event))
+            content["m.relates_to"] = relation["m.relates_to"]
+        await self._call(self._client.room_send(room_id, "m.room.message", content, tx_id=_txn()))
+
+    async def flush(self) -> None:
+        """Return once every notice queued so far was accepted by the homeserver (or dropped
+        as undeliverable, which the sender logs). The delivery journal waits for this."""
+        await self._idle.wait()
 
     async def incoming(self) -> AsyncIterator[Incoming]:
         if self._closing and self._incoming.empty():

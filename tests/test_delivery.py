@@ -1,0 +1,162 @@
+"""Per-room send queues: each room on its own, retried, given up in bounded time, journaled.
+
+The outlet is an in-process fake (the real transports are tested against ngIRCd and Synapse, and
+the whole path in test_crash_restart / test_faults); the journal is the real SQLite store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from bot.delivery import INTERRUPTED, RoomQueues
+from bot.state import StateStore
+from bot.transports.base import Room, Text
+
+NOVA, QA, DEAD = Room("irc", "#nova"), Room("irc", "#qa"), Room("matrix", "!dead:example.org")
+TEXT = Text("openstack/nova change 1 failed because of: bug 1")
+
+
+class FakeOutlet:
+    """Rooms that are up, down (not connected), refusing, or slow to confirm."""
+
+    def __init__(self) -> None:
+        self.down: dict[Room, str] = {}
+        self.refuse: set[Room] = set()
+        self.unconfirmed: set[Room] = set()
+        self.sent: list[tuple[Room, str]] = []
+        self.missing: set[str] = set()
+
+    def accepts(self, room: Room) -> str | None:
+        return "no such transport" if room.transport in self.missing else None
+
+    def ready(self, room: Room) -> str | None:
+        return self.down.get(room)
+
+    async def send(self, room: Room, text: Text) -> None:
+        if room in self.refuse:
+            raise ValueError("not a valid target")
+        self.sent.append((room, text.plain))
+
+    async def flush(self, room: Room) -> None:
+        if room in self.unconfirmed:
+            await asyncio.Event().wait()  # never written out
+
+
+@pytest.fixture
+async def state(tmp_path: Path) -> AsyncIterator[StateStore]:
+    store = await StateStore.open(tmp_path / "state.sqlite")
+    yield store
+    await store.close()
+
+
+def queues(state: StateStore, outlet: FakeOutlet, give_up_after: float = 30.0) -> RoomQueues:
+    return RoomQueues(
+        state, outlet, give_up_after=give_up_after, retry_initial=0.01, retry_max=0.05
+    )
+
+
+async def test_a_dead_room_does_not_hold_up_the_others(state: StateStore) -> None:
+    outlet = FakeOutlet()
+    outlet.down[DEAD] = "matrix not connected (connection refused)"
+    rooms = queues(state, outlet, give_up_after=0.3)
+    dead = asyncio.create_task(rooms.deliver("b1", DEAD, TEXT))
+    assert await rooms.deliver("b1", NOVA, TEXT) == ("sent", None)
+    assert await rooms.deliver("b2", NOVA, TEXT) == ("sent", None)
+    assert not dead.done()  # still retrying while the others went out
+    result, reason = await dead
+    assert result == "given-up"
+    assert reason == "matrix not connected (connection refused)"
+    journal = await state.deliveries("b1")
+    assert journal["matrix:!dead:example.org"] == ("given-up", reason)
+    assert journal["irc:#nova"] == ("sent", None)
+    assert outlet.sent == [(NOVA, TEXT.plain), (NOVA, TEXT.plain)]
+    await rooms.close()
+
+
+async def test_a_room_that_comes_back_gets_the_message_once(state: StateStore) -> None:
+    outlet = FakeOutlet()
+    outlet.down[QA] = "irc not connected"
+    rooms = queues(state, outlet)
+    waiting = asyncio.create_task(rooms.deliver("b1", QA, TEXT))
+    await asyncio.sleep(0.1)
+    assert await state.delivery_status("b1", QA) is None  # never handed over while down
+    del outlet.down[QA]
+    assert await waiting == ("sent", None)
+    assert await rooms.deliver("b1", QA, TEXT) == ("already", None)
+    assert outlet.sent == [(QA, TEXT.plain)]
+    await rooms.close()
+
+
+async def test_a_refused_send_is_retried_and_never_left_sending(state: StateStore) -> None:
+    outlet = FakeOutlet()
+    outlet.refuse.add(QA)
+    rooms = queues(state, outlet, give_up_after=0.2)
+    result, reason = await rooms.deliver("b1", QA, TEXT)
+    assert (result, reason) == ("given-up", "not a valid target")
+    assert await state.delivery_status("b1", QA) == "given-up"
+    await rooms.close()
+
+
+async def test_sending_left_by_a_crash_is_not_sent_again(state: StateStore) -> None:
+    """The at-most-once window: the journal cannot tell whether it reached the room."""
+    await state.mark_sending("b1", QA)
+    outlet = FakeOutlet()
+    rooms = queues(state, outlet)
+    assert await rooms.deliver("b1", QA, TEXT) == ("given-up", INTERRUPTED)
+    assert outlet.sent == []
+    assert await state.deliveries("b1") == {"irc:#qa": ("given-up", INTERRUPTED)}
+    await rooms.close()
+
+
+async def test_unconfirmed_writes_are_given_up_at_the_deadline(state: StateStore) -> None:
+    outlet = FakeOutlet()
+    outlet.unconfirmed.add(QA)
+    rooms = queues(state, outlet, give_up_after=0.2)
+    result, reason = await rooms.deliver("b1", QA, TEXT)
+    assert result == "given-up"
+    assert reason is not None
+    assert "not confirmed" in reason
+    assert outlet.sent == [(QA, TEXT.plain)]  # handed over exactly once, never again
+    await rooms.close()
+
+
+async def test_cancelled_while_confirming_stays_sending(state: StateStore) -> None:
+    outlet = FakeOutlet()
+    outlet.unconfirmed.add(QA)
+    rooms = queues(state, outlet)
+    task = asyncio.create_task(rooms.deliver("b1", QA, TEXT))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    await rooms.close()  # a shutdown while the transport still holds it
+    assert await state.delivery_status("b1", QA) == "sending"
+
+
+async def test_rooms_without_a_transport_are_given_up_at_once(state: StateStore) -> None:
+    outlet = FakeOutlet()
+    outlet.missing.add("irc")
+    rooms = queues(state, outlet)
+    assert await rooms.deliver("b1", QA, TEXT) == ("given-up", "no such transport")
+    await rooms.close()
+
+
+async def test_an_outage_is_logged_once_not_per_attempt(
+    state: StateStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "bot.delivery")
+    outlet = FakeOutlet()
+    outlet.down[QA] = "irc not connected (connection refused)"
+    rooms = queues(state, outlet)
+    waiting = asyncio.create_task(rooms.deliver("b1", QA, TEXT))
+    await asyncio.sleep(0.3)  # many attempts
+    del outlet.down[QA]
+    await waiting
+    warnings = [r for r in caplog.records if r.levelname == "WARNING" and "#qa" in r.getMessage()]
+    assert len(warnings) == 1
+    assert "connection refused" in warnings[0].getMessage()
+    assert any("works again" in r.getMessage() for r in caplog.records)
+    await rooms.close()
