@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
@@ -76,3 +77,13 @@ class Transport(Protocol):
     def health(self) -> Health: ...
 
     async def close(self) -> None: ...
+
+
+async def queued_messages(
+    queue: asyncio.Queue[Incoming | None], closing: bool
+) -> AsyncIterator[Incoming]:
+    """A transport's ``incoming()``: its queue until the ``None`` put there on close."""
+    if closing and queue.empty():
+        return
+    while (message := await queue.get()) is not None:
+        yield message

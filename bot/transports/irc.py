@@ -24,7 +24,7 @@ from jaraco.stream import buffer  # type: ignore[import-untyped]
 
 from bot.config import IrcSettings
 from bot.events.backoff import Backoff
-from bot.transports.base import Health, Incoming, Room, Text, User
+from bot.transports.base import Health, Incoming, Room, Text, User, queued_messages
 from bot.transports.ircformat import (
     CapNegotiation,
     Pacer,
@@ -160,11 +160,8 @@ class IrcTransport:
         if self._outbox:
             await self._drained.wait()
 
-    async def incoming(self) -> AsyncIterator[Incoming]:
-        if self._closing and self._incoming.empty():
-            return
-        while (message := await self._incoming.get()) is not None:
-            yield message
+    def incoming(self) -> AsyncIterator[Incoming]:
+        return queued_messages(self._incoming, self._closing)
 
     def health(self) -> Health:
         return Health(self._registered.is_set() and not self._closing, self._detail)

@@ -24,7 +24,7 @@ import nio
 
 from bot.config import MatrixSettings
 from bot.events.backoff import Backoff
-from bot.transports.base import Health, Incoming, Room, Text, User
+from bot.transports.base import Health, Incoming, Room, Text, User, queued_messages
 
 log = logging.getLogger(__name__)
 
@@ -167,11 +167,8 @@ class MatrixTransport:
         as undeliverable, which the sender logs). The delivery journal waits for this."""
         await self._idle.wait()
 
-    async def incoming(self) -> AsyncIterator[Incoming]:
-        if self._closing and self._incoming.empty():
-            return
-        while (message := await self._incoming.get()) is not None:
-            yield message
+    def incoming(self) -> AsyncIterator[Incoming]:
+        return queued_messages(self._incoming, self._closing)
 
     def health(self) -> Health:
         return Health(self._synced.is_set() and not self._closing, self._detail)
