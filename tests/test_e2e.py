@@ -122,11 +122,13 @@ async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered
     assert strip_formatting(reply.arguments[0]).startswith(
         f"{bob.nick}: bug 1541364 over 7 d: 1 hits"
     )
-    await alice.say(nova_room, "!help")
+    asked = await alice.say(nova_room, "!query 1541364")
     answers = await alice.events(
-        lambda s: any("!query" in getattr(e, "body", "") for _, e in only_notices(s))
+        lambda s: any(e.body.startswith("bug 1541364") for _, e in only_notices(s))
     )
-    assert any("commands:" in e.body for _, e in only_notices(answers))
+    (answer,) = [e for _, e in only_notices(answers) if e.body.startswith("bug 1541364")]
+    assert answer.body.startswith("bug 1541364 over 7 d: 1 hits in 1 builds, 1 failed (100%)")
+    assert answer.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
 
     # Nothing went where it was not routed: #glance heard nothing, #qa no positive.
     assert app.pipeline is not None
