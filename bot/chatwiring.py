@@ -9,14 +9,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from bot.chart import BarRow, top_bugs_png
-from bot.chat import (
-    BugInfo,
-    Dispatcher,
-    RefreshStatus,
-    StatusSnapshot,
-    StreamStatus,
-    UncatView,
-)
+from bot.chat import Dispatcher
 from bot.classify import Classifier
 from bot.dashboard.graph import graph
 from bot.dashboard.links import kibana_url
@@ -25,6 +18,7 @@ from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
 from bot.queries import Query, QueryRepo
 from bot.scheduler import RunStatus
 from bot.search.base import SearchBackend, SearchError
+from bot.services import BugInfo, RefreshStatus, StatusSnapshot, StreamStatus, UncatView
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room
 

@@ -14,8 +14,9 @@ from bot.transports.base import Incoming, Room, Text, Transport
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.chat import Dispatcher, Send
+    from bot.chat import Dispatcher
     from bot.classify import Classifier
+    from bot.services import Send
     from bot.state import StateStore
 
 log = logging.getLogger(__name__)

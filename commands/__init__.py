@@ -28,8 +28,8 @@ from bot.chatconfig import Level
 from bot.transports.base import Incoming, Room, Text, User
 
 if TYPE_CHECKING:
-    from bot.chat import Services
     from bot.chatconfig import ChatSettings
+    from bot.services import Services
 
 TAG = "__recheckbot_command__"
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")

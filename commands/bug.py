@@ -23,7 +23,7 @@ from commands import (
 from commands.query import bounded_report
 
 if TYPE_CHECKING:
-    from bot.chat import BugInfo
+    from bot.services import BugInfo
 
 SPARKS = "▁▂▃▄▅▆▇█"
 #: Up to this many days, hits per day are numbers; beyond, a sparkline keeps the line short.

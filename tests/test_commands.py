@@ -15,11 +15,11 @@ from typing import Any
 
 import pytest
 
-from bot.chat import BugInfo
 from bot.config import SearchSettings
 from bot.demo import DemoBuildset, DemoData, DemoJob
 from bot.search.base import Body, Response
 from bot.search.opensearch import OpenSearchBackend
+from bot.services import BugInfo
 from bot.stats import QueryReport
 from bot.transports.base import Text
 from commands import Context, Registry, Rejected, link, load_commands, rich, split_options
