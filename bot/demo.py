@@ -140,8 +140,19 @@ def _buildset(rng: random.Random, n: int, started: datetime, queries: list[Query
             )
         else:
             jobs.append(DemoJob(name, uuid, "SUCCESS", voting=rng.random() > 0.1))
-    project = next((j.extra["project"] for j in jobs if "project" in j.extra), buildset.project)
-    return replace(buildset, project=project, jobs=tuple(jobs))
+    return replace(buildset, project=_project(jobs, buildset.project), jobs=tuple(jobs))
+
+
+def _project(jobs: list[DemoJob], default: str) -> str:
+    """The project a query asks for, else the one a project-named job belongs to."""
+    for job in jobs:
+        if "project" in job.extra:
+            return str(job.extra["project"])
+    for job in jobs:
+        for project in PROJECTS:
+            if job.bug and job.name.startswith(project.split("/")[1] + "-"):
+                return project
+    return default
 
 
 def _job_with_bug(query: Query, name: str, uuid: str) -> DemoJob:
