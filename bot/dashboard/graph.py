@@ -143,16 +143,15 @@ def graph_body(
     aggs: dict[str, Any] = {"last_indexed": {"max": {"field": "@timestamp"}}}
     if queries:
         filters = {q.id: query_string(graph_lucene(q, queue)) for q in queries}
-        aggs["bugs"] = {
-            "filters": {"filters": filters},
-            "aggs": {"status": _status_agg(top, queue)},
-        }
+        aggs["bugs"] = {"filters": {"filters": filters}, "aggs": _bug_aggs(top, queue)}
     return {"size": 0, "query": {"bool": {"filter": [window_filter]}}, "aggs": aggs}
 
 
-def _status_agg(top: int, queue: str | None) -> dict[str, Any]:
-    # Status on top and min_doc_count 1 below: a query without hits costs ~100 bytes of
-    # response, and one with hits only its non-empty hours. Zeros are filled in when parsing.
+def _bug_aggs(top: int, queue: str | None) -> dict[str, Any]:
+    # Per status the distinct builds and their hours; min_doc_count 1, so a query without hits
+    # costs ~100 bytes of response and one with hits only its non-empty hours (zeros are filled
+    # in when parsing). The top jobs/projects/queues count failed builds only: asked once,
+    # under a FAILURE filter, not under every status.
     hourly = {
         "date_histogram": {
             "field": "@timestamp",
@@ -168,8 +167,11 @@ def _status_agg(top: int, queue: str | None) -> dict[str, Any]:
         if not (queue and name == "queues")  # one queue: nothing to break down
     }
     return {
-        "terms": {"field": "build_status", "size": 10},
-        "aggs": {**_builds(), "hourly": hourly, **breakdowns},
+        "status": {
+            "terms": {"field": "build_status", "size": 10},
+            "aggs": {**_builds(), "hourly": hourly},
+        },
+        "failed": {"filter": {"term": {"build_status": FAILURE}}, "aggs": breakdowns},
     }
 
 
@@ -213,14 +215,13 @@ def parse_bug(
     keys = window.buckets()
     builds: dict[str, int] = {}
     series = []
-    top: dict[str, tuple[tuple[str, int], ...]] = dict.fromkeys(BREAKDOWNS, ())
+    failed_aggs = bucket.get("failed", {})
+    top = {name: _top(failed_aggs[name]) if name in failed_aggs else () for name in BREAKDOWNS}
     for entry in sorted(statuses, key=lambda e: str(e["key"])):
         label = str(entry["key"])
         builds[label] = _count(entry)
         hourly = {int(h["key"]): _count(h) for h in entry["hourly"]["buckets"]}
         series.append(Series(label, tuple((key, hourly.get(key, 0)) for key in keys)))
-        if label == FAILURE:
-            top = {name: _top(entry[name]) if name in entry else () for name in BREAKDOWNS}
     failed = next((s for s in series if s.label == FAILURE), None)
     day_ago = window.hour_ms - DAY_MS
     fails24 = sum(n for key, n in failed.data if key > day_ago) if failed else 0
