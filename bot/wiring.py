@@ -6,7 +6,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
-from bot.config import Settings
+from bot.config import GerritServer, Settings
 from bot.events.source import EventSource
 from bot.logs import mask
 from bot.routing import Routing
@@ -42,8 +42,8 @@ def build_sources(settings: Settings) -> list[tuple[EventSource, list[str]]]:
     return sources
 
 
-def _gerrit_source(server: Any) -> EventSource:
-    if getattr(server, "source", "ssh") == "rest":
+def _gerrit_source(server: GerritServer) -> EventSource:
+    if server.source == "rest":
         from bot.events.gerrit_rest import GerritRestPoller
 
         return GerritRestPoller(server)
