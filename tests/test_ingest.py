@@ -436,3 +436,39 @@ async def test_cli_ingests_and_dry_runs(
     assert gone.stderr.startswith("recheckbot: error: ")
     assert "no console log" in gone.stderr
     assert "Traceback" not in gone.output
+
+
+async def test_the_bot_ingests_before_judging_when_configured(
+    log_server: LogServer, search_settings: SearchSettings, tmp_path: Path
+) -> None:
+    """``watch.ingest: true``: the judge fetches the logs itself, then classifies them."""
+    from bot.config import load_settings
+    from bot.judging import make_judge
+    from bot.readiness import ReadinessMonitor
+    from bot.search.breaker import CircuitBreaker, GuardedBackend
+    from bot.trackers.client import TrackerClient
+
+    build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
+    settings = load_settings(
+        None,
+        search={"url": search_settings.url, "retries": 0},
+        watch={"ingest": True, "wait": 30},
+        trackers={"enabled": False},
+    )
+    repo = load_queries(query_repo(tmp_path))
+    backend = GuardedBackend(
+        OpenSearchBackend(settings.search), CircuitBreaker(failures=3, cooldown=5.0)
+    )
+    monitor = ReadinessMonitor(backend, interval=0.2)
+    trackers = TrackerClient(settings.trackers)
+    judge = make_judge(settings, Classifier(repo.queries), backend, monitor, trackers)
+    try:
+        outcome = await judge(build)
+    finally:
+        await monitor.close()
+        await trackers.close()
+        await backend.close()
+    [job] = outcome.jobs
+    assert job.name == "tempest-full-py3"
+    assert [bug.id for bug in job.bugs] == ["1541364", "1810526", "9000001", "9000002"]
+    assert outcome.not_ready == ()
