@@ -5,13 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+Sample = tuple[Mapping[str, str], float]
+
 
 @dataclass(frozen=True)
 class Metric:
     name: str
     help: str
     kind: str  # gauge | counter
-    samples: Sequence[tuple[Mapping[str, str], float]] = field(default_factory=tuple)
+    samples: Sequence[Sample] = field(default_factory=tuple)
 
 
 def format_metrics(metrics: Sequence[Metric]) -> str:
@@ -28,7 +30,7 @@ def format_metrics(metrics: Sequence[Metric]) -> str:
 def _labels(labels: Mapping[str, str]) -> str:
     if not labels:
         return ""
-    body = ",".join(f'{key}="{_escape(value)}"' for key, value in sorted(labels.items()))
+    body = ",".join(f'{key}="{_escape(value)}"' for key, value in labels.items())
     return "{" + body + "}"
 
 

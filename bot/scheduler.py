@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Generic, Protocol, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
+
+from bot.metrics import Metric, Sample
+from bot.metrics import format_metrics as format_prometheus
 
 log = logging.getLogger(__name__)
 
@@ -207,57 +210,49 @@ def _reason(exc: BaseException) -> str:
 
 def format_metrics(statuses: Mapping[str, RunStatus]) -> str:
     """Prometheus text for the refresher: last run time, duration, result, counts."""
-    lines: list[str] = []
-
-    def metric(name: str, kind: str, help_text: str, rows: list[tuple[str, float]]) -> None:
-        lines.extend([f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"])
-        lines.extend(f"{name}{{{labels}}} {value:g}" for labels, value in rows)
-
     done = [s for s in statuses.values() if s.started is not None]
-    metric(
-        "recheckbot_dashboard_last_run_timestamp_seconds",
-        "gauge",
-        "When the last refresh of a dashboard part started.",
-        [(f'part="{s.part}"', _ts(s.started)) for s in done],
-    )
-    metric(
-        "recheckbot_dashboard_last_run_duration_seconds",
-        "gauge",
-        "How long the last refresh took.",
-        [(f'part="{s.part}"', s.duration) for s in done],
-    )
-    metric(
-        "recheckbot_dashboard_last_run_ok",
-        "gauge",
-        "1 if the last refresh worked.",
-        [(f'part="{s.part}"', 1.0 if s.ok else 0.0) for s in done],
-    )
-    metric(
-        "recheckbot_dashboard_last_success_timestamp_seconds",
-        "gauge",
-        "When the files of a part were last written.",
-        [(f'part="{s.part}"', _ts(s.last_success)) for s in done if s.last_success],
-    )
-    metric(
-        "recheckbot_dashboard_runs_total",
-        "counter",
-        "Refreshes run, by result.",
+
+    def per_part(values: Iterable[tuple[RunStatus, float]]) -> tuple[Sample, ...]:
+        return tuple(({"part": s.part}, value) for s, value in values)
+
+    runs = [
+        ({"part": s.part, "result": result}, float(n))
+        for s in statuses.values()
+        for result, n in (("ok", s.runs - s.failures), ("error", s.failures))
+    ]
+    items = [({"part": s.part, "item": k}, float(v)) for s in done for k, v in s.counts.items()]
+    return format_prometheus(
         [
-            row
-            for s in statuses.values()
-            for row in (
-                (f'part="{s.part}",result="ok"', float(s.runs - s.failures)),
-                (f'part="{s.part}",result="error"', float(s.failures)),
-            )
-        ],
+            Metric(
+                "recheckbot_dashboard_last_run_timestamp_seconds",
+                "When the last refresh of a dashboard part started.",
+                "gauge",
+                per_part((s, _ts(s.started)) for s in done),
+            ),
+            Metric(
+                "recheckbot_dashboard_last_run_duration_seconds",
+                "How long the last refresh took.",
+                "gauge",
+                per_part((s, s.duration) for s in done),
+            ),
+            Metric(
+                "recheckbot_dashboard_last_run_ok",
+                "1 if the last refresh worked.",
+                "gauge",
+                per_part((s, 1.0 if s.ok else 0.0) for s in done),
+            ),
+            Metric(
+                "recheckbot_dashboard_last_success_timestamp_seconds",
+                "When the files of a part were last written.",
+                "gauge",
+                per_part((s, _ts(s.last_success)) for s in done if s.last_success),
+            ),
+            Metric("recheckbot_dashboard_runs_total", "Refreshes run, by result.", "counter", runs),
+            Metric(
+                "recheckbot_dashboard_items", "What the last good refresh counted.", "gauge", items
+            ),
+        ]
     )
-    metric(
-        "recheckbot_dashboard_items",
-        "gauge",
-        "What the last good refresh counted.",
-        [(f'part="{s.part}",item="{k}"', float(v)) for s in done for k, v in s.counts.items()],
-    )
-    return "\n".join(lines) + "\n"
 
 
 def _ts(when: datetime | None) -> float:

@@ -103,6 +103,9 @@ async def test_failures_are_logged_once_and_reported(caplog: pytest.LogCaptureFi
     assert 'recheckbot_dashboard_runs_total{part="all",result="error"} 3' in metrics
     assert 'recheckbot_dashboard_last_run_ok{part="all"} 1' in metrics
     assert 'recheckbot_dashboard_items{part="all",item="bugs"} 5' in metrics
+    # Timestamps keep every digit (a %g format once rounded them to six).
+    started = repr(status.started.timestamp()) if status.started else ""
+    assert f'recheckbot_dashboard_last_run_timestamp_seconds{{part="all"}} {started}' in metrics
     assert describe(status).startswith("all: ok ")
     assert describe(RunStatus("gate")) == "gate: not run yet"
 
