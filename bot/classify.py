@@ -30,10 +30,10 @@ from bot.readiness import (
     job_buckets,
     jobs_body,
     parse_job_bucket,
-    query_string,
     readiness_aggs,
 )
 from bot.search.base import Response, SearchBackend, SearchQueryError
+from bot.stats import query_string
 
 log = logging.getLogger(__name__)
 

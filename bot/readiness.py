@@ -24,6 +24,7 @@ from typing import Any
 
 from bot.events.model import FailedBuild, Job
 from bot.search.base import Response, SearchBackend, SearchError, SearchQueryError
+from bot.stats import query_string
 
 log = logging.getLogger(__name__)
 
@@ -70,11 +71,6 @@ def required_files(job_name: str) -> frozenset[str]:
 
 def term(name: str, value: str) -> dict[str, Any]:
     return {"term": {name: value}}
-
-
-def query_string(lucene: str) -> dict[str, Any]:
-    """A ``query_string`` clause with ER's semantics (default operator AND)."""
-    return {"query_string": {"query": lucene, "default_operator": "AND"}}
 
 
 def job_filter(build: FailedBuild, job: Job) -> dict[str, Any]:
