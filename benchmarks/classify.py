@@ -26,24 +26,24 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from bot.classify import (
+from bot.config import SearchSettings
+from bot.demo.data import DemoBuildset, DemoData, generate, job_documents
+from bot.events.model import FailedBuild, Job
+from bot.events.parse import parse_event
+from bot.events.source import RawEvent
+from bot.queries import Query, load_queries
+from bot.search.base import SearchBackend
+from bot.search.embedded import EmbeddedSearch
+from bot.search.indexing import bulk_index
+from bot.search.opensearch import OpenSearchBackend
+from bot.watch.classify import (
     Classifier,
     QuerySet,
     classify_body,
     classify_when_ready,
     parse_classification,
 )
-from bot.config import SearchSettings
-from bot.demo import DemoBuildset, DemoData, generate, job_documents
-from bot.events.model import FailedBuild, Job
-from bot.events.parse import parse_event
-from bot.events.source import RawEvent
-from bot.queries import Query, load_queries
-from bot.readiness import ReadinessMonitor
-from bot.search.base import SearchBackend
-from bot.search.embedded import EmbeddedSearch
-from bot.search.indexing import bulk_index
-from bot.search.opensearch import OpenSearchBackend
+from bot.watch.readiness import ReadinessMonitor
 from tests.httpstub import ForwardingProxy
 
 UPSTREAM = Path(__file__).resolve().parent.parent.parent / "shared" / "upstream" / "queries"

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.demo import END_MARKER
+from bot.demo.data import END_MARKER
 
 # --- the data -------------------------------------------------------------------------------
 
@@ -170,7 +170,7 @@ def make_build(
 
 
 def build_documents(build: SynthBuild) -> Iterator[dict[str, Any]]:
-    """The build's log documents, logstash-style (see :func:`bot.demo.job_documents`)."""
+    """The build's log documents, logstash-style (see :func:`bot.demo.data.job_documents`)."""
     log_url = f"https://logs.example.org/{build.queue}/{build.job}/{build.uuid[:7]}/"
     base = {
         "build_name": build.job,

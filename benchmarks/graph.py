@@ -42,8 +42,8 @@ from bot.search.base import Body, Response, SearchBackend
 from bot.search.embedded import EmbeddedSearch
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
+from bot.search.stats import query_string
 from bot.search.synth import matching_fields
-from bot.stats import query_string
 from tests.httpstub import ForwardingProxy
 
 ER_SIZE = 3000  # ER's graph search size

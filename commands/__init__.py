@@ -24,12 +24,12 @@ from html import escape
 from types import ModuleType
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
-from bot.chatconfig import Level
+from bot.config.chat import Level
 from bot.transports.base import Incoming, Room, Text, User
 
 if TYPE_CHECKING:
-    from bot.chatconfig import ChatSettings
-    from bot.services import Services
+    from bot.chat.services import Services
+    from bot.config.chat import ChatSettings
 
 TAG = "__recheckbot_command__"
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")

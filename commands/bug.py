@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.bugref import ref_from_id
+from bot.bugs import ref_from_id
 from bot.queries import Query
-from bot.stats import QueryReport
+from bot.search.stats import QueryReport
 from bot.transports.base import Text
 from commands import (
     Context,
@@ -23,7 +23,7 @@ from commands import (
 from commands.query import bounded_report
 
 if TYPE_CHECKING:
-    from bot.services import BugInfo
+    from bot.chat.services import BugInfo
 
 SPARKS = "▁▂▃▄▅▆▇█"
 #: Up to this many days, hits per day are numbers; beyond, a sparkline keeps the line short.

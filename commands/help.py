@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.chatconfig import ChatSettings, Level
+from bot.config.chat import ChatSettings, Level
 from bot.transports.base import Text
 from commands import (
     CommandSpec,

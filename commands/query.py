@@ -1,7 +1,7 @@
 """``!query``: how often a Lucene query, or a known bug's query, hit the logs lately.
 
 A chat user's Lucene runs on the shared search cluster, so it is bounded before it is sent:
-the repo's own checks (:func:`bot.lucene.lucene_problems`: syntax, unknown fields, costly
+the repo's own checks (:func:`bot.queries.lucene.lucene_problems`: syntax, unknown fields, costly
 forms), then stricter chat rules (a field allow-list, no regex, ranges or match-all terms,
 a term budget), a length cap, a days cap and a server-side timeout. The user's text is never
 pasted into a larger query string: it is one ``query_string`` clause inside a ``bool`` whose
@@ -16,11 +16,11 @@ from typing import Any
 
 from luqum import tree
 
-from bot.bugref import ref_from_id
-from bot.chatconfig import ChatSettings
-from bot.lucene import lucene_problems, parse_lucene
+from bot.bugs import ref_from_id
+from bot.config.chat import ChatSettings
 from bot.queries import Query
-from bot.stats import QueryReport, parse_report, report_body
+from bot.queries.lucene import lucene_problems, parse_lucene
+from bot.search.stats import QueryReport, parse_report, report_body
 from bot.transports.base import Text
 from commands import (
     CommandError,

@@ -13,7 +13,7 @@ from bot.transports.base import Text
 from commands import CommandError, Context, Part, bold, command, duration, link, rich
 
 if TYPE_CHECKING:
-    from bot.services import RefreshStatus
+    from bot.chat.services import RefreshStatus
 
 
 @command(

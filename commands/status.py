@@ -9,7 +9,7 @@ from bot.transports.base import Text
 from commands import Context, Part, ago, bold, command, duration, rich
 
 if TYPE_CHECKING:
-    from bot.services import RefreshStatus, StatusSnapshot, StreamStatus
+    from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus
 
 
 @command("status", help="uptime, event streams, search health, queue depth, last dashboard refresh")

@@ -25,7 +25,7 @@ _ID = re.compile(r"(?:c-)?[0-9a-f]{4,40}", re.IGNORECASE)
 
 
 class ClusterSource(Protocol):
-    """What ``!suggest`` needs from the services (``bot.chat.Services`` should grow this)."""
+    """What ``!suggest`` needs from the services (``bot.chat.services.Services``)."""
 
     async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:
         """The cluster report of the last ``days`` days (cached by the bot between refreshes)."""

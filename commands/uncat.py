@@ -26,7 +26,7 @@ from commands import (
 from commands.suggest import cluster_lines
 
 if TYPE_CHECKING:
-    from bot.services import UncatBuildView, UncatJobView, UncatView
+    from bot.chat.services import UncatBuildView, UncatJobView, UncatView
 
 log = logging.getLogger(__name__)
 

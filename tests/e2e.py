@@ -1,7 +1,7 @@
 """A whole bot against real servers: the Gerrit SSH stand-in, osmem, ngIRCd and Synapse.
 
 :class:`Scenario` builds failed buildsets with known log lines, indexes their logs, writes a
-query repo, a channels.yaml and the settings, and runs :class:`bot.app.App` in-process until
+query repo, a channels.yaml and the settings, and runs :class:`bot.app.process.App` in-process until
 the test stops it. Tests publish the Gerrit events and watch what second clients receive.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 
 import yaml
 
-from bot.app import App
+from bot.app.process import App
 from bot.config import Settings, load_settings
-from bot.demo import DemoBuildset, DemoJob, gerrit_event, job_documents
+from bot.demo.data import DemoBuildset, DemoJob, gerrit_event, job_documents
 from bot.queries import load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend

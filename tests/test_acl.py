@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from bot.acl import (
+from bot.chat.acl import (
     Acl,
     RateLimiter,
     TokenBucket,
@@ -14,8 +14,8 @@ from bot.acl import (
     room_matches,
     user_key,
 )
-from bot.chat import Dispatcher
-from bot.chatconfig import ChatSettings, Principals, RateLimit
+from bot.chat.dispatcher import Dispatcher
+from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.transports.base import Room, User
 from tests import test_chat as kit
 from tests.test_chat import (

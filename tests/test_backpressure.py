@@ -13,14 +13,14 @@ import pytest
 
 from bot.config import SearchSettings
 from bot.events.model import FailedBuild, Job
-from bot.messages import JobResult
-from bot.pipeline import Limits, Outcome, Pipeline
-from bot.routing import parse_channels
 from bot.search.base import Body, Response, SearchQueryError, SearchUnavailable
 from bot.search.breaker import CircuitBreaker, CircuitOpen, GuardedBackend
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Room, Text
+from bot.watch.messages import JobResult
+from bot.watch.pipeline import Limits, Outcome, Pipeline
+from bot.watch.routing import parse_channels
 from tests.httpstub import ForwardingProxy
 
 ROUTING = parse_channels({"qa": {"projects": ["all"], "events": ["positive", "negative"]}})
@@ -320,7 +320,7 @@ async def test_an_unwritable_journal_holds_the_event_it_does_not_lose_it(
     pipeline = Pipeline(
         state=state, judge=_unrecognized, routing=ROUTING, deliver=_said, limits=FAST
     )
-    with caplog.at_level("WARNING", "bot.pipeline"):
+    with caplog.at_level("WARNING", "bot.watch.pipeline"):
         assert await pipeline.submit(BUILD)
     await pipeline.drain(grace=10)
     assert await finished(state) == (True, None)

@@ -6,7 +6,7 @@ import io
 
 from PIL import Image
 
-from bot.chart import DAY_BAR, LABEL, ROW, WINDOW_BAR, BarRow, top_bugs_png
+from bot.dashboard.chart import DAY_BAR, LABEL, ROW, WINDOW_BAR, BarRow, top_bugs_png
 
 
 def bar_length(image: Image.Image, row: int) -> int:

@@ -17,14 +17,14 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.chat import Dispatcher, parse_invocation, strip_formatting, text_problem
-from bot.chatconfig import ChatSettings, Principals, RateLimit
+from bot.chat.dispatcher import Dispatcher, parse_invocation, strip_formatting, text_problem
+from bot.chat.services import BugInfo, RefreshStatus, StatusSnapshot, StreamStatus
 from bot.config import SearchSettings
-from bot.demo import DemoData, generate
+from bot.config.chat import ChatSettings, Principals, RateLimit
+from bot.demo.data import DemoData, generate
 from bot.queries import Query, QueryRepo, load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from bot.services import BugInfo, RefreshStatus, StatusSnapshot, StreamStatus
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text, User
 from commands import CommandError, CommandSpec, Context, Registry, Rejected, load_commands
@@ -98,7 +98,7 @@ def demo_uncat(data: DemoData, days: int, queue: str | None) -> UncatReport:
 
 @dataclass
 class FakeServices:
-    """:class:`bot.chat.Services` for tests."""
+    """:class:`bot.chat.services.Services` for tests."""
 
     search: Any  # OpenSearchBackend, or a wrapper recording bodies
     state: StateStore

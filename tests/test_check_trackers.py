@@ -17,7 +17,7 @@ import yaml
 from typer.testing import CliRunner, Result
 
 import bot.cli.check
-from bot.bugref import github, launchpad
+from bot.bugs import github, launchpad
 from bot.cli.app import app
 from bot.queries import Query
 from bot.trackers import BugDetails

@@ -13,25 +13,26 @@ from typing import Any
 
 import pytest
 
-from bot.classify import (
+from bot.bugs import TrackerRef
+from bot.config import SearchSettings
+from bot.demo.data import DemoBuildset, DemoJob, generate, gerrit_event, job_documents
+from bot.events.model import FailedBuild
+from bot.events.parse import parse_event
+from bot.events.source import RawEvent
+from bot.queries import Query, QueryRepo, load_queries
+from bot.search.base import Body, Response, SearchQueryError, SearchUnavailable
+from bot.search.indexing import bulk_index
+from bot.search.opensearch import OpenSearchBackend
+from bot.search.synth import matching_fields
+from bot.watch.classify import (
     Classifier,
     QuerySet,
     classify_body,
     classify_when_ready,
     failed_tests_lucene,
 )
-from bot.config import SearchSettings
-from bot.demo import DemoBuildset, DemoJob, generate, gerrit_event, job_documents
-from bot.events.model import FailedBuild
-from bot.events.parse import parse_event
-from bot.events.source import RawEvent
-from bot.queries import Query, QueryRepo, TrackerRef, load_queries
-from bot.querywatch import QueryWatcher
-from bot.readiness import ReadinessMonitor
-from bot.search.base import Body, Response, SearchQueryError, SearchUnavailable
-from bot.search.indexing import bulk_index
-from bot.search.opensearch import OpenSearchBackend
-from bot.search.synth import matching_fields
+from bot.watch.querywatch import QueryWatcher
+from bot.watch.readiness import ReadinessMonitor
 from tests.conftest import UPSTREAM_QUERIES, require_upstream
 from tests.test_readiness import NOW, CountingBackend, FakeClock, log_docs, make_build, make_job
 
@@ -412,7 +413,7 @@ async def test_query_repo_changes_are_picked_up(
     write_query(tmp_path, "1000002", 'query: message:"mirror gone"\n', bump=5)
     write_query(tmp_path, "1000003", "query: message:new\nallow-nonvoting: true\n")
     write_query(tmp_path, "1000004", "query: message:(unbalanced\n")
-    with caplog.at_level(logging.WARNING, logger="bot.querywatch"):
+    with caplog.at_level(logging.WARNING, logger="bot.watch.querywatch"):
         assert await watcher.check()
     assert sorted(classifier.queries.by_id) == ["1000001", "1000002", "1000003"]
     assert classifier.queries.by_id["1000002"].lucene == 'message:"mirror gone"'

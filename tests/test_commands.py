@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from bot.chat.services import BugInfo
 from bot.config import SearchSettings
-from bot.demo import DemoBuildset, DemoData, DemoJob
+from bot.demo.data import DemoBuildset, DemoData, DemoJob
 from bot.search.base import Body, Response
 from bot.search.opensearch import OpenSearchBackend
-from bot.services import BugInfo
-from bot.stats import QueryReport
+from bot.search.stats import QueryReport
 from bot.transports.base import Text
 from commands import Context, Registry, Rejected, link, load_commands, rich, split_options
 from commands.bug import per_day

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.demo import DemoBuildset
+from bot.demo.data import DemoBuildset
 from tests.botproc import (
     BotProcess,
     IrcWatcher,

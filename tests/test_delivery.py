@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.delivery import INTERRUPTED, RoomQueues
 from bot.state import StateStore
 from bot.transports.base import Room, Text
+from bot.watch.delivery import INTERRUPTED, RoomQueues
 
 NOVA, QA, DEAD = Room("irc", "#nova"), Room("irc", "#qa"), Room("matrix", "!dead:example.org")
 TEXT = Text("openstack/nova change 1 failed because of: bug 1")
@@ -147,7 +147,7 @@ async def test_rooms_without_a_transport_are_given_up_at_once(state: StateStore)
 async def test_an_outage_is_logged_once_not_per_attempt(
     state: StateStore, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, "bot.delivery")
+    caplog.set_level(logging.INFO, "bot.watch.delivery")
     outlet = FakeOutlet()
     outlet.down[QA] = "irc not connected (connection refused)"
     rooms = queues(state, outlet)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.config import SearchSettings
-from bot.demo import END_MARKER, generate
+from bot.demo.data import END_MARKER, generate
 from bot.events.parse import parse_event
 from bot.events.source import RawEvent
 from bot.queries import load_queries

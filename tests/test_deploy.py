@@ -26,7 +26,7 @@ import yaml
 
 from bot.config import DashboardSettings, Settings, load_settings
 from bot.queries import load_queries
-from bot.routing import load_channels
+from bot.watch.routing import load_channels
 from tests.conftest import ROOT, require_program
 
 DEPLOY = ROOT / "deploy"

@@ -18,7 +18,7 @@ from bot.cli import app
 from bot.cli.docs import NOTES, config_reference, describe
 from bot.config import Settings, load_settings
 from bot.queries import parse_query_yaml
-from bot.routing import parse_channels
+from bot.watch.routing import parse_channels
 from tests.conftest import ROOT
 
 DOCS = ROOT / "docs"
@@ -62,7 +62,7 @@ def test_every_key_is_described_and_no_note_outlives_its_key() -> None:
         for key, field in fields.items()
         if not (describe(tuple(key.split(".")), field) or section_doc(field))
     ]
-    assert undescribed == [], "describe these in bot/config.py (Field(description=...))"
+    assert undescribed == [], "describe these in bot/config/__init__.py (Field(description=...))"
     assert sorted(set(NOTES) - set(fields)) == [], "notes for keys that no longer exist"
 
 

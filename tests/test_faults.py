@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from bot.app import App
-from bot.demo import DemoBuildset, gerrit_event
+from bot.app.process import App
+from bot.demo.data import DemoBuildset, gerrit_event
 from bot.transports.ircformat import strip_formatting
 from tests.botproc import IrcWatcher, matrix_notices, until
 from tests.e2e import Scenario, scenario, unique

@@ -19,13 +19,13 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.chat import parse_invocation, strip_formatting, text_problem
+from bot.chat.dispatcher import parse_invocation, strip_formatting, text_problem
 from bot.config import ConfigError
 from bot.events.model import FailedBuild
 from bot.events.parse import BadLine, Skip, parse_event, parse_stream_line
 from bot.events.source import RawEvent
 from bot.queries import QueryError, load_queries, parse_query_yaml
-from bot.routing import load_channels, parse_channels
+from bot.watch.routing import load_channels, parse_channels
 from commands import Rejected, split_options
 
 settings.register_profile(

@@ -26,8 +26,8 @@ from aiohttp import web
 from pydantic import SecretStr, ValidationError
 
 from bot.config import GerritServer
+from bot.core.retry import Backoff
 from bot.events import gerrit_rest as rest
-from bot.events.backoff import Backoff
 from bot.events.gerrit_rest import OVERLAP, GerritRestPoller
 from bot.events.gerrit_ssh import event_identity
 from bot.events.model import FailedBuild

@@ -20,7 +20,7 @@ import pytest
 from pydantic import SecretStr
 
 from bot.config import GerritServer, load_settings
-from bot.events.backoff import Backoff
+from bot.core.retry import Backoff
 from bot.events.gerrit_ssh import (
     GerritStreamSource,
     RecentSet,

@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from bot.bugs import TrackerRef
 from bot.config import SearchSettings
 from bot.dashboard.graph import (
     DAY_MS,
@@ -31,7 +32,7 @@ from bot.dashboard.graph import (
     parse_graph,
 )
 from bot.dashboard.links import kibana_url, rison_string
-from bot.queries import Query, TrackerRef
+from bot.queries import Query
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.chatconfig import RateLimit
+from bot.config.chat import RateLimit
 from tests import test_chat as kit
 from tests.test_chat import MATRIX_ROOM, ChatHarness
 

@@ -18,7 +18,6 @@ from aiohttp import web
 from typer.testing import CliRunner
 
 import bot.cli.ingest  # noqa: F401  (registers the subcommand until bot.cli imports it)
-from bot.classify import Classifier, classify_when_ready
 from bot.cli import app
 from bot.config import SearchSettings
 from bot.events.model import FailedBuild, Job
@@ -29,6 +28,7 @@ from bot.ingest.fetch import LogFetcher
 from bot.ingest.logs import build_info, log_level, manifest_files, parse_timestamp
 from bot.queries import load_queries
 from bot.search.opensearch import OpenSearchBackend
+from bot.watch.classify import Classifier, classify_when_ready
 from tests.conftest import ROOT
 from tests.httpstub import _LoopbackServer
 
@@ -443,10 +443,10 @@ async def test_the_bot_ingests_before_judging_when_configured(
 ) -> None:
     """``watch.ingest: true``: the judge fetches the logs itself, then classifies them."""
     from bot.config import load_settings
-    from bot.judging import make_judge
-    from bot.readiness import ReadinessMonitor
     from bot.search.breaker import CircuitBreaker, GuardedBackend
     from bot.trackers.client import TrackerClient
+    from bot.watch.judging import make_judge
+    from bot.watch.readiness import ReadinessMonitor
 
     build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
     settings = load_settings(

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import bot.cli.intel  # noqa: F401  (registers the subcommands)
 from benchmarks.clusters import build_documents
-from bot.chat import Dispatcher
+from bot.chat.dispatcher import Dispatcher
 from bot.cli.app import app
 from bot.config import SearchSettings
 from bot.intel import ClusterReport, find_clusters

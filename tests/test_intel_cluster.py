@@ -17,9 +17,8 @@ from typing import Any
 import pytest
 
 from benchmarks.clusters import Pattern, SynthBuild, build_documents, make_build
-from bot.bugref import untracked
+from bot.bugs import untracked
 from bot.config import SearchSettings
-from bot.dashboard.uncategorized import UncatBuild
 from bot.intel import ClusterReport, clusters_json, find_clusters, format_clusters
 from bot.intel.cluster import cluster_id, cluster_jobs, own_lines, similarity
 from bot.intel.evidence import (
@@ -31,11 +30,12 @@ from bot.intel.evidence import (
 )
 from bot.intel.normalize import normalize
 from bot.intel.suggest import MAX_SUCCESS_SHARE, line_phrases, phrase_runs
+from bot.intel.uncategorized import UncatBuild
 from bot.queries import Query, load_queries
 from bot.search.base import SearchQueryError
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from bot.stats import query_string, since
+from bot.search.stats import query_string, since
 
 PATTERNS = {
     "libvirt": Pattern(

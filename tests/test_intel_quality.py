@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from benchmarks.clusters import build_documents
-from bot.bugref import untracked
+from bot.bugs import untracked
 from bot.config import SearchSettings
 from bot.intel.quality import (
     QueryQuality,

@@ -314,7 +314,7 @@ async def test_synapse_restart_reconnects_and_delivers_queued_notices(
 
 
 async def test_send_image_uploads_and_posts_a_png(make_bot: Maker, make_peer: Any) -> None:
-    from bot.chart import BarRow, top_bugs_png
+    from bot.dashboard.chart import BarRow, top_bugs_png
 
     bot, peer, room_id = await bot_and_room(make_bot, make_peer)
     png = top_bugs_png([BarRow("1541364 apt", 4, 1)], days=7)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.events.model import FailedBuild, Job
-from bot.messages import (
+from bot.watch.messages import (
     BOLD,
     BugLink,
     JobResult,

@@ -9,11 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.events.model import FailedBuild, Job
-from bot.messages import BugLink, JobResult
-from bot.pipeline import Outcome, Pipeline, announcements, outcome_of
-from bot.routing import parse_channels
 from bot.state import StateStore
 from bot.transports.base import Room, Text
+from bot.watch.messages import BugLink, JobResult
+from bot.watch.pipeline import Outcome, Pipeline, announcements, outcome_of
+from bot.watch.routing import parse_channels
 
 ROUTING = parse_channels(
     {
@@ -106,8 +106,8 @@ async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:
 
 
 def test_outcome_of_a_verdict() -> None:
-    from bot.classify import JobVerdict, Verdict
     from bot.queries import load_queries
+    from bot.watch.classify import JobVerdict, Verdict
     from tests.conftest import ROOT
 
     queries = {q.id: q for q in load_queries(ROOT / "queries").queries}

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.bugref import ref_from_id, ref_from_name, ref_from_url, untracked
-from bot.queries import Query, QueryError, TrackerRef, load_queries, load_query_file
+from bot.bugs import TrackerRef, ref_from_id, ref_from_name, ref_from_url, untracked
+from bot.queries import Query, QueryError, load_queries, load_query_file
 from tests.conftest import FIXTURES, UPSTREAM_QUERIES, require_upstream
 
 

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.config import SearchSettings
-from bot.demo import generate
+from bot.demo.data import generate
 from bot.queries import load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.lucene import LuceneSyntaxError, lucene_problems, parse_lucene
 from bot.queries import Problem, load_queries
+from bot.queries.lucene import LuceneSyntaxError, lucene_problems, parse_lucene
 
 
 def problems_of(tmp_path: Path, name: str, content: str | bytes) -> list[str]:

@@ -14,10 +14,13 @@ from typing import Any
 
 import pytest
 
-from bot import readiness
 from bot.config import SearchSettings
 from bot.events.model import FailedBuild, Job
-from bot.readiness import (
+from bot.search.base import Body, Response, SearchUnavailable
+from bot.search.indexing import bulk_index
+from bot.search.opensearch import OpenSearchBackend
+from bot.watch import readiness
+from bot.watch.readiness import (
     DSVM_FILES,
     GRENADE_FILE,
     ReadinessMonitor,
@@ -26,9 +29,6 @@ from bot.readiness import (
     readiness_body,
     required_files,
 )
-from bot.search.base import Body, Response, SearchUnavailable
-from bot.search.indexing import bulk_index
-from bot.search.opensearch import OpenSearchBackend
 
 NOW = datetime.now(UTC)
 END = (

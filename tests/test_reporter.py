@@ -23,8 +23,6 @@ from hypothesis import strategies as st
 
 from bot.config import GerritServer
 from bot.events.model import FailedBuild, Job
-from bot.messages import BugLink, JobResult
-from bot.pipeline import Outcome
 from bot.reporters.gerrit import (
     CUT,
     GerritReporter,
@@ -36,8 +34,10 @@ from bot.reporters.gerrit import (
     review_command,
     verdict_fingerprint,
 )
-from bot.routing import Messages, load_channels
 from bot.state import StateStore
+from bot.watch.messages import BugLink, JobResult
+from bot.watch.pipeline import Outcome
+from bot.watch.routing import Messages, load_channels
 from tests.conftest import UPSTREAM, require_upstream
 from tests.gerrit_standin import GerritStandIn
 

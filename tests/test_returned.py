@@ -7,15 +7,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.config import SearchSettings
-from bot.delivery import FunctionOutlet, RoomQueues
-from bot.demo import DemoBuildset, DemoJob, job_documents
+from bot.demo.data import DemoBuildset, DemoJob, job_documents
 from bot.queries import Query, load_queries
-from bot.returned import announce_returned, format_returned
-from bot.routing import parse_channels
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Room, Text
+from bot.watch.delivery import FunctionOutlet, RoomQueues
+from bot.watch.returned import announce_returned, format_returned
+from bot.watch.routing import parse_channels
 
 QUERIES = {
     # closed, and its line is in today's failures: returned

@@ -9,8 +9,8 @@ import pytest
 import yaml
 
 from bot.config import ConfigError
-from bot.routing import Subject, load_channels, parse_channels
 from bot.transports.base import Room
+from bot.watch.routing import Subject, load_channels, parse_channels
 from tests.conftest import ROOT, UPSTREAM, require_upstream
 
 

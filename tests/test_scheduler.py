@@ -11,8 +11,8 @@ import pytest
 
 from bot.config import SearchSettings
 from bot.dashboard.build import DashboardBuilder, write_files
+from bot.dashboard.scheduler import DashboardRefresher, RunStatus, describe, format_metrics
 from bot.queries import Query
-from bot.scheduler import DashboardRefresher, RunStatus, describe, format_metrics
 from bot.search.base import SearchUnavailable
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
@@ -88,7 +88,7 @@ async def test_failures_are_logged_once_and_reported(caplog: pytest.LogCaptureFi
     refresher = DashboardRefresher(builder)
     await refresher.refresh()
     builder.fail = OSError(28, "No space left on device", "/srv/dashboard/index.html")
-    with caplog.at_level(logging.INFO, logger="bot.scheduler"):
+    with caplog.at_level(logging.INFO, logger="bot.dashboard.scheduler"):
         for _ in range(3):
             await refresher.refresh()
         builder.fail = None

@@ -19,6 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.app.wiring import masked_send
 from bot.config import DashboardSettings, IrcSettings, MatrixSettings, SearchSettings, Settings
 from bot.dashboard.server import DashboardServer
 from bot.logs import (
@@ -33,7 +34,6 @@ from bot.logs import (
 from bot.search import SearchUnavailable
 from bot.search.opensearch import OpenSearchBackend
 from bot.transports.base import Incoming, Room, Text
-from bot.wiring import masked_send
 from tests.botproc import BotProcess, IrcWatcher, secret_file, until, write_config
 from tests.e2e import Scenario, unique
 from tests.gerrit_standin import GerritStandIn

@@ -12,7 +12,7 @@ import pytest
 from bot.config import SearchSettings
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from bot.stats import query_hit_counts, query_report
+from bot.search.stats import query_hit_counts, query_report
 
 NOW = datetime.now(UTC)
 JOBS = ("tempest-full", "grenade", "tox-py311")

@@ -18,19 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from bot.bugref import bugzilla, github, jira, launchpad, untracked
+from bot.bugs import bugzilla, github, jira, launchpad, untracked
+from bot.config.trackers import TrackerSettings
 from bot.dashboard.graph import BugData
-from bot.messages import BugLink, JobResult
-from bot.pipeline import Outcome
 from bot.queries import Query
 from bot.state import StateStore
 from bot.trackers import PRIVATE, BugDetails, Target
 from bot.trackers.bugzilla import parse_bugzilla
 from bot.trackers.client import TrackerClient, serves
-from bot.trackers.config import TrackerSettings
 from bot.trackers.github import parse_github
 from bot.trackers.jira import parse_jira
 from bot.trackers.launchpad import parse_launchpad
+from bot.watch.messages import BugLink, JobResult
+from bot.watch.pipeline import Outcome
 from tests.tracker_standins import TrackerStandIn, jira_issue, launchpad_task
 
 LP = launchpad("1284371")

@@ -7,10 +7,16 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.bugref import TrackerRef
-from bot.lucene import lucene_problems, plain_query
+from bot.bugs import TrackerRef
 from bot.queries import Query, load_queries, load_query_file
-from bot.tripleo import filename_term, lost_in_tripleo, to_er_files, to_tripleo, tripleo_yaml
+from bot.queries.lucene import lucene_problems, plain_query
+from bot.queries.tripleo import (
+    filename_term,
+    lost_in_tripleo,
+    to_er_files,
+    to_tripleo,
+    tripleo_yaml,
+)
 from tests.conftest import UPSTREAM_QUERIES, require_upstream
 
 QUERIES_YML = """\

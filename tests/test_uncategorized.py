@@ -15,7 +15,7 @@ import pytest
 
 from bot.config import SearchSettings
 from bot.dashboard.render import render_uncategorized
-from bot.dashboard.uncategorized import (
+from bot.intel.uncategorized import (
     log_dir,
     parse_uncat,
     uncat_body,

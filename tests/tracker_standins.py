@@ -35,7 +35,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import SecretStr
 
-from bot.trackers.config import TrackerSettings
+from bot.config.trackers import TrackerSettings
 
 HOST = "127.0.0.1"
 TRACKERS = ("launchpad", "jira", "bugzilla", "github")

@@ -15,17 +15,17 @@ from typing import Annotated
 
 import typer
 
-from bot.bugref import TrackerRef
+from bot.bugs import TrackerRef
 from bot.cli.app import Common, UserError, command, run_async
 from bot.cli.intel import quality_problems, quality_report
 from bot.cli.progress import progress_bar, spinner
 from bot.config import Settings
+from bot.config.trackers import TrackerSettings
 from bot.queries import Problem, Query, QueryRepo, load_queries, query_files
 from bot.search import open_backend
-from bot.stats import query_hit_counts
+from bot.search.stats import query_hit_counts
 from bot.trackers import BugDetails
 from bot.trackers.client import TrackerClient
-from bot.trackers.config import TrackerSettings
 
 #: Exit status when the check found problems (errors exit 2, see bot.cli.app).
 EXIT_PROBLEMS = 1

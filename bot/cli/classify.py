@@ -12,7 +12,6 @@ from typing import Annotated, Any
 
 import typer
 
-from bot.classify import Classifier, JobVerdict, QuerySet, Verdict, classify_when_ready
 from bot.cli.app import Common, UserError, command, run_async
 from bot.cli.progress import spinner
 from bot.config import Settings
@@ -20,8 +19,9 @@ from bot.events.model import FailedBuild
 from bot.events.parse import Skip, parse_event
 from bot.events.source import RawEvent
 from bot.queries import Query, load_queries
-from bot.readiness import DEFAULT_TIMEOUT, ReadinessMonitor
 from bot.search import open_backend
+from bot.watch.classify import Classifier, JobVerdict, QuerySet, Verdict, classify_when_ready
+from bot.watch.readiness import DEFAULT_TIMEOUT, ReadinessMonitor
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import typer
 
 from bot.cli.app import Common, UserError, command
 from bot.queries import Query, load_queries
-from bot.tripleo import lost_in_tripleo, to_er_files, tripleo_yaml
+from bot.queries.tripleo import lost_in_tripleo, to_er_files, tripleo_yaml
 
 
 class Target(StrEnum):

@@ -23,7 +23,7 @@ from bot.config import ENV_PREFIX, Settings
 HEADER = """\
 # Configuration reference
 
-<!-- Generated from bot/config.py by `recheckbot config-reference > docs/configuration.md`.
+<!-- Generated from bot/config/__init__.py by `recheckbot config-reference > docs/configuration.md`.
      Do not edit by hand: tests/test_docs.py fails when this file and the code disagree. -->
 
 recheckbot reads one YAML file (`--config FILE`, or `RECHECKBOT_CONFIG`). Environment variables

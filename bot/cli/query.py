@@ -12,10 +12,10 @@ import typer
 from bot.cli.app import Common, UserError, command, run_async
 from bot.cli.progress import spinner
 from bot.config import Settings
-from bot.lucene import lucene_problems
 from bot.queries import QueryError, load_queries, load_query_file
+from bot.queries.lucene import lucene_problems
 from bot.search import open_backend
-from bot.stats import QueryReport, format_breakdown, query_report
+from bot.search.stats import QueryReport, format_breakdown, query_report
 
 
 @command("query", help="Run one query (bug id, query file or --lucene) and show what it hits.")

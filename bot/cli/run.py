@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
-from bot.app import App
+from bot.app.process import App
 from bot.cli.app import Common, command, run_async
 from bot.config import Settings
-from bot.demomode import demo_environment
+from bot.demo.mode import demo_environment
 
 
 @command("run", help="Run the watch-bot; --demo runs a self-contained demo instance.")

@@ -15,7 +15,7 @@ from bot.cli.progress import spinner
 from bot.config import Settings
 from bot.dashboard.build import write_files
 from bot.dashboard.render import render_uncategorized
-from bot.dashboard.uncategorized import UncatReport, uncat_json, uncategorized
+from bot.intel.uncategorized import UncatReport, uncat_json, uncategorized
 from bot.queries import Query
 from bot.search import open_backend
 

@@ -26,8 +26,8 @@ from typing import Any
 
 from bot.dashboard.graph import BugInfo, GraphData, bug_data_from_query, graph, graph_json
 from bot.dashboard.render import render_bugs_page, render_uncategorized, static_files
-from bot.dashboard.uncategorized import uncat_json, uncategorized
 from bot.intel import REPORT_TIMEOUT, clusters_json, find_clusters
+from bot.intel.uncategorized import uncat_json, uncategorized
 from bot.queries import Query
 from bot.search.base import SearchBackend, SearchError
 

@@ -23,7 +23,7 @@ from typing import Any
 from bot.dashboard.links import kibana_url
 from bot.queries import Query
 from bot.search.base import Response, SearchBackend
-from bot.stats import query_string
+from bot.search.stats import query_string
 
 log = logging.getLogger(__name__)
 

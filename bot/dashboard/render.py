@@ -18,7 +18,7 @@ import jinja2
 
 from bot.dashboard.graph import DAY_MS, FAILURE, BugGraph, GraphData
 from bot.dashboard.links import kibana_url
-from bot.dashboard.uncategorized import UncatReport
+from bot.intel.uncategorized import UncatReport
 
 #: Pages and their titles, in the navigation's order.
 PAGES = {

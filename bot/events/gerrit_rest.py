@@ -40,7 +40,7 @@ from typing import Any, TypeGuard
 import aiohttp
 
 from bot.config import GerritServer
-from bot.events.backoff import Backoff
+from bot.core.retry import Backoff
 from bot.events.gerrit_ssh import RecentSet, SourceStatus, created_on, event_identity, strip_xssi
 from bot.events.source import RawEvent
 

@@ -48,7 +48,7 @@ import aiohttp
 import asyncssh
 
 from bot.config import GerritServer
-from bot.events.backoff import Backoff
+from bot.core.retry import Backoff
 from bot.events.source import RawEvent
 
 log = logging.getLogger(__name__)

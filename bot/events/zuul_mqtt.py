@@ -18,7 +18,7 @@ from typing import Any
 import aiomqtt
 
 from bot.config import MqttSettings
-from bot.events.backoff import Backoff
+from bot.core.retry import Backoff
 from bot.events.model import FailedBuild, Job
 from bot.events.parse import Skip, parse_log_url
 from bot.events.source import RawEvent

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 MIB = 1024 * 1024
-#: Files besides the console that upstream queries and readiness (bot.readiness) look at.
+#: Files besides the console that upstream queries and readiness (bot.watch.readiness) look at.
 DEFAULT_FILES = (
     "logs/screen-*.txt",
     "logs/syslog.txt",

@@ -3,7 +3,7 @@
 ER listed the failed builds no query explains; people read every log to write the next query.
 :func:`find_clusters` does that first read:
 
-1. :func:`bot.dashboard.uncategorized.uncategorized` — which failed builds no query explains;
+1. :func:`bot.intel.uncategorized.uncategorized` — which failed builds no query explains;
 2. :mod:`bot.intel.evidence` — their error lines and console tails, plus what successful builds
    of the same jobs print (noise), in one msearch;
 3. :mod:`bot.intel.cluster` — builds that failed the same way, with stable ids (``c-3f9a2b``);
@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.dashboard.uncategorized import uncategorized
 from bot.intel.cluster import Cluster, cluster_jobs
 from bot.intel.evidence import fetch_evidence
 from bot.intel.suggest import Suggestion, suggest
+from bot.intel.uncategorized import uncategorized
 from bot.queries import Query
 from bot.search.base import SearchBackend
 

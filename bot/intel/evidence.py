@@ -17,11 +17,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.dashboard.uncategorized import UncatBuild
 from bot.intel.normalize import normalize
-from bot.readiness import CONSOLE_END
+from bot.intel.uncategorized import UncatBuild
 from bot.search.base import Response, SearchBackend, SearchQueryError, server_reason
-from bot.stats import query_string, since
+from bot.search.stats import query_string, since
+from bot.watch.readiness import CONSOLE_END
 
 #: Error lines kept per build (newest first: the fatal error is usually near the end).
 ERROR_LINES = 20

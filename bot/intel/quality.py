@@ -19,7 +19,7 @@ from typing import Any, Literal
 from bot.intel.evidence import msearch_all
 from bot.queries import Problem, Query
 from bot.search.base import Response, SearchBackend, server_reason
-from bot.stats import query_string, since
+from bot.search.stats import query_string, since
 
 Flag = Literal["too-broad", "no-hits", "slow", "fixed-but-hitting", "failed"]
 #: Whether a query's bug is closed (None: unknown); may be a coroutine function (trackers are).

@@ -19,16 +19,16 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.bugref import untracked
-from bot.dashboard.uncategorized import failed_builds_filter
+from bot.bugs import untracked
 from bot.intel.cluster import Cluster
 from bot.intel.evidence import msearch_all
 from bot.intel.normalize import MASK
-from bot.lucene import lucene_problems, quote
+from bot.intel.uncategorized import failed_builds_filter
 from bot.queries import Query
+from bot.queries.lucene import lucene_problems, quote
+from bot.queries.tripleo import er_yaml
 from bot.search.base import Response, SearchBackend
-from bot.stats import query_string, since
-from bot.tripleo import er_yaml
+from bot.search.stats import query_string, since
 
 #: ER's rule of thumb: a query whose hits are more than ~10 % successful builds is too broad.
 MAX_SUCCESS_SHARE = 0.10

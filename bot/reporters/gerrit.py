@@ -35,11 +35,11 @@ from bot.config import GerritServer
 from bot.events.gerrit_rest import basic_auth, http_problem
 from bot.events.gerrit_ssh import connect, import_key, strip_xssi
 from bot.events.model import FailedBuild
-from bot.messages import format_bug_list
-from bot.pipeline import Outcome
-from bot.routing import Messages
 from bot.state import StateStore
 from bot.transports.base import Room
+from bot.watch.messages import format_bug_list
+from bot.watch.pipeline import Outcome
+from bot.watch.routing import Messages
 
 log = logging.getLogger(__name__)
 

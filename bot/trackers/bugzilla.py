@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.bugref import TrackerRef
+from bot.bugs import TrackerRef
+from bot.config.trackers import BugzillaSettings
 from bot.trackers import (
     BugDetails,
     HttpError,
@@ -27,7 +28,6 @@ from bot.trackers import (
     private_bug,
     text,
 )
-from bot.trackers.config import BugzillaSettings
 
 FIELDS = "id,summary,status,resolution,product,component,is_open,last_change_time,cf_last_closed"
 NOT_AUTHORIZED = 102

@@ -8,7 +8,7 @@ times out, answers 5xx or rate-limits us is left alone for ``down_for`` seconds:
 until it answers again. Concurrent lookups of one bug share one request.
 
 Hooks for the rest of the bot: :meth:`TrackerClient.enrich` (titles, statuses and tracker projects
-into a pipeline :class:`~bot.pipeline.Outcome`), :meth:`TrackerClient.graph_bug_data` (ER's
+into a pipeline :class:`~bot.watch.pipeline.Outcome`), :meth:`TrackerClient.graph_bug_data` (ER's
 ``bug_data`` for the graph JSON) and :meth:`TrackerClient.lookup_all` (``check --trackers``).
 """
 
@@ -24,14 +24,14 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.bugref import TrackerKind, TrackerRef
+from bot.bugs import TrackerKind, TrackerRef
+from bot.config.trackers import TrackerSettings
 from bot.dashboard.graph import BugData, bug_data_from_query
-from bot.messages import BugLink, JobResult
-from bot.pipeline import Outcome
 from bot.queries import Query
 from bot.state import StateStore
 from bot.trackers import BugDetails, NotFound, TrackerError, bugzilla, github, jira, launchpad
-from bot.trackers.config import TrackerSettings
+from bot.watch.messages import BugLink, JobResult
+from bot.watch.pipeline import Outcome
 
 log = logging.getLogger(__name__)
 

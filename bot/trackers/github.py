@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from bot.bugref import TrackerRef
+from bot.bugs import TrackerRef
+from bot.config.trackers import GithubSettings
 from bot.trackers import BugDetails, HttpError, NotFound, Target, get_json, parse_time, text
-from bot.trackers.config import GithubSettings
 
 _ID = re.compile(r"([\w.-]+)/([\w.-]+)#(\d+)")
 API_VERSION = "2022-11-28"

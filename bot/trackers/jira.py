@@ -15,7 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.bugref import TrackerRef
+from bot.bugs import TrackerRef
+from bot.config.trackers import JiraSettings
 from bot.trackers import (
     BugDetails,
     HttpError,
@@ -26,7 +27,6 @@ from bot.trackers import (
     parse_time,
     text,
 )
-from bot.trackers.config import JiraSettings
 
 FIELDS = "summary,status,project,resolution,resolutiondate,components"
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*-\d+")

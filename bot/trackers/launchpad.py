@@ -14,7 +14,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.bugref import TrackerRef
+from bot.bugs import TrackerRef
+from bot.config.trackers import LaunchpadSettings
 from bot.trackers import (
     BugDetails,
     HttpError,
@@ -27,7 +28,6 @@ from bot.trackers import (
     private_bug,
     text,
 )
-from bot.trackers.config import LaunchpadSettings
 
 #: Statuses Launchpad counts as complete, for tasks that do not carry ``is_complete``.
 RESOLVED = frozenset({"Fix Released", "Invalid", "Won't Fix", "Opinion", "Expired"})

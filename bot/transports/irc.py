@@ -23,7 +23,7 @@ import irc.client_aio
 from jaraco.stream import buffer  # type: ignore[import-untyped]
 
 from bot.config import IrcSettings
-from bot.events.backoff import Backoff
+from bot.core.retry import Backoff
 from bot.transports.base import Health, Incoming, Room, Text, User, queued_messages
 from bot.transports.ircformat import (
     CapNegotiation,

@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 import nio
 
 from bot.config import MatrixSettings
-from bot.events.backoff import Backoff
+from bot.core.retry import Backoff
 from bot.transports.base import Health, Incoming, Room, Text, User, queued_messages
 
 log = logging.getLogger(__name__)

@@ -1,6 +1,6 @@
 """What chat commands may use (:class:`Services`), and the value types it deals in.
 
-``bot/chatwiring.py`` implements it over the running app; tests use small fakes. Commands
+``bot/app/services.py`` implements it over the running app; tests use small fakes. Commands
 never build clients of their own.
 """
 
@@ -57,7 +57,7 @@ class StatusSnapshot:
 
 
 class UncatBuildView(Protocol):
-    """One failed build no query explains (bot.dashboard.uncategorized.UncatBuild fits)."""
+    """One failed build no query explains (bot.intel.uncategorized.UncatBuild fits)."""
 
     @property
     def job(self) -> str: ...
@@ -81,7 +81,7 @@ class UncatJobView(Protocol):
 
 
 class UncatView(Protocol):
-    """Uncategorized failures over a period (bot.dashboard.uncategorized.UncatReport fits)."""
+    """Uncategorized failures over a period (bot.intel.uncategorized.UncatReport fits)."""
 
     @property
     def total(self) -> int: ...

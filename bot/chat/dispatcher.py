@@ -15,10 +15,10 @@ import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from bot.acl import Acl, RateLimiter, irc_fold, room_key, room_matches, user_key
-from bot.chatconfig import ChatSettings
+from bot.chat.acl import Acl, RateLimiter, irc_fold, room_key, room_matches, user_key
+from bot.chat.services import Send, SendImage, Services
+from bot.config.chat import ChatSettings
 from bot.search.base import SearchError
-from bot.services import Send, SendImage, Services
 from bot.transports.base import Incoming, Room, Text
 from commands import CommandError, CommandSpec, Context, Registry, Rejected, load_commands
 

@@ -17,33 +17,33 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from bot.classify import Classifier
+from bot.app.wiring import build_sources, build_transports, start_chat
 from bot.config import Settings
+from bot.core.metrics import Metric, format_metrics, gauge
 from bot.dashboard.build import DashboardBuilder
+from bot.dashboard.scheduler import DashboardRefresher
+from bot.dashboard.scheduler import format_metrics as dashboard_metrics
 from bot.dashboard.server import DashboardServer
-from bot.delivery import TransportOutlet
 from bot.events.model import FailedBuild
 from bot.events.parse import Skip, parse_event
 from bot.events.source import EventSource, RawEvent
 from bot.events.zuul_mqtt import parse_mqtt_message
-from bot.judging import make_judge
 from bot.logs import install_secret_masking, settings_secrets
-from bot.metrics import Metric, format_metrics, gauge
-from bot.pipeline import Limits, Pipeline
 from bot.queries import Query, load_queries
-from bot.querywatch import QueryWatcher
-from bot.readiness import ReadinessMonitor
 from bot.reporters.gerrit import GerritReporters
-from bot.returned import watch_returned
-from bot.routing import Routing, load_channels
-from bot.scheduler import DashboardRefresher
-from bot.scheduler import format_metrics as dashboard_metrics
 from bot.search import SearchBackend, open_backend
 from bot.search.breaker import CircuitBreaker, GuardedBackend
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
 from bot.transports.base import Transport
-from bot.wiring import build_sources, build_transports, start_chat
+from bot.watch.classify import Classifier
+from bot.watch.delivery import TransportOutlet
+from bot.watch.judging import make_judge
+from bot.watch.pipeline import Limits, Pipeline
+from bot.watch.querywatch import QueryWatcher
+from bot.watch.readiness import ReadinessMonitor
+from bot.watch.returned import watch_returned
+from bot.watch.routing import Routing, load_channels
 
 log = logging.getLogger(__name__)
 

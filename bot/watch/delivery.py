@@ -24,7 +24,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from bot.events.backoff import Backoff
+from bot.core.retry import Backoff
 from bot.state import StateStore
 from bot.transports.base import Room, Text, Transport
 

@@ -12,7 +12,7 @@ Bounded everywhere, so a flood of events or a dead server costs waiting, never m
   and are taken, oldest first, as builds finish;
 * judging: at most ``max_concurrent`` builds wait for logs or classify at once; a judge that
   fails (search server down) is retried with backoff, and given up after ``judge_retry_for`` s;
-* delivery: each room has its own queue (:mod:`bot.delivery`), so a dead channel delays only
+* delivery: each room has its own queue (:mod:`bot.watch.delivery`), so a dead channel delays only
   itself; a room not reached within a bounded time is given up, journaled with the reason.
   A build is finished when every room was told or given up.
 """
@@ -27,21 +27,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from bot.classify import Verdict
-from bot.delivery import FunctionOutlet, OutageLog, Outlet, RoomQueues
-from bot.events.backoff import Backoff
+from bot.core.retry import Backoff
 from bot.events.model import FailedBuild
-from bot.messages import (
+from bot.queries import Query
+from bot.state import StateStore
+from bot.transports.base import Room, Text
+from bot.watch.classify import Verdict
+from bot.watch.delivery import FunctionOutlet, OutageLog, Outlet, RoomQueues
+from bot.watch.messages import (
     BugLink,
     JobResult,
     format_found,
     format_not_ready,
     format_unrecognized,
 )
-from bot.queries import Query
-from bot.routing import Routing, Subject
-from bot.state import StateStore
-from bot.transports.base import Room, Text
+from bot.watch.routing import Routing, Subject
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.config import Settings
-from bot.demo import generate
+from bot.demo.data import generate
 from bot.queries import load_queries
 from bot.search.embedded import EmbeddedSearch
 from bot.search.indexing import bulk_index

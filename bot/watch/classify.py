@@ -24,7 +24,9 @@ from typing import Any, Literal
 
 from bot.events.model import FailedBuild, Job
 from bot.queries import Query
-from bot.readiness import (
+from bot.search.base import Response, SearchBackend, SearchQueryError
+from bot.search.stats import query_string
+from bot.watch.readiness import (
     ReadinessMonitor,
     chunks,
     job_buckets,
@@ -32,8 +34,6 @@ from bot.readiness import (
     parse_job_bucket,
     readiness_aggs,
 )
-from bot.search.base import Response, SearchBackend, SearchQueryError
-from bot.stats import query_string
 
 log = logging.getLogger(__name__)
 

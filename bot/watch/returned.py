@@ -15,9 +15,9 @@ from datetime import UTC, datetime
 
 from bot.intel.quality import BugClosed, QueryQuality, check_quality
 from bot.queries import Query
-from bot.routing import Routing, Subject
 from bot.search.base import SearchBackend, SearchError
 from bot.transports.base import Room, Text
+from bot.watch.routing import Routing, Subject
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from bot.bugref import JIRA_BROWSE
+from bot.bugs import JIRA_BROWSE
 
 
 class Section(BaseModel):

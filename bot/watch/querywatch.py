@@ -13,8 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.classify import Classifier
 from bot.queries import QueryRepo, load_queries, query_files
+from bot.watch.classify import Classifier
 
 log = logging.getLogger(__name__)
 

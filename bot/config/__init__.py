@@ -32,9 +32,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from bot.chatconfig import ChatSettings
+from bot.config.chat import ChatSettings
+from bot.config.trackers import TrackerSettings
 from bot.ingest.settings import IngestSettings
-from bot.trackers.config import TrackerSettings
 
 ENV_PREFIX = "RECHECKBOT_"
 

@@ -9,15 +9,15 @@ from typing import TYPE_CHECKING, Any
 from bot.config import GerritServer, Settings
 from bot.events.source import EventSource
 from bot.logs import mask
-from bot.routing import Routing
 from bot.transports.base import Incoming, Room, Text, Transport
+from bot.watch.routing import Routing
 
 if TYPE_CHECKING:
-    from bot.app import App
-    from bot.chat import Dispatcher
-    from bot.classify import Classifier
-    from bot.services import Send
+    from bot.app.process import App
+    from bot.chat.dispatcher import Dispatcher
+    from bot.chat.services import Send
     from bot.state import StateStore
+    from bot.watch.classify import Classifier
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ async def build_transports(settings: Settings, routing: Routing) -> dict[str, Tr
 
 def start_chat(app: App, spawn: Spawn, state: StateStore, classifier: Classifier) -> Dispatcher:
     """Listen for chat commands on every transport and answer them through the dispatcher."""
-    from bot.chatwiring import dispatcher_for
+    from bot.app.services import dispatcher_for
 
     dispatcher = dispatcher_for(app, state, classifier)
     for name, transport in app.transports.items():

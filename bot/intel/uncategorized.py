@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.queries import Query
 from bot.search.base import Response, SearchBackend
-from bot.stats import query_string, since
+from bot.search.stats import query_string, since
 
 #: Failed builds per report: ES' default bucket limit is 65535; ten days of a busy gate fit.
 MAX_BUILDS = 10000

@@ -19,8 +19,8 @@ from typing import Generic, Protocol, TypeVar
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.metrics import Metric, Sample
-from bot.metrics import format_metrics as format_prometheus
+from bot.core.metrics import Metric, Sample
+from bot.core.metrics import format_metrics as format_prometheus
 
 log = logging.getLogger(__name__)
 

@@ -6,17 +6,17 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
-from bot.classify import Classifier, classify_when_ready
 from bot.config import Settings
 from bot.events.model import FailedBuild
 from bot.ingest import ingest_build
 from bot.ingest.settings import IngestError
-from bot.pipeline import Judge, Outcome, outcome_of
-from bot.readiness import ReadinessMonitor
 from bot.search.base import SearchBackend, SearchError
 from bot.search.breaker import GuardedBackend
 from bot.search.opensearch import OpenSearchBackend
 from bot.trackers.client import TrackerClient
+from bot.watch.classify import Classifier, classify_when_ready
+from bot.watch.pipeline import Judge, Outcome, outcome_of
+from bot.watch.readiness import ReadinessMonitor
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,4 @@
-"""The chat commands' view of the running bot: :class:`bot.chat.Services` over the app."""
+"""The chat commands' view of the running bot: :class:`bot.chat.services.Services` over the app."""
 
 from __future__ import annotations
 
@@ -8,22 +8,22 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from bot.chart import BarRow, top_bugs_png
-from bot.chat import Dispatcher
-from bot.classify import Classifier
+from bot.chat.dispatcher import Dispatcher
+from bot.chat.services import BugInfo, RefreshStatus, StatusSnapshot, StreamStatus, UncatView
+from bot.dashboard.chart import BarRow, top_bugs_png
 from bot.dashboard.graph import graph
 from bot.dashboard.links import kibana_url
-from bot.dashboard.uncategorized import uncategorized
+from bot.dashboard.scheduler import RunStatus
 from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
+from bot.intel.uncategorized import uncategorized
 from bot.queries import Query, QueryRepo
-from bot.scheduler import RunStatus
 from bot.search.base import SearchBackend, SearchError
-from bot.services import BugInfo, RefreshStatus, StatusSnapshot, StreamStatus, UncatView
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room
+from bot.watch.classify import Classifier
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.app.process import App
 
 #: Seconds a cluster report is reused by !uncat and !suggest.
 CLUSTERS_TTL = 600.0

@@ -24,7 +24,7 @@ from typing import Any
 
 from bot.events.model import FailedBuild, Job
 from bot.search.base import Response, SearchBackend, SearchError, SearchQueryError
-from bot.stats import query_string
+from bot.search.stats import query_string
 
 log = logging.getLogger(__name__)
 

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from bot.chatconfig import ChatSettings, Level, Principals, RateLimit
+from bot.config.chat import ChatSettings, Level, Principals, RateLimit
 from bot.transports.base import Room, User
 
 TRANSPORTS = ("irc", "matrix", "console")

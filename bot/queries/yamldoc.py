@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
-from bot.lucene import did_you_mean
+from bot.queries.lucene import did_you_mean
 
 
 class YamlError(Exception):

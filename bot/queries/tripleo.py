@@ -12,7 +12,7 @@ One YAML file, ``queries:`` a list of entries; unknown keys are rejected. Each e
 - ``tags`` (log tags, any of them) → ``(tags:"a" OR tags:"b")``.
 - ``files`` (globs) → ``filename:`` terms, approximated (see :func:`filename_term`).
 - ``url`` → the bug: the first link's tracker (by host); without one, the id's naming scheme
-  (``1234567`` → Launchpad) or a tracker-less reference (:func:`bot.bugref.untracked`).
+  (``1234567`` → Launchpad) or a tracker-less reference (:func:`bot.bugs.untracked`).
 - ``name`` → title, ``category`` → a tag, ``suppress-graph`` as in ER.
 - ``skip`` (proposed extra): consumers that ignore the entry; we do when it names us.
 
@@ -30,10 +30,11 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from bot import lucene
-from bot.bugref import JIRA_BROWSE, TrackerRef, guess_kind, ref_from_name, ref_from_url, untracked
-from bot.queries import Problem, Query, QueryError, parse_query_yaml
-from bot.yamldoc import (
+from bot.bugs import JIRA_BROWSE, TrackerRef, guess_kind, ref_from_name, ref_from_url, untracked
+from bot.queries import lucene
+from bot.queries.erformat import parse_query_yaml
+from bot.queries.model import Problem, Query, QueryError
+from bot.queries.yamldoc import (
     Flag,
     Text,
     TextList,
