@@ -35,9 +35,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.bugs import TrackerRef
 from bot.config import SearchSettings
 from bot.dashboard.graph import DAY_MS, FAILURE, STEP_MS, GraphData, Window, graph
-from bot.queries import Query, TrackerRef
+from bot.queries import Query
 from bot.search.base import Body, Response, SearchBackend
 from bot.search.embedded import EmbeddedSearch
 from bot.search.indexing import bulk_index

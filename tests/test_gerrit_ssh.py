@@ -372,38 +372,6 @@ async def test_the_events_log_stand_in_answers_like_the_plugin(gerrit: GerritSta
     assert await get("t1=2014-01-10", headers={}) == (401, [])
 
 
-# -- backoff -------------------------------------------------------------------------------
-
-
-def test_backoff_grows_to_the_maximum_with_jitter_below_the_base() -> None:
-    backoff = Backoff(initial=1.0, maximum=8.0, factor=2.0, jitter=0.5, rng=random.Random(1))
-    delays = [backoff.next_delay() for _ in range(6)]
-    for delay, base in zip(delays, [1, 2, 4, 8, 8, 8], strict=True):
-        assert base * 0.5 <= delay <= base
-    assert backoff.attempts == 6
-    backoff.reset()
-    assert backoff.attempts == 0
-    assert 0.5 <= backoff.next_delay() <= 1.0
-
-
-def test_backoff_without_jitter_is_exact() -> None:
-    backoff = Backoff(initial=0.5, maximum=3.0, factor=3.0, jitter=0.0)
-    assert [backoff.next_delay() for _ in range(4)] == [0.5, 1.5, 3.0, 3.0]
-
-
-@pytest.mark.parametrize(
-    "kwargs", [{"initial": 0}, {"initial": 2, "maximum": 1}, {"factor": 0.5}, {"jitter": 1.5}]
-)
-def test_backoff_rejects_nonsense(kwargs: dict[str, float]) -> None:
-    with pytest.raises(ValueError, match=r"must|need"):
-        Backoff(**kwargs)  # type: ignore[arg-type]
-
-
-async def test_backoff_sleep_returns_the_delay() -> None:
-    backoff = Backoff(initial=0.01, maximum=0.01, jitter=0.0)
-    assert await backoff.sleep() == 0.01
-
-
 # -- pure pieces ---------------------------------------------------------------------------
 
 

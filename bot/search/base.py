@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from bot.core.errors import ReadableError
+
 Body = Mapping[str, Any]
 Response = dict[str, Any]
 
 
-class SearchError(Exception):
+class SearchError(ReadableError):
     """A search failed; ``str()`` is one line fit to show a user."""
 
 

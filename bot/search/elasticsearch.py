@@ -10,6 +10,7 @@ import elasticsearch
 from elasticsearch import AsyncElasticsearch
 
 from bot.config import SearchSettings
+from bot.core.retry import with_retries
 from bot.search.auth import basic_auth
 from bot.search.base import (
     Body,
@@ -20,7 +21,6 @@ from bot.search.base import (
     SearchUnavailable,
     server_reason,
 )
-from bot.search.retry import with_retries
 
 T = TypeVar("T")
 
@@ -96,7 +96,7 @@ class ElasticsearchBackend:
             except (elastic_transport.TransportError, elastic_transport.ApiError) as exc:
                 raise translate_error(exc, self._settings.url) from exc
 
-        return await with_retries(once, retries=self._settings.retries)
+        return await with_retries(once, retry_on=SearchUnavailable, retries=self._settings.retries)
 
 
 def _tls_options(settings: SearchSettings) -> dict[str, Any]:

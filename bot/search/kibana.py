@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from bot.config import SearchSettings
+from bot.core.retry import with_retries
 from bot.search.auth import api_key_header, basic_auth, tls_context
 from bot.search.base import (
     Body,
@@ -28,7 +29,6 @@ from bot.search.base import (
     SearchUnavailable,
     server_reason,
 )
-from bot.search.retry import with_retries
 
 log = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class KibanaProxyBackend:
         async def once() -> Response:
             return await self._request(path, method, data, content_type)
 
-        return await with_retries(once, retries=self._settings.retries)
+        return await with_retries(once, retry_on=SearchUnavailable, retries=self._settings.retries)
 
     async def _request(
         self, path: str, method: str, data: str | None, content_type: str | None

@@ -9,6 +9,7 @@ import opensearchpy
 from opensearchpy import AsyncOpenSearch
 
 from bot.config import SearchSettings
+from bot.core.retry import with_retries
 from bot.search.auth import api_key_header, basic_auth, tls_context
 from bot.search.base import (
     Body,
@@ -19,7 +20,6 @@ from bot.search.base import (
     SearchUnavailable,
     server_reason,
 )
-from bot.search.retry import with_retries
 
 T = TypeVar("T")
 
@@ -81,7 +81,7 @@ class OpenSearchBackend:
                     f"search server {url} sent a reply that is not JSON: {exc}"
                 ) from exc
 
-        return await with_retries(once, retries=self._settings.retries)
+        return await with_retries(once, retry_on=SearchUnavailable, retries=self._settings.retries)
 
 
 def translate_error(exc: opensearchpy.TransportError, url: str) -> SearchError:
