@@ -21,16 +21,15 @@ from aiohttp import web
 
 from bot.app.wiring import masked_send
 from bot.config import DashboardSettings, IrcSettings, MatrixSettings, SearchSettings, Settings
-from bot.dashboard.server import DashboardServer
-from bot.logs import (
+from bot.core.http import basic_token
+from bot.core.logs import (
     MASK,
     RepeatFilter,
     SecretMask,
-    basic_auth_token,
     install_secret_masking,
     mask,
-    settings_secrets,
 )
+from bot.dashboard.server import DashboardServer
 from bot.search import SearchUnavailable
 from bot.search.opensearch import OpenSearchBackend
 from bot.transports.base import Incoming, Room, Text
@@ -50,7 +49,7 @@ QyNTUxOQAAACDx0m9wN5Jp3wJ1d2xO6C0yJ2b3M9kZ1XhQmZ6cE4mN5gAAAJgAAAAAAAAA
 
 
 def test_every_form_of_a_secret_is_masked() -> None:
-    secrets = SecretMask(["s3cr3t pass/word", KEY, basic_auth_token("bot", "hunter22")])
+    secrets = SecretMask(["s3cr3t pass/word", KEY, basic_token("bot", "hunter22")])
     assert secrets("login with s3cr3t pass/word ok") == f"login with {MASK} ok"
     assert secrets('{"password": "s3cr3t pass/word"}') == f'{{"password": "{MASK}"}}'
     assert secrets("?password=s3cr3t%20pass%2Fword") == f"?password={MASK}"
@@ -66,8 +65,8 @@ def test_the_settings_give_every_secret_and_basic_auth_tokens() -> None:
         search=SearchSettings(username="es", password="es-pass"),  # type: ignore[arg-type]
         irc=IrcSettings(server="irc.example.org", password="irc-pass"),  # type: ignore[arg-type]
     )
-    found = settings_secrets(settings)
-    assert {"es-pass", "irc-pass", basic_auth_token("es", "es-pass")} <= set(found)
+    found = settings.masked_values()
+    assert {"es-pass", "irc-pass", basic_token("es", "es-pass")} <= set(found)
     assert "es-pass" not in repr(settings)
 
 
@@ -273,9 +272,9 @@ async def test_no_secret_reaches_the_logs_of_a_debug_run(
             "IRC services password": services_password,
             "Matrix password": matrix_password,
             "search password": search_password,
-            "search basic auth": basic_auth_token("recheckbot", search_password),
+            "search basic auth": basic_token("recheckbot", search_password),
             "Gerrit HTTP password": gerrit.http_password,
-            "Gerrit basic auth": basic_auth_token(gerrit.user, gerrit.http_password),
+            "Gerrit basic auth": basic_token(gerrit.user, gerrit.http_password),
         }
         key = gerrit.client_key.export_private_key().decode()
         secrets |= {

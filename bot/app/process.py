@@ -19,6 +19,7 @@ from typing import Any
 
 from bot.app.wiring import build_sources, build_transports, start_chat
 from bot.config import Settings
+from bot.core.logs import install_secret_masking
 from bot.core.metrics import Metric, format_metrics, gauge
 from bot.dashboard.build import DashboardBuilder
 from bot.dashboard.scheduler import DashboardRefresher
@@ -28,7 +29,6 @@ from bot.events.model import FailedBuild
 from bot.events.parse import Skip, parse_event
 from bot.events.source import EventSource, RawEvent
 from bot.events.zuul_mqtt import parse_mqtt_message
-from bot.logs import install_secret_masking, settings_secrets
 from bot.queries import Query, load_queries
 from bot.reporters.gerrit import GerritReporters
 from bot.search import SearchBackend, open_backend
@@ -83,7 +83,7 @@ class App:
         stop = stop or _signal_event()
         async with AsyncExitStack() as stack:
             # Before anything can log: secrets never reach a log record, whoever logs it.
-            stack.callback(install_secret_masking(settings_secrets(self.settings)))
+            stack.callback(install_secret_masking(self.settings.masked_values()))
             await self._start(stack)
             self.ready.set()
             await stop.wait()

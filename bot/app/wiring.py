@@ -7,8 +7,8 @@ from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
 from bot.config import GerritServer, Settings
+from bot.core.logs import mask
 from bot.events.source import EventSource
-from bot.logs import mask
 from bot.transports.base import Incoming, Room, Text, Transport
 from bot.watch.routing import Routing
 

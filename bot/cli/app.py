@@ -17,7 +17,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from bot.config import ConfigError, Settings, load_settings
-from bot.logs import install_secret_masking, settings_secrets, setup_logging
+from bot.core.logs import install_secret_masking, setup_logging
 from bot.search.base import SearchError
 
 app = typer.Typer(
@@ -57,7 +57,7 @@ class Common:
             queries=self.queries,
         )
         # From here on no log line (ours or a library's, even at --debug) shows a secret.
-        install_secret_masking(settings_secrets(settings))
+        install_secret_masking(settings.masked_values())
         return settings
 
 

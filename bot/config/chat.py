@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from bot.config.base import Section
 
 #: Who may run a command: everyone, or the configured admins only.
 Level = Literal["anyone", "admin"]
@@ -35,13 +37,7 @@ DEFAULT_QUERY_FIELDS = (
 )
 
 
-class _Section(BaseModel):
-    # Same rules as bot.config.Section; not imported from there because bot.config imports
-    # this module (the ``chat`` field), and the cycle would break whichever loads first.
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Principals(_Section):
+class Principals(Section):
     """A set of people; matching any entry is enough. Display names never count: anyone can
     take one. Globs use ``*`` and ``?`` only (``[`` is literal: bridged nicks end in ``[m]``).
     """
@@ -55,14 +51,14 @@ class Principals(_Section):
     console: bool = Field(True, description="the local console: the operator at the terminal")
 
 
-class RateLimit(_Section):
+class RateLimit(Section):
     """A token bucket: ``burst`` tokens when full, refilled at ``per_minute``."""
 
     burst: float = Field(gt=0)
     per_minute: float = Field(gt=0)
 
 
-class ChatSettings(_Section):
+class ChatSettings(Section):
     """How the bot answers chat commands."""
 
     prefix: str = Field("!", description="what starts a command: '!query ...'")

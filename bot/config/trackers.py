@@ -2,23 +2,17 @@
 
 Every base URL is configurable so tests (and mirrors) can stand in for the public services.
 Tokens are ``SecretStr``; in the settings file they may come from files (``token_file``), which
-:func:`bot.config.load_settings` resolves for every section. (This module does not import
-:mod:`bot.config`, so that ``Settings`` can import it.) A tracker's *web* URL says which bug
+:func:`bot.config.load_settings` resolves for every section. A tracker's *web* URL says which bug
 links belong to it: a token is only ever sent for a bug whose link is on that site, never to a
 host a query file happens to name.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
 
 from bot.bugs import JIRA_BROWSE
-
-
-class Section(BaseModel):
-    """Strict keys and immutable, like every section of :mod:`bot.config`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
+from bot.config.base import Section
 
 
 class LaunchpadSettings(Section):

@@ -21,10 +21,10 @@ import aiohttp
 import opensearchpy
 from opensearchpy import AsyncOpenSearch
 
+from bot.config.ingest import DEFAULT_FILES, IngestSettings
 from bot.events.model import FailedBuild, Job
-from bot.ingest.fetch import LogFetcher, log_root_for, tree_files
+from bot.ingest.fetch import IngestError, LogFetcher, log_root_for, tree_files
 from bot.ingest.logs import BuildInfo, build_info, console_candidates, documents, select_files
-from bot.ingest.settings import DEFAULT_FILES, IngestError, IngestSettings
 
 __all__ = ["DEFAULT_FILES", "IngestError", "IngestSettings", "ingest_build", "ingest_tree"]
 

@@ -11,11 +11,17 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from bot.config.ingest import MIB, IngestSettings
+from bot.core.errors import ReadableError
 from bot.events.model import Job
 from bot.ingest.logs import MANIFEST, index_links, listing_dirs, manifest_files
-from bot.ingest.settings import MIB, IngestError, IngestSettings
 
 log = logging.getLogger(__name__)
+
+
+class IngestError(ReadableError):
+    """A job's logs could not be ingested; ``str()`` is one line for the user."""
+
 
 _CHUNK = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"

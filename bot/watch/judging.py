@@ -8,8 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from bot.config import Settings
 from bot.events.model import FailedBuild
-from bot.ingest import ingest_build
-from bot.ingest.settings import IngestError
+from bot.ingest import IngestError, ingest_build
 from bot.search.base import SearchBackend, SearchError
 from bot.search.breaker import GuardedBackend
 from bot.search.opensearch import OpenSearchBackend

@@ -1,11 +1,10 @@
-"""The ``ingest:`` settings section and the ingestion error.
-
-Imports nothing of the bot, so that bot.config can take the section from here.
-"""
+"""The ``ingest:`` section: what to fetch from a failed job's log tree, and the limits on it."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from bot.config.base import Section
 
 MIB = 1024 * 1024
 #: Files besides the console that upstream queries and readiness (bot.watch.readiness) look at.
@@ -17,10 +16,8 @@ DEFAULT_FILES = (
 )
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(Section):
     """What to fetch from a failed job's log tree, and the limits on fetching it."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     files: tuple[str, ...] = Field(
         DEFAULT_FILES,
@@ -34,7 +31,3 @@ class IngestSettings(BaseModel):
     concurrency: int = Field(4, ge=1, le=32, description="files fetched at once per job")
     timeout: float = Field(60.0, gt=0, description="seconds per HTTP request")
     verify_tls: bool = Field(True, description="verify the log server's certificate")
-
-
-class IngestError(Exception):
-    """A job's logs could not be ingested; ``str()`` is one line for the user."""

@@ -16,7 +16,6 @@ for ``window`` seconds, then says how many were held back. A DEBUG run (``--debu
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import re
@@ -24,8 +23,6 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 from urllib.parse import quote
-
-from pydantic import BaseModel, SecretStr
 
 MASK = "***"
 #: Lines of a multi-line secret (an SSH private key) this long are masked on their own.
@@ -79,33 +76,6 @@ def _variants(secret: str) -> Iterator[str]:
     for line in secret.splitlines():
         if len(line.strip()) >= LINE_MIN and not line.startswith("-----"):
             yield line.strip()
-
-
-def basic_auth_token(user: str, secret: str) -> str:
-    return base64.b64encode(f"{user}:{secret}".encode()).decode()
-
-
-def settings_secrets(settings: BaseModel) -> list[str]:
-    """Every secret of ``settings``, plus the basic-auth tokens made from them with a user name."""
-    found: list[str] = []
-    for model in _models(settings):
-        user = getattr(model, "username", None) or getattr(model, "user", None)
-        for name in type(model).model_fields:
-            value = getattr(model, name)
-            if isinstance(value, SecretStr) and value.get_secret_value():
-                found.append(value.get_secret_value())
-                if isinstance(user, str) and user:
-                    found.append(basic_auth_token(user, value.get_secret_value()))
-    return found
-
-
-def _models(model: BaseModel) -> Iterator[BaseModel]:
-    yield model
-    for name in type(model).model_fields:
-        value = getattr(model, name)
-        for item in value if isinstance(value, list | tuple) else [value]:
-            if isinstance(item, BaseModel):
-                yield from _models(item)
 
 
 # --- the record factory ----------------------------------------------------------------------

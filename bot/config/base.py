@@ -1,0 +1,131 @@
+"""What every settings section shares: strict keys, ``<secret>_file`` indirection, errors
+that name the key path, YAML reading."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+
+
+class ConfigError(Exception):
+    """The configuration is invalid; ``str()`` lists one problem per line."""
+
+
+class Section(BaseModel):
+    """Base of every config section: strict keys, immutable, ``<secret>_file`` indirection."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_secret_files(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            return data
+        data = dict(data)
+        for name, field in cls.model_fields.items():
+            key = f"{name}_file"
+            if key in data and _is_secret(field):
+                data[name] = _read_secret(data.pop(key), key)
+        return data
+
+
+def _is_secret(field: FieldInfo) -> bool:
+    return "SecretStr" in str(field.annotation)
+
+
+def _read_secret(file: Any, key: str) -> str:
+    path = Path(str(file)).expanduser()
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except OSError as exc:
+        raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+
+
+def _submodel(field: FieldInfo) -> type[BaseModel] | None:
+    """The section type of a field (``X``, ``X | None`` or ``list[X]``), if it is one."""
+    for kind in (field.annotation, *get_args(field.annotation)):
+        if get_origin(kind) is None and isinstance(kind, type) and issubclass(kind, BaseModel):
+            return kind
+    return None
+
+
+def resolve_secret_files(model: type[BaseModel], data: Any, where: str = "") -> Any:
+    """``<secret>_file`` keys of one source replaced by the files' contents, recursively.
+
+    Done on the YAML file before the sources are merged, so that a secret set directly in
+    the environment beats a ``password_file`` named in the file (precedence holds for secrets).
+    """
+    if isinstance(data, list):
+        return [resolve_secret_files(model, item, f"{where}{i}.") for i, item in enumerate(data)]
+    if not isinstance(data, Mapping):
+        return data
+    data = dict(data)
+    for name, field in model.model_fields.items():
+        key = f"{name}_file"
+        if key in data and _is_secret(field):
+            data[name] = _read_secret(data.pop(key), f"{where}{key}")
+        elif name in data and (section := _submodel(field)) is not None:
+            data[name] = resolve_secret_files(section, data[name], f"{where}{name}.")
+    return data
+
+
+def walk_secrets(model: BaseModel) -> Iterator[tuple[BaseModel, str]]:
+    """Every secret set in ``model`` and its sections, in clear, with the section holding it."""
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if isinstance(item, SecretStr) and item.get_secret_value():
+                yield model, item.get_secret_value()
+            elif isinstance(item, BaseModel):
+                yield from walk_secrets(item)
+
+
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file whose top level must be a mapping; errors name the file and line."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where}: invalid YAML: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, not {type(data).__name__}")
+    return data
+
+
+def format_validation_error(
+    exc: ValidationError, origin: str, env_prefix: str | None = None
+) -> str:
+    """One line per problem: ``origin: key.path: message``.
+
+    With ``env_prefix``, a problem whose value came from an environment variable names that
+    variable as its origin (not the YAML file, where the user would look in vain).
+    """
+    lines = []
+    for err in exc.errors():
+        parts = [str(part) for part in err["loc"]]
+        where = ".".join(parts) or "(top level)"
+        source = (_env_origin(parts, env_prefix) if env_prefix else None) or origin
+        message = err["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing
+        lines.append(f"{source}: {where}: {message}")
+    return "\n".join(lines)
+
+
+def _env_origin(parts: list[str], prefix: str) -> str | None:
+    """The variable (``PREFIX_SEARCH__URL``, or a parent holding JSON) that set this key."""
+    for end in range(len(parts), 0, -1):
+        name = prefix + "__".join(parts[:end]).upper()
+        if name in os.environ:
+            return name
+    return None

@@ -1,0 +1,17 @@
+"""The ``dashboard:`` section: where the pages are written and served."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from bot.config.base import Section
+
+
+class DashboardSettings(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, lt=65536)
+    output: Path = Path("dashboard")
+    refresh_minutes: int = Field(30, gt=0)
+    url: str | None = Field(None, description="public URL of the dashboard, for links")
