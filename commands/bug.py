@@ -5,21 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.bugs import ref_from_id
+from bot.chat.command import Context, Rejected, command
+from bot.chat.options import days_option, split_options
+from bot.chat.reply import Part, bold, link, quoted, rich
 from bot.queries import Query
 from bot.search.stats import QueryReport
 from bot.transports.base import Text
-from commands import (
-    Context,
-    Part,
-    Rejected,
-    bold,
-    command,
-    days_option,
-    link,
-    quoted,
-    rich,
-    split_options,
-)
 from commands.query import bounded_report
 
 if TYPE_CHECKING:

@@ -2,20 +2,10 @@
 
 from __future__ import annotations
 
+from bot.chat.command import CommandSpec, Context, Registry, Rejected, command
+from bot.chat.reply import Part, bold, link, quoted, rich
 from bot.config.chat import ChatSettings, Level
 from bot.transports.base import Text
-from commands import (
-    CommandSpec,
-    Context,
-    Part,
-    Registry,
-    Rejected,
-    bold,
-    command,
-    link,
-    quoted,
-    rich,
-)
 
 
 @command("help", usage="[command]", help="list the commands, or explain one", rate=1)

@@ -17,24 +17,14 @@ from typing import Any
 from luqum import tree
 
 from bot.bugs import ref_from_id
+from bot.chat.command import CommandError, Context, Rejected, command
+from bot.chat.options import days_option, split_options
+from bot.chat.reply import Part, bold, link, quoted, rich
 from bot.config.chat import ChatSettings
 from bot.queries import Query
 from bot.queries.lucene import lucene_problems, parse_lucene
 from bot.search.stats import QueryReport, parse_report, report_body
 from bot.transports.base import Text
-from commands import (
-    CommandError,
-    Context,
-    Part,
-    Rejected,
-    bold,
-    command,
-    days_option,
-    link,
-    quoted,
-    rich,
-    split_options,
-)
 
 #: ER's rule of thumb: a query whose hits fall on passing builds > ~10 % of the time is too broad.
 BROAD = 0.9

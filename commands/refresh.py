@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from bot.chat.command import CommandError, Context, command
+from bot.chat.reply import Part, bold, duration, link, rich
 from bot.transports.base import Text
-from commands import CommandError, Context, Part, bold, command, duration, link, rich
 
 if TYPE_CHECKING:
     from bot.chat.services import RefreshStatus

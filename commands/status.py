@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.chat.command import Context, command
+from bot.chat.reply import Part, ago, bold, duration, rich
 from bot.transports.base import Text
-from commands import Context, Part, ago, bold, command, duration, rich
 
 if TYPE_CHECKING:
     from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus

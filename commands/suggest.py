@@ -4,32 +4,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Protocol, cast
 
+from bot.chat.command import Context, Rejected, command
+from bot.chat.options import days_option, split_options
+from bot.chat.reply import Part, bold, quoted, rich
 from bot.intel import Cluster, ClusterReport, verified_line
 from bot.transports.base import Text
-from commands import (
-    CommandError,
-    Context,
-    Part,
-    Rejected,
-    bold,
-    command,
-    days_option,
-    quoted,
-    rich,
-    split_options,
-)
 
 _ID = re.compile(r"(?:c-)?[0-9a-f]{4,40}", re.IGNORECASE)
-
-
-class ClusterSource(Protocol):
-    """What ``!suggest`` needs from the services (``bot.chat.services.Services``)."""
-
-    async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:
-        """The cluster report of the last ``days`` days (cached by the bot between refreshes)."""
-        ...
 
 
 @command(
@@ -43,7 +25,7 @@ async def suggest(ctx: Context) -> Text:
     text, options = split_options(ctx.args, ("days",))
     days = days_option(ctx, options.get("days"))
     wanted = check_cluster_id(text)
-    report = await cluster_source(ctx).clusters(days=days, queue=ctx.settings.uncat_queue)
+    report = await ctx.services.clusters(days=days, queue=ctx.settings.uncat_queue)
     cluster = report.get(wanted)
     if cluster is None:
         known = ", ".join(c.id for c in report.clusters[:5]) or "none"
@@ -57,13 +39,6 @@ def check_cluster_id(text: str) -> str:
     if not _ID.fullmatch(text):
         raise Rejected(f"{quoted(text)} is not a cluster id (like c-3f9a2b)")
     return text.lower()
-
-
-def cluster_source(ctx: Context) -> ClusterSource:
-    # Until Services declares ``clusters``, a bot built without it says so instead of crashing.
-    if not callable(getattr(ctx.services, "clusters", None)):
-        raise CommandError("clusters are not available in this bot")
-    return cast(ClusterSource, ctx.services)
 
 
 def format_suggestion(report: ClusterReport, cluster: Cluster) -> Text:
@@ -94,4 +69,4 @@ def _short(text: str, limit: int = 120) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-__all__: Sequence[str] = ("ClusterSource", "cluster_lines", "format_suggestion", "suggest")
+__all__: Sequence[str] = ("cluster_lines", "format_suggestion", "suggest")

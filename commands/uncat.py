@@ -9,20 +9,11 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
+from bot.chat.command import Context, Rejected, command
+from bot.chat.options import days_option, split_options
+from bot.chat.reply import Part, ago, bold, link, rich
 from bot.search.base import SearchError
 from bot.transports.base import Text
-from commands import (
-    Context,
-    Part,
-    Rejected,
-    ago,
-    bold,
-    command,
-    days_option,
-    link,
-    rich,
-    split_options,
-)
 from commands.suggest import cluster_lines
 
 if TYPE_CHECKING:
@@ -64,11 +55,8 @@ async def uncat(ctx: Context) -> Text:
 
 async def top_clusters(ctx: Context, days: int) -> list[list[Part]]:
     """The largest clusters of these failures, for ``!suggest <id>``; none when unavailable."""
-    source = getattr(ctx.services, "clusters", None)
-    if not callable(source):
-        return []
     try:
-        report = await source(days=days, queue=ctx.settings.uncat_queue)
+        report = await ctx.services.clusters(days=days, queue=ctx.settings.uncat_queue)
     except (SearchError, TimeoutError) as exc:
         log.info("!uncat without clusters: %s", exc)
         return []

@@ -7,14 +7,13 @@ from pydantic import ValidationError
 
 from bot.chat.acl import (
     Acl,
-    RateLimiter,
-    TokenBucket,
     glob_match,
     is_member,
     room_matches,
     user_key,
 )
 from bot.chat.dispatcher import Dispatcher
+from bot.chat.ratelimit import RateLimiter
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.transports.base import Room, User
 from tests import test_chat as kit
@@ -141,17 +140,6 @@ def test_command_levels_and_overrides() -> None:
 
 
 # --- rate limits ---------------------------------------------------------------------------
-
-
-def test_bucket_refills_over_time() -> None:
-    bucket = TokenBucket(burst=3, per_second=0.5, tokens=3, updated=0)
-    bucket.take(3)
-    assert bucket.wait_for(1) == pytest.approx(2.0)
-    bucket.refill(1.0)
-    assert bucket.tokens == pytest.approx(0.5)
-    bucket.refill(100.0)
-    assert bucket.tokens == 3  # never above burst
-    assert bucket.wait_for(50) == 0  # a cost above burst costs burst
 
 
 def test_limiter_takes_from_both_buckets_or_neither() -> None:

@@ -17,17 +17,20 @@ from urllib.parse import quote
 
 import pytest
 
-from bot.chat.dispatcher import Dispatcher, parse_invocation, strip_formatting, text_problem
+from bot.chat.command import CommandError, CommandSpec, Context, Registry, Rejected, load_commands
+from bot.chat.dispatcher import Dispatcher
+from bot.chat.invocation import parse_invocation, text_problem
 from bot.chat.services import BugInfo, RefreshStatus, StatusSnapshot, StreamStatus
 from bot.config import SearchSettings
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.demo.data import DemoData, generate
+from bot.intel import ClusterReport
 from bot.queries import Query, QueryRepo, load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text, User
-from commands import CommandError, CommandSpec, Context, Registry, Rejected, load_commands
+from bot.transports.ircformat import strip_formatting
 from tests.conftest import UPSTREAM_QUERIES, require_upstream
 
 ALICE = User("irc", "alice!~alice@home.example.net", "alice")
@@ -140,6 +143,9 @@ class FakeServices:
 
     async def chart_png(self, *, days: int) -> bytes | None:
         return self.png
+
+    async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:
+        return ClusterReport(datetime.now(UTC), days, queue, 0, 0, ())
 
 
 @pytest.fixture

@@ -15,6 +15,9 @@ from typing import Any
 
 import pytest
 
+from bot.chat.command import Context, Registry, Rejected, load_commands
+from bot.chat.options import split_options
+from bot.chat.reply import link, rich
 from bot.chat.services import BugInfo
 from bot.config import SearchSettings
 from bot.demo.data import DemoBuildset, DemoData, DemoJob
@@ -22,7 +25,6 @@ from bot.search.base import Body, Response
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.stats import QueryReport
 from bot.transports.base import Text
-from commands import Context, Registry, Rejected, link, load_commands, rich, split_options
 from commands.bug import per_day
 from commands.query import format_report
 from tests import test_chat as kit
@@ -403,7 +405,7 @@ def test_registry_refuses_duplicates_and_uncallable_names() -> None:
 
 
 def test_the_decorator_only_tags() -> None:
-    from commands import TAG, command
+    from bot.chat.command import TAG, command
 
     async def handler(ctx: Context) -> Text:
         return Text.of("")

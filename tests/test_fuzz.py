@@ -19,14 +19,16 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.chat.dispatcher import parse_invocation, strip_formatting, text_problem
+from bot.chat.command import Rejected
+from bot.chat.invocation import parse_invocation, text_problem
+from bot.chat.options import split_options
 from bot.config import ConfigError
 from bot.events.model import FailedBuild
 from bot.events.parse import BadLine, Skip, parse_event, parse_stream_line
 from bot.events.source import RawEvent
 from bot.queries import QueryError, load_queries, parse_query_yaml
+from bot.transports.ircformat import strip_formatting
 from bot.watch.routing import load_channels, parse_channels
-from commands import Rejected, split_options
 
 settings.register_profile(
     "ci", max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow]

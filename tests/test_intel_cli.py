@@ -14,7 +14,9 @@ from typer.testing import CliRunner
 
 import bot.cli.intel  # noqa: F401  (registers the subcommands)
 from benchmarks.clusters import build_documents
+from bot.chat.command import load_commands
 from bot.chat.dispatcher import Dispatcher
+from bot.chat.reply import Span
 from bot.cli.app import app
 from bot.config import SearchSettings
 from bot.intel import ClusterReport, find_clusters
@@ -22,7 +24,6 @@ from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text
-from commands import Span, load_commands
 from commands.suggest import cluster_lines
 from tests.test_chat import ALICE, CHANNEL, SETTINGS
 from tests.test_intel_cluster import KNOWN_QUERY, seed_builds
@@ -151,18 +152,6 @@ async def test_suggest_refuses_unknown_and_malformed_ids(services: Any) -> None:
     assert "is not a cluster id" in reply
     [reply] = await ask(services, "!suggest")
     assert "which cluster?" in reply
-
-
-async def test_suggest_without_clusters_in_the_services(tmp_path: Path) -> None:
-    state = await StateStore.open(tmp_path / "state.sqlite")
-
-    @dataclass
-    class Bare:
-        state: StateStore
-
-    [reply] = await ask(Bare(state), "!suggest c-3f9a2b")
-    await state.close()
-    assert "clusters are not available" in reply
 
 
 async def test_cluster_lines_for_uncat(services: Any) -> None:

@@ -1,33 +1,22 @@
-"""Who may run which chat command, and how often.
+"""Who may run which chat command.
 
-ACL: a command's level (``anyone`` / ``admin``, overridable per command in the settings) and the
+A command's level (``anyone`` / ``admin``, overridable per command in the settings) and the
 configured admins, matched on identities a user cannot simply claim: IRC ``nick!user@host``
 masks and services accounts, Matrix user ids, the room they speak in. Display names never count.
-
-Rate limits: token buckets per user and per room; a command takes its ``rate`` in tokens from
-both, or from neither.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from bot.config.chat import ChatSettings, Level, Principals, RateLimit
+from bot.config.chat import ChatSettings, Level, Principals
 from bot.transports.base import Room, User
+from bot.transports.ircformat import fold as irc_fold
 
 TRANSPORTS = ("irc", "matrix", "console")
-
-# RFC 1459 casemapping, what most IRC networks use: []\~ are the upper case of {}|^.
-_IRC_FOLD = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ[]\\~", "abcdefghijklmnopqrstuvwxyz{}|^")
-
-
-def irc_fold(text: str) -> str:
-    """``text`` in IRC's case-insensitive form."""
-    return text.translate(_IRC_FOLD)
 
 
 @functools.lru_cache(maxsize=512)
@@ -104,83 +93,3 @@ def user_key(user: User) -> str:
     if user.transport == "irc" and "!" in user.id:
         return f"irc:{irc_fold(user.id.partition('!')[2])}"
     return f"{user.transport}:{user.id}"
-
-
-def room_key(room: Room) -> str:
-    return f"{room.transport}:{room.id}"
-
-
-@dataclass
-class TokenBucket:
-    """``burst`` tokens when full, ``per_second`` refilled; starts full."""
-
-    burst: float
-    per_second: float
-    tokens: float
-    updated: float
-
-    def refill(self, now: float) -> None:
-        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.per_second)
-        self.updated = now
-
-    def wait_for(self, cost: float) -> float:
-        """Seconds until ``cost`` tokens are there (0: now). A cost above burst costs burst."""
-        missing = min(cost, self.burst) - self.tokens
-        return max(0.0, missing / self.per_second)
-
-    def take(self, cost: float) -> None:
-        self.tokens -= min(cost, self.burst)
-
-
-class RateLimiter:
-    """Per-user and per-room token buckets; tells a user to wait once per wait, not per line."""
-
-    MAX_BUCKETS = 5000  # beyond this, full (idle) buckets are forgotten
-
-    def __init__(
-        self, user: RateLimit, room: RateLimit, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._limits = {"user": user, "room": room}
-        self._buckets: dict[str, TokenBucket] = {}
-        self._warned_until: dict[str, float] = {}
-        self._clock = clock
-
-    def check(self, user: str, room: str, cost: float, *, skip_user: bool = False) -> float:
-        """Take ``cost`` from both buckets and return 0, or take nothing and return the wait."""
-        now = self._clock()
-        buckets = [self._bucket("room", room, now)]
-        if not skip_user:
-            buckets.append(self._bucket("user", user, now))
-        wait = max(bucket.wait_for(cost) for bucket in buckets)
-        if wait == 0:
-            for bucket in buckets:
-                bucket.take(cost)
-        return wait
-
-    def should_warn(self, user: str, wait: float) -> bool:
-        """True the first time a user hits the limit; then silent until the wait is over, so a
-        flood of commands does not become a flood of "please wait" replies."""
-        now = self._clock()
-        if self._warned_until.get(user, 0.0) > now:
-            return False
-        self._warned_until[user] = now + wait
-        return True
-
-    def _bucket(self, kind: str, key: str, now: float) -> TokenBucket:
-        name = f"{kind}:{key}"
-        bucket = self._buckets.get(name)
-        if bucket is None:
-            if len(self._buckets) >= self.MAX_BUCKETS:
-                self._forget_idle(now)
-            limit = self._limits[kind]
-            bucket = TokenBucket(limit.burst, limit.per_minute / 60.0, limit.burst, now)
-            self._buckets[name] = bucket
-        bucket.refill(now)
-        return bucket
-
-    def _forget_idle(self, now: float) -> None:
-        for name, bucket in list(self._buckets.items()):
-            bucket.refill(now)
-            if bucket.tokens >= bucket.burst:
-                del self._buckets[name]
-        self._warned_until = {k: t for k, t in self._warned_until.items() if t > now}

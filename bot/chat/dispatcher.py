@@ -10,105 +10,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
-import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from bot.chat.acl import Acl, RateLimiter, irc_fold, room_key, room_matches, user_key
+from bot.chat.acl import Acl, room_matches, user_key
+from bot.chat.command import CommandSpec, Context, Registry, Rejected, load_commands
+from bot.chat.invocation import Invocation, audit_text, parse_invocation, text_problem
+from bot.chat.ratelimit import RateLimiter
 from bot.chat.services import Send, SendImage, Services
 from bot.config.chat import ChatSettings
-from bot.search.base import SearchError
+from bot.core.errors import ReadableError, describe
 from bot.transports.base import Incoming, Room, Text
-from commands import CommandError, CommandSpec, Context, Registry, Rejected, load_commands
+from bot.transports.ircformat import strip_formatting
 
 log = logging.getLogger(__name__)
 
 
-# --- recognising commands: pure -----------------------------------------------------------------
-
-# mIRC colours (\x03NN,NN), hex colours (\x04RRGGBB) and the toggles: bold, reset, monospace,
-# reverse, italic, strike, underline. People paste formatted text; it is not part of a command.
-_IRC_FORMATTING = re.compile(
-    r"\x03(?:\d{1,2}(?:,\d{1,2})?)?|\x04(?:[0-9a-fA-F]{6}(?:,[0-9a-fA-F]{6})?)?"
-    r"|[\x02\x0f\x11\x16\x1d\x1e\x1f]"
-)
-_NAME = re.compile(r"[A-Za-z][\w-]{0,31}")
-# Format characters allowed: zero-width (non-)joiners hold emoji and Indic text together.
-_ALLOWED_FORMAT = {"\u200c", "\u200d"}
-
-
-def strip_formatting(text: str) -> str:
-    return _IRC_FORMATTING.sub("", text)
-
-
 @dataclass(frozen=True)
-class Invocation:
-    """A message that asks the bot for a command."""
-
-    name: str
-    args: str
-    by_name: bool  # addressed as "botnick: ..." (so an unknown name deserves an answer)
-
-
-def parse_invocation(text: str, prefix: str, names: Collection[str]) -> Invocation | None:
-    """The command in ``text``, or None when the message is not for the bot."""
-    text = text.lstrip()
-    by_name = False
-    if not text.startswith(prefix):
-        rest = _after_name(text, names)
-        if rest is None:
-            return None
-        text, by_name = rest.removeprefix(prefix), True
-    else:
-        text = text[len(prefix) :]
-    word = _NAME.match(text)
-    if word is None or (len(text) > word.end() and not text[word.end()].isspace()):
-        return None  # "!!!", "! foo", "!x=y": punctuation in passing, not a command
-    return Invocation(word.group().lower(), text[word.end() :].strip(), by_name)
-
-
-def _after_name(text: str, names: Collection[str]) -> str | None:
-    for name in names:
-        head = text[: len(name)]
-        if name and irc_fold(head) == irc_fold(name) and text[len(name) : len(name) + 1] in ":,":
-            rest = text[len(name) + 1 :]
-            if rest[:1].isspace() or not rest:
-                return rest.strip()
-    return None
-
-
-def text_problem(text: str, limit: int) -> str | None:
-    """Why a command's text is refused, or None. Runs on every addressed message: cheap."""
-    if len(text) > limit:
-        return f"that message is too long ({len(text)} characters; the limit is {limit})"
-    for char in text:
-        category = unicodedata.category(char)
-        if category == "Cc" and char != "\t":
-            return f"control characters (U+{ord(char):04X}) are not allowed in commands"
-        if category == "Cf" and char not in _ALLOWED_FORMAT:
-            name = unicodedata.name(char, "format character").lower()
-            return f"invisible formatting characters ({name}, U+{ord(char):04X}) are not allowed"
-    return None
-
-
-def one_line(exc: BaseException, limit: int = 200) -> str:
-    """An exception as a single short line (SearchError's ``str()`` already is one)."""
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    text = text if isinstance(exc, SearchError | CommandError) else f"{type(exc).__name__}: {text}"
-    return text[:limit].rstrip(": ")
-
-
-def audit_text(text: str) -> str:
-    """A command line for the audit table, control characters escaped."""
-    return "".join(c if c.isprintable() else f"\\x{ord(c):02x}" for c in text[:500])
-
-
-# --- the dispatcher -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Outcome:
+class Answer:
     """What to answer (None: stay quiet) and what to write in the audit table."""
 
     text: Text | None
@@ -184,7 +103,7 @@ class Dispatcher:
         spec: CommandSpec | None,
         text: str,
         send: Send,
-    ) -> Outcome:
+    ) -> Answer:
         user, room = incoming.user, incoming.room
         admin = self.acl.is_admin(user, room)
         allowed = spec is not None and self.acl.allows(spec.name, spec.acl, user, room)
@@ -192,16 +111,16 @@ class Dispatcher:
         # Refusals cost a token too, or refusing would be a free way to make the bot talk.
         cost = spec.rate if spec is not None and allowed and problem is None else 1.0
         skip_user = admin and self.settings.admins_skip_user_rate
-        wait = self.limiter.check(user_key(user), room_key(room), cost, skip_user=skip_user)
+        wait = self.limiter.check(user_key(user), room.key, cost, skip_user=skip_user)
         if wait > 0:
             return self._rate_limited(user_key(user), wait)
         if problem is not None:
-            return Outcome(Text.of(f"sorry, {problem}"), f"rejected: {problem}")
+            return Answer(Text.of(f"sorry, {problem}"), f"rejected: {problem}")
         if spec is None:
             return self._unknown(invocation)
         if not allowed:
             reply = f"sorry, {self.settings.prefix}{invocation.name} is for admins only"
-            return Outcome(Text.of(reply), "denied")
+            return Answer(Text.of(reply), "denied")
         context = self._context(incoming, invocation, spec, admin, send)
         return await self._run(context, invocation.name)
 
@@ -209,19 +128,19 @@ class Dispatcher:
         rooms = self.settings.rooms
         return not rooms or any(room_matches(pattern, room) for pattern in rooms)
 
-    def _rate_limited(self, key: str, wait: float) -> Outcome:
+    def _rate_limited(self, key: str, wait: float) -> Answer:
         seconds = max(1, round(wait + 0.49))
         text = None
         if self.limiter.should_warn(key, wait):
             text = Text.of(f"please wait {seconds} s before your next command")
-        return Outcome(text, f"rate-limited: wait {seconds} s")
+        return Answer(text, f"rate-limited: wait {seconds} s")
 
-    def _unknown(self, invocation: Invocation) -> Outcome:
+    def _unknown(self, invocation: Invocation) -> Answer:
         prefix = self.settings.prefix
         near = self.registry.closest(invocation.name)
         hint = f" — did you mean {prefix}{near}?" if near else f"; {prefix}help lists them"
         text = Text.of(f"unknown command {prefix}{invocation.name}{hint}")
-        return Outcome(text, "rejected: unknown command")
+        return Answer(text, "rejected: unknown command")
 
     def _context(
         self, incoming: Incoming, invocation: Invocation, spec: CommandSpec, admin: bool, send: Send
@@ -247,7 +166,7 @@ class Dispatcher:
             send_image,
         )
 
-    async def _run(self, context: Context, called: str) -> Outcome:
+    async def _run(self, context: Context, called: str) -> Answer:
         name = f"{self.settings.prefix}{called}"
         seconds = context.spec.timeout or self.settings.command_timeout
         # The wait for a free slot counts against the deadline: a queued command that cannot
@@ -257,24 +176,24 @@ class Dispatcher:
             async with deadline, self._slots:
                 text = await context.spec.handler(context)
         except Rejected as exc:
-            return Outcome(Text.of(str(exc)), f"rejected: {exc}")
+            return Answer(Text.of(str(exc)), f"rejected: {exc}")
         except TimeoutError as exc:
             if not deadline.expired():
                 return self._failed(name, exc)
             log.warning("chat: %s timed out after %g s", name, seconds)
             reply = Text.of(f"sorry, {name} timed out after {seconds:g} s")
-            return Outcome(reply, "error: timeout")
+            return Answer(reply, "error: timeout")
         except Exception as exc:
             return self._failed(name, exc)
-        return Outcome(text, "ok")
+        return Answer(text, "ok")
 
-    def _failed(self, name: str, exc: Exception) -> Outcome:
-        line = one_line(exc)
-        if isinstance(exc, SearchError | CommandError):
+    def _failed(self, name: str, exc: Exception) -> Answer:
+        line = describe(exc, limit=200)
+        if isinstance(exc, ReadableError):
             log.warning("chat: %s failed: %s", name, line)  # expected: no traceback
         else:
             log.exception("chat: %s failed", name)
-        return Outcome(Text.of(f"sorry, {name} failed: {line}"), f"error: {line}")
+        return Answer(Text.of(f"sorry, {name} failed: {line}"), f"error: {line}")
 
     async def _send(self, send: Send, incoming: Incoming, text: Text) -> None:
         try:
@@ -286,7 +205,7 @@ class Dispatcher:
         line = f"{self.settings.prefix}{invocation.name} {invocation.args}".strip()
         try:
             await self.services.state.audit(
-                incoming.user.id, room_key(incoming.room), audit_text(line), result
+                incoming.user.id, incoming.room.key, audit_text(line), result
             )
         except Exception:
             log.exception("chat: audit of %r failed", line[:80])

@@ -15,6 +15,11 @@ class Room:
     transport: str  # "irc" | "matrix" | "console"
     id: str
 
+    @property
+    def key(self) -> str:
+        """``transport:id``: the room in the journal, the audit log and rate-limit buckets."""
+        return f"{self.transport}:{self.id}"
+
 
 @dataclass(frozen=True)
 class User:

@@ -1,0 +1,99 @@
+"""Replies, formatted: pure functions from parts of a line to :class:`Text` in every rendering."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from html import escape
+from typing import TYPE_CHECKING
+
+from bot.transports.base import Text
+
+if TYPE_CHECKING:
+    pass
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_SAFE_URL = re.compile(r"https?://[^\s<>\"\x00-\x1f]+\Z")
+
+
+@dataclass(frozen=True)
+class Span:
+    """A piece of a reply line: bold, or a link (plain/IRC show the URL, HTML the label)."""
+
+    text: str
+    url: str | None = None
+    bold: bool = False
+
+
+Part = str | Span
+
+
+def bold(text: str) -> Span:
+    return Span(text, bold=True)
+
+
+def link(label: str, url: str | None) -> Span | str:
+    """A link when ``url`` is a plain http(s) URL; otherwise nothing (never a javascript: href)."""
+    return Span(label, url=url) if url and _SAFE_URL.match(url) else ""
+
+
+def rich(*lines: Sequence[Part]) -> Text:
+    """A reply of one or more lines in all three renderings.
+
+    Text from the index or from users may hold CR/LF (a second IRC command) or HTML: control
+    characters are replaced here and HTML is escaped, so no caller has to remember.
+    """
+    return Text(
+        plain="\n".join("".join(map(_plain, line)) for line in lines),
+        irc="\n".join("".join(map(_irc, line)) for line in lines),
+        html="<br>".join("".join(map(_html, line)) for line in lines),
+    )
+
+
+def no_controls(text: str) -> str:
+    """``text`` with control characters (a CR/LF would start a second IRC command) as ``?``."""
+    return _CONTROL.sub("?", text)
+
+
+def _plain(part: Part) -> str:
+    if isinstance(part, str):
+        return no_controls(part)
+    return no_controls(part.url or part.text)
+
+
+def _irc(part: Part) -> str:
+    text = _plain(part)
+    return f"\x02{text}\x02" if isinstance(part, Span) and part.bold else text
+
+
+def _html(part: Part) -> str:
+    if isinstance(part, str):
+        return escape(no_controls(part))
+    text = escape(no_controls(part.text))
+    if part.url:
+        return f'<a href="{escape(part.url)}">{text}</a>'
+    return f"<b>{text}</b>" if part.bold else text
+
+
+def quoted(text: str, limit: int = 40) -> str:
+    """User input echoed in a reason: quoted, cut short (the bot must not become a megaphone)."""
+    text = no_controls(text)
+    return f'"{text[:limit]}…"' if len(text) > limit else f'"{text}"'
+
+
+def duration(seconds: float) -> str:
+    """``45 s``, ``12 min``, ``3 h 12 min``, ``2 d 4 h``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def ago(when: datetime, now: datetime | None = None) -> str:
+    return duration(((now or datetime.now(UTC)) - when).total_seconds()) + " ago"
