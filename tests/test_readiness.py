@@ -17,18 +17,11 @@ import pytest
 from bot.config import SearchSettings
 from bot.events.model import FailedBuild, Job
 from bot.search.base import Body, Response, SearchUnavailable
+from bot.search.builds import DSVM_FILES, GRENADE_FILE, job_filter, required_files
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.watch import readiness
-from bot.watch.readiness import (
-    DSVM_FILES,
-    GRENADE_FILE,
-    ReadinessMonitor,
-    check_readiness,
-    job_filter,
-    readiness_body,
-    required_files,
-)
+from bot.watch.readiness import ReadinessMonitor, check_readiness, readiness_body
 
 NOW = datetime.now(UTC)
 END = (

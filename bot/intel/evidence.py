@@ -20,8 +20,8 @@ from typing import Any
 from bot.intel.normalize import normalize
 from bot.intel.uncategorized import UncatBuild
 from bot.search.base import Response, SearchBackend, SearchQueryError, server_reason
+from bot.search.builds import CONSOLE_END
 from bot.search.stats import query_string, since
-from bot.watch.readiness import CONSOLE_END
 
 #: Error lines kept per build (newest first: the fatal error is usually near the end).
 ERROR_LINES = 20
