@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug
 from bot.config import SearchSettings
 from bot.dashboard.graph import DAY_MS, FAILURE, STEP_MS, GraphData, Window, graph
 from bot.queries import Query
@@ -84,7 +84,7 @@ def make_queries(n: int, rng: random.Random) -> list[Query]:
         phrase = f"E{i:04d} {rng.choice(WORDS)} {rng.choice(WORDS)} failed"
         lucene = TEMPLATES[i % len(TEMPLATES)].format(p=phrase, job=JOBS[i % len(JOBS)])
         qid = str(2_000_000 + i)
-        ref = TrackerRef("launchpad", qid, f"https://bugs.launchpad.net/bugs/{qid}")
+        ref = Bug("launchpad", qid, f"https://bugs.launchpad.net/bugs/{qid}")
         queries.append(Query(id=qid, lucene=lucene, bug=ref))
     return queries
 

@@ -1,4 +1,5 @@
-"""Bug references: which tracker a bug lives in, read from file names, ids and URLs.
+"""Bugs: the one value type for a known bug (where it is tracked, and what its tracker says),
+and the references read from query file names, ids and URLs.
 
 Naming schemes of query files (ER's is the first; the rest are our extensions):
 
@@ -21,8 +22,10 @@ not look it up.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Literal, get_args
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qs, urlsplit
 
 TrackerKind = Literal["launchpad", "jira", "bugzilla", "github"]
@@ -41,44 +44,123 @@ _GITHUB_NAME = re.compile(r"gh-([A-Za-z0-9_.]+)-([A-Za-z0-9_.-]+)-(\d+)")
 _GITHUB_ID = re.compile(r"([\w.-]+/[\w.-]+)#(\d+)")
 
 
+#: ER's wording for a bug an anonymous reader may not see (INVENTORY §3.1).
+PRIVATE = "Unknown (Private Bug)"
+
+
 @dataclass(frozen=True)
-class TrackerRef:
-    """Where a bug lives: ``kind`` + ``id`` (``"1284371"``, ``"OSPRH-123"``, ``"org/repo#12"``)."""
+class Target:
+    """Where a bug is tracked and its status there (a Launchpad bug task, a Jira project...)."""
+
+    name: str
+    status: str
+
+
+@dataclass(frozen=True)
+class Bug:
+    """A known bug: where it lives (``kind`` + ``id``: ``"1284371"``, ``"OSPRH-123"``,
+    ``"org/repo#12"``) and, once its tracker was asked, what the tracker says about it.
+
+    A query file gives the first four fields; :meth:`described` adds the tracker's answer.
+    ``closed_since`` is when the last open part of the bug closed.
+    """
 
     kind: TrackerKind
     id: str
     url: str
     project: str | None = None
+    title: str | None = None
+    status: str | None = None
+    closed: bool = False
+    closed_since: datetime | None = None
+    targets: tuple[Target, ...] = ()
+    private: bool = False
 
     @property
     def tracked(self) -> bool:
         """False for a tracker-less reference (no bug filed, nothing to look up)."""
         return bool(self.url)
 
+    @property
+    def key(self) -> str:
+        """``kind:id``: the same bug whatever is known about it."""
+        return f"{self.kind}:{self.id}"
 
-def launchpad(number: str, project: str | None = None) -> TrackerRef:
-    return TrackerRef("launchpad", number, LAUNCHPAD_BUG.format(id=number), project)
+    @property
+    def projects(self) -> tuple[str, ...]:
+        """Target names for routing, each once (Launchpad series tasks such as ``nova/yoga``
+        come with the project's own task, so ``nova`` is there too)."""
+        return tuple(dict.fromkeys(target.name for target in self.targets))
+
+    @property
+    def affects(self) -> str:
+        """ER's graph field: ``(target - Status), (target - Status)``; the project when the
+        tracker named no target (or was not asked)."""
+        if self.private:
+            return PRIVATE
+        if not self.targets:
+            return self.project or ""
+        return ", ".join(f"({t.name} - {t.status})" for t in self.targets)
+
+    def described(self, **details: Any) -> Bug:
+        """This bug with what its tracker says (``title``, ``status``, ``closed``, ...)."""
+        return replace(self, **details)
+
+    def hidden(self) -> Bug:
+        """This bug as a reader who may not see it knows it (a private bug)."""
+        return replace(self, title=PRIVATE, status=PRIVATE, private=True)
+
+    def details_json(self) -> dict[str, Any]:
+        """What the tracker said, as JSON (cached, journaled with verdicts)."""
+        return {
+            "title": self.title,
+            "status": self.status,
+            "closed": self.closed,
+            "closed_since": self.closed_since.isoformat() if self.closed_since else None,
+            "targets": [[t.name, t.status] for t in self.targets],
+            "private": self.private,
+        }
+
+    def with_details_json(self, data: Mapping[str, Any]) -> Bug:
+        """This bug with the details :meth:`details_json` wrote."""
+        since = data.get("closed_since")
+        return self.described(
+            title=data.get("title"),
+            status=data.get("status"),
+            closed=bool(data.get("closed")),
+            closed_since=_utc(datetime.fromisoformat(since)) if since else None,
+            targets=tuple(Target(str(n), str(s)) for n, s in data.get("targets", ())),
+            private=bool(data.get("private")),
+        )
 
 
-def jira(key: str, url: str | None = None, *, browse: str = JIRA_BROWSE) -> TrackerRef:
-    return TrackerRef("jira", key, url or browse + key, key.rsplit("-", 1)[0])
+def _utc(when: datetime) -> datetime:
+    return when.astimezone(UTC) if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def bugzilla(number: str, url: str | None = None) -> TrackerRef:
-    return TrackerRef("bugzilla", number, url or BUGZILLA_BUG.format(id=number))
+def launchpad(number: str, project: str | None = None) -> Bug:
+    return Bug("launchpad", number, LAUNCHPAD_BUG.format(id=number), project)
 
 
-def github(project: str, number: str, url: str | None = None) -> TrackerRef:
+def jira(key: str, url: str | None = None, *, browse: str = JIRA_BROWSE) -> Bug:
+    return Bug("jira", key, url or browse + key, key.rsplit("-", 1)[0])
+
+
+def bugzilla(number: str, url: str | None = None) -> Bug:
+    return Bug("bugzilla", number, url or BUGZILLA_BUG.format(id=number))
+
+
+def github(project: str, number: str, url: str | None = None) -> Bug:
     default = GITHUB_ISSUE.format(project=project, number=number)
-    return TrackerRef("github", f"{project}#{number}", url or default, project)
+    return Bug("github", f"{project}#{number}", url or default, project)
 
 
-def untracked(query_id: str) -> TrackerRef:
+def untracked(query_id: str) -> Bug:
     """A tracker-less reference for a query whose bug is not filed (see the module doc)."""
-    return TrackerRef("launchpad", query_id, "")
+    return Bug("launchpad", query_id, "")
 
 
-def ref_from_name(name: str, *, jira_browse: str = JIRA_BROWSE) -> TrackerRef | None:
+def ref_from_name(name: str, *, jira_browse: str = JIRA_BROWSE) -> Bug | None:
     """The bug a query file's name (stem) stands for, or ``None`` if it follows no scheme."""
     if found := _GITHUB_NAME.fullmatch(name):
         return github(f"{found[1]}/{found[2]}", found[3])
@@ -87,7 +169,7 @@ def ref_from_name(name: str, *, jira_browse: str = JIRA_BROWSE) -> TrackerRef | 
 
 def ref_from_id(
     text: str, kind: TrackerKind | None = None, *, jira_browse: str = JIRA_BROWSE
-) -> TrackerRef | None:
+) -> Bug | None:
     """A bug id (``1284371``, ``lp1284371``, ``OSPRH-45``, ``rhbz123``, ``org/repo#12``).
 
     ``kind`` says which tracker a bare number belongs to (launchpad without it).
@@ -111,7 +193,7 @@ def ref_from_id(
 
 def ref_from_url(
     url: str, kind: TrackerKind | None = None, *, jira_browse: str = JIRA_BROWSE
-) -> TrackerRef | None:
+) -> Bug | None:
     """The bug a tracker URL points at, by its host and path shape; ``None`` if unknown.
 
     ``kind`` lets self-hosted trackers through (a GitHub Enterprise issue, say).

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from bot.bugs import ref_from_id
+from bot.bugs import Bug, ref_from_id
 from bot.chat.command import Context, Rejected, command
 from bot.chat.options import days_option, split_options
 from bot.chat.reply import Part, bold, link, quoted, rich
@@ -12,9 +10,6 @@ from bot.queries import Query
 from bot.search.stats import QueryReport
 from bot.transports.base import Text
 from commands.query import bounded_report
-
-if TYPE_CHECKING:
-    from bot.chat.services import BugInfo
 
 SPARKS = "▁▂▃▄▅▆▇█"
 #: Up to this many days, hits per day are numbers; beyond, a sparkline keeps the line short.
@@ -43,7 +38,7 @@ async def bug(ctx: Context) -> Text:
 
 
 def format_bug(
-    query: Query, info: BugInfo | None, report: QueryReport, days: int, *, partial: bool = False
+    query: Query, info: Bug | None, report: QueryReport, days: int, *, partial: bool = False
 ) -> Text:
     """Three lines: the bug, its query, its hits per day (pure)."""
     title = (info.title if info else None) or query.title

@@ -18,8 +18,8 @@ from bot.search.breaker import CircuitBreaker, CircuitOpen, GuardedBackend
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Room, Text
-from bot.watch.messages import JobResult
-from bot.watch.pipeline import Limits, Outcome, Pipeline
+from bot.watch.outcome import JobResult, Outcome
+from bot.watch.pipeline import Limits, Pipeline
 from bot.watch.routing import parse_channels
 from tests.httpstub import ForwardingProxy
 

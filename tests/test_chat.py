@@ -17,10 +17,11 @@ from urllib.parse import quote
 
 import pytest
 
+from bot.bugs import Bug, launchpad
 from bot.chat.command import CommandError, CommandSpec, Context, Registry, Rejected, load_commands
 from bot.chat.dispatcher import Dispatcher
 from bot.chat.invocation import parse_invocation, text_problem
-from bot.chat.services import BugInfo, RefreshStatus, StatusSnapshot, StreamStatus
+from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus
 from bot.config import SearchSettings
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.demo.data import DemoData, generate
@@ -112,7 +113,7 @@ class FakeServices:
     refresh_ok: bool = True
     refreshes: int = 0
     png: bytes | None = None
-    bugs: dict[str, BugInfo] = field(default_factory=dict)
+    bugs: dict[str, Bug] = field(default_factory=dict)
 
     def queries(self) -> QueryRepo:
         return self.repo
@@ -120,8 +121,8 @@ class FakeServices:
     def kibana_url(self, lucene: str, days: int) -> str | None:
         return f"https://kibana.example.org/app/discover#/?q={quote(lucene)}&days={days}"
 
-    async def bug_info(self, query: Query) -> BugInfo | None:
-        return self.bugs.get(query.id)
+    async def bug_info(self, query: Query) -> Bug:
+        return self.bugs.get(query.id) or query.bug.described(title=query.title)
 
     async def refresh_dashboard(self) -> RefreshStatus:
         self.refreshes += 1
@@ -158,7 +159,11 @@ async def services(search_settings: SearchSettings, tmp_path: Path) -> AsyncIter
     backend = OpenSearchBackend(search_settings)
     await bulk_index(backend.client, data.documents())
     state = await StateStore.open(tmp_path / "state.sqlite")
-    bugs = {"1400905": BugInfo("Hash Sum mismatch in apt", "Confirmed")}
+    bugs = {
+        "1400905": launchpad("1400905").described(
+            title="Hash Sum mismatch in apt", status="Confirmed"
+        )
+    }
     yield FakeServices(backend, state, repo, data, bugs=bugs)
     await state.close()
     await backend.close()

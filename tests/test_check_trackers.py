@@ -20,7 +20,6 @@ import bot.cli.check
 from bot.bugs import github, launchpad
 from bot.cli.app import app
 from bot.queries import Query
-from bot.trackers import BugDetails
 from tests.tracker_standins import TrackerStandIn
 
 runner = CliRunner()
@@ -136,8 +135,8 @@ def test_closed_bugs_is_pure_and_judges_unknown_dates() -> None:
     q = Query(id="1", lucene="x", bug=launchpad("1"), source=Path("q/1.yaml"))
     g = Query(id="g", lucene="x", bug=github("o/r", "1"), source=Path("q/g.yaml"))
     details = {
-        q.bug: BugDetails(q.bug.url, "t", "Invalid", closed=True),
-        g.bug: BugDetails(g.bug.url, "t", "open"),
+        q.bug: q.bug.described(title="t", status="Invalid", closed=True),
+        g.bug: g.bug.described(title="t", status="open"),
     }
     [problem] = bot.cli.check.closed_bugs((q, g), details, 30, now)
     assert str(problem) == "q/1.yaml: bug 1 closed (Invalid) (date unknown) — candidate for removal"

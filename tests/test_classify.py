@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug
 from bot.config import SearchSettings
 from bot.demo.data import DemoBuildset, DemoJob, generate, gerrit_event, job_documents
 from bot.events.model import FailedBuild
@@ -42,7 +42,7 @@ TEST_ID = (
 
 
 def query(qid: str, lucene: str, **options: Any) -> Query:
-    bug = TrackerRef("launchpad", qid, f"https://bugs.launchpad.net/bugs/{qid}")
+    bug = Bug("launchpad", qid, f"https://bugs.launchpad.net/bugs/{qid}")
     return Query(id=qid, lucene=lucene, bug=bug, **options)
 
 

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from bot.bugs import launchpad
 from bot.chat.command import Context, Registry, Rejected, load_commands
 from bot.chat.options import split_options
 from bot.chat.reply import link, rich
-from bot.chat.services import BugInfo
 from bot.config import SearchSettings
 from bot.demo.data import DemoBuildset, DemoData, DemoJob
 from bot.search.base import Body, Response
@@ -294,7 +294,9 @@ async def test_status(chat: ChatHarness) -> None:
 
 
 async def test_html_rendering_of_a_reply(chat: ChatHarness) -> None:
-    chat.services.bugs["1400905"] = BugInfo("<img src=x onerror=alert(1)>", "New")
+    chat.services.bugs["1400905"] = launchpad("1400905").described(
+        title="<img src=x onerror=alert(1)>", status="New"
+    )
     (reply,) = await chat.run("!bug 1400905", room=MATRIX_ROOM)
     assert reply.html is not None
     assert reply.irc is not None

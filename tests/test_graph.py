@@ -19,12 +19,11 @@ from typing import Any
 
 import pytest
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug, Target
 from bot.config import SearchSettings
 from bot.dashboard.graph import (
     DAY_MS,
     STEP_MS,
-    BugData,
     Window,
     graph,
     graph_body,
@@ -44,7 +43,7 @@ LINE_GAP = timedelta(minutes=17)
 
 
 def bug(qid: str, lucene: str, **kw: Any) -> Query:
-    ref = TrackerRef("launchpad", qid, f"https://bugs.launchpad.net/bugs/{qid}", "nova")
+    ref = Bug("launchpad", qid, f"https://bugs.launchpad.net/bugs/{qid}", "nova")
     return Query(id=qid, lucene=lucene, bug=ref, **kw)
 
 
@@ -243,19 +242,19 @@ async def test_data_spans_what_the_test_claims(loaded: Any) -> None:
 async def test_bug_info_hook_and_failures(loaded: Any) -> None:
     backend, _ = loaded
 
-    async def tracker(query: Query) -> BugData:
+    async def tracker(query: Query) -> Bug | None:
         if query.id == "1002":
             raise RuntimeError("launchpad down")
-        return BugData(name=f"title of {query.id}", affects="(nova - Confirmed)", reviews=(42,))
+        if query.id == "1004":
+            return None  # the tracker did not answer
+        return query.bug.described(title=f"title of {query.id}", targets=(Target("nova", "New"),))
 
-    data = await graph(backend, QUERIES, now=NOW_MS, bug_info=tracker)
+    data = await graph(backend, QUERIES, now=NOW_MS, look_up=tracker)
     by_id = {b["number"]: b["bug_data"] for b in graph_json(data)["buglist"]}
-    assert by_id["1001"] == {
-        "name": "title of 1001",
-        "affects": "(nova - Confirmed)",
-        "reviews": [42],
-    }
-    assert by_id["1002"] == {"name": "Unable to get bug data", "affects": "Unknown", "reviews": []}
+    assert by_id["1001"] == {"name": "title of 1001", "affects": "(nova - New)", "reviews": []}
+    unable = {"name": "Unable to get bug data", "affects": "Unknown", "reviews": []}
+    assert by_id["1002"] == unable
+    assert by_id["1004"] == unable
 
 
 async def test_default_bug_data_comes_from_the_query(loaded: Any) -> None:

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from bot.bugs import jira, launchpad
 from bot.events.model import FailedBuild, Job
 from bot.watch.messages import (
     BOLD,
-    BugLink,
-    JobResult,
     format_bug_list,
     format_found,
     format_not_ready,
     format_unrecognized,
 )
+from bot.watch.outcome import JobResult
 
 KEYSTONE = FailedBuild(
     server="opendev",
@@ -22,7 +22,7 @@ KEYSTONE = FailedBuild(
     jobs=(Job("gate-keystone-python26", "FAILURE"), Job("gate-keystone-python27", "FAILURE")),
     change_url="https://review.openstack.org/64750",
 )
-LP = BugLink("123456", "https://bugs.launchpad.net/bugs/123456")
+LP = launchpad("123456")
 
 
 def test_found_keeps_ers_golden_text() -> None:
@@ -41,8 +41,8 @@ def test_found_keeps_ers_golden_text() -> None:
 
 
 def test_found_html_links_bugs_with_titles_and_escapes() -> None:
-    bug = BugLink(
-        "OSPRH-7", "https://issues.example.org/browse/OSPRH-7", "db <lock> timeout", "New"
+    bug = jira("OSPRH-7", "https://issues.example.org/browse/OSPRH-7").described(
+        title="db <lock> timeout", status="New"
     )
     text = format_found(KEYSTONE, [JobResult("job-a", (bug,), url="https://logs.example.org/a/")])
     assert text.html is not None

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bot.bugs import launchpad
 from bot.events.model import FailedBuild, Job
 from bot.state import StateStore
 from bot.transports.base import Room, Text
-from bot.watch.messages import BugLink, JobResult
-from bot.watch.pipeline import Outcome, Pipeline, announcements, outcome_of
+from bot.watch.outcome import JobResult, Outcome, outcome_of
+from bot.watch.pipeline import Pipeline, announcements
 from bot.watch.routing import parse_channels
 
 ROUTING = parse_channels(
@@ -28,6 +29,7 @@ ROUTING = parse_channels(
         },
     }
 )
+JIRA_URL = "https://issues.redhat.com/browse/OSPRH-1"
 BUILD = FailedBuild(
     server="opendev",
     project="openstack/nova",
@@ -37,7 +39,7 @@ BUILD = FailedBuild(
     jobs=(Job("tempest-full", "FAILURE"), Job("grenade", "FAILURE")),
     change_url="https://review.example.org/912345",
 )
-BUG = BugLink("1541364", "https://bugs.launchpad.net/bugs/1541364", "apt mirrors")
+BUG = launchpad("1541364", "nova").described(title="apt mirrors", status="New")
 FOUND = Outcome(
     jobs=(JobResult("tempest-full", (BUG,)), JobResult("grenade")),
     teams=("storage",),
@@ -65,6 +67,14 @@ def test_announcements_route_found_unrecognized_and_not_ready() -> None:
 
 def test_outcome_round_trips_through_json() -> None:
     assert Outcome.from_json(FOUND.to_json()) == FOUND
+
+
+def test_outcome_reads_journals_written_before_the_bug_kind_was_kept() -> None:
+    old = {"jobs": [{"name": "j", "bugs": [{"id": "OSPRH-1", "url": JIRA_URL, "title": "t"}]}]}
+    [bug] = Outcome.from_json(old).jobs[0].bugs
+    assert (bug.kind, bug.id, bug.url, bug.title) == ("jira", "OSPRH-1", JIRA_URL, "t")
+    unknown = {"jobs": [{"name": "j", "bugs": [{"id": "x", "url": "", "status": None}]}]}
+    assert Outcome.from_json(unknown).jobs[0].bugs[0].kind == "launchpad"
 
 
 async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.bugs import TrackerRef, ref_from_id, ref_from_name, ref_from_url, untracked
+from bot.bugs import Bug, ref_from_id, ref_from_name, ref_from_url, untracked
 from bot.queries import Query, QueryError, load_queries, load_query_file
 from tests.conftest import FIXTURES, UPSTREAM_QUERIES, require_upstream
 
@@ -120,7 +120,7 @@ def test_tracker_inferred_from_file_name(
 ) -> None:
     query = load_query_file(write(tmp_path, f"{name}.yaml", 'query: message:"boom"\n'))
     assert query.id == name
-    assert query.bug == TrackerRef(kind, bug_id, url, project)  # type: ignore[arg-type]
+    assert query.bug == Bug(kind, bug_id, url, project)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_tracker_inferred_from_file_name(
     [
         (
             "https://github.com/openstack-k8s-operators/ci-framework/issues/7",
-            TrackerRef(
+            Bug(
                 "github",
                 "openstack-k8s-operators/ci-framework#7",
                 "https://github.com/openstack-k8s-operators/ci-framework/issues/7",
@@ -137,7 +137,7 @@ def test_tracker_inferred_from_file_name(
         ),
         (
             "openstack-k8s-operators/ci-framework#7",
-            TrackerRef(
+            Bug(
                 "github",
                 "openstack-k8s-operators/ci-framework#7",
                 "https://github.com/openstack-k8s-operators/ci-framework/issues/7",
@@ -146,22 +146,20 @@ def test_tracker_inferred_from_file_name(
         ),
         (
             "https://jira.example.org/browse/ABC-9",
-            TrackerRef("jira", "ABC-9", "https://jira.example.org/browse/ABC-9", "ABC"),
+            Bug("jira", "ABC-9", "https://jira.example.org/browse/ABC-9", "ABC"),
         ),
         (
             "https://bugzilla.suse.com/show_bug.cgi?id=42",
-            TrackerRef("bugzilla", "42", "https://bugzilla.suse.com/show_bug.cgi?id=42"),
+            Bug("bugzilla", "42", "https://bugzilla.suse.com/show_bug.cgi?id=42"),
         ),
         (
             "https://bugs.launchpad.net/tripleo/+bug/1716008",
-            TrackerRef(
-                "launchpad", "1716008", "https://bugs.launchpad.net/bugs/1716008", "tripleo"
-            ),
+            Bug("launchpad", "1716008", "https://bugs.launchpad.net/bugs/1716008", "tripleo"),
         ),
-        ("1716008", TrackerRef("launchpad", "1716008", "https://bugs.launchpad.net/bugs/1716008")),
+        ("1716008", Bug("launchpad", "1716008", "https://bugs.launchpad.net/bugs/1716008")),
     ],
 )
-def test_bug_key_names_the_tracker(tmp_path: Path, bug: str, expected: TrackerRef) -> None:
+def test_bug_key_names_the_tracker(tmp_path: Path, bug: str, expected: Bug) -> None:
     # A dashed org makes gh-<org>-<repo>-<n> ambiguous: bug: says it exactly.
     text = f'query: message:"boom"\nbug: "{bug}"\n'
     query = load_query_file(write(tmp_path, "gh-openstack-k8s-operators-ci-framework-7.yaml", text))
@@ -172,7 +170,7 @@ def test_tracker_key_reads_the_name_as_that_tracker(tmp_path: Path) -> None:
     query = load_query_file(
         write(tmp_path, "2001234.yaml", 'query: message:"boom"\ntracker: bugzilla\n')
     )
-    assert query.bug == TrackerRef(
+    assert query.bug == Bug(
         "bugzilla", "2001234", "https://bugzilla.redhat.com/show_bug.cgi?id=2001234"
     )
 
@@ -273,10 +271,10 @@ def test_ref_parsers_reject_what_they_do_not_know() -> None:
     assert ref_from_name("not-a-bug") is None
     assert ref_from_id("rhbz") is None
     assert ref_from_url("https://example.org/issues/1") is None
-    assert ref_from_url("https://github.com/org/repo/pull/3") == TrackerRef(
+    assert ref_from_url("https://github.com/org/repo/pull/3") == Bug(
         "github", "org/repo#3", "https://github.com/org/repo/pull/3", "org/repo"
     )
-    assert ref_from_id("123", "bugzilla") == TrackerRef(
+    assert ref_from_id("123", "bugzilla") == Bug(
         "bugzilla", "123", "https://bugzilla.redhat.com/show_bug.cgi?id=123"
     )
     assert ref_from_id("OSPRH-1", "launchpad") is None

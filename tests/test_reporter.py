@@ -21,6 +21,7 @@ from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.bugs import launchpad
 from bot.config import GerritServer
 from bot.events.model import FailedBuild, Job
 from bot.reporters.gerrit import (
@@ -35,8 +36,7 @@ from bot.reporters.gerrit import (
     verdict_fingerprint,
 )
 from bot.state import StateStore
-from bot.watch.messages import BugLink, JobResult
-from bot.watch.pipeline import Outcome
+from bot.watch.outcome import JobResult, Outcome
 from bot.watch.routing import Messages, load_channels
 from tests.conftest import UPSTREAM, require_upstream
 from tests.gerrit_standin import GerritStandIn
@@ -53,8 +53,8 @@ BUILD = FailedBuild(
         Job("nova-tox-py311", "FAILURE"),
     ),
 )
-BUG_A = BugLink("1284371", "https://bugs.launchpad.net/bugs/1284371", "volume boot times out")
-BUG_B = BugLink("1708704", "https://bugs.launchpad.net/bugs/1708704")
+BUG_A = launchpad("1284371").described(title="volume boot times out")
+BUG_B = launchpad("1708704")
 OUTCOME = Outcome(
     jobs=(
         JobResult("tempest-full", (BUG_A,)),
@@ -143,7 +143,7 @@ def test_fingerprint_ignores_titles_and_order() -> None:
     retitled = Outcome(
         jobs=(
             JobResult("nova-tox-py311"),
-            JobResult("grenade", (BugLink(BUG_B.id, BUG_B.url, "new title", "Fix Released"),)),
+            JobResult("grenade", (BUG_B.described(title="new title", status="Fix Released"),)),
             JobResult("tempest-full", (BUG_A,)),
         )
     )
@@ -226,7 +226,7 @@ async def test_posts_ers_comment_over_ssh(
 
 async def test_hostile_titles_arrive_verbatim(gerrit: GerritStandIn) -> None:
     jobs = tuple(
-        JobResult(f"job-{n}", (BugLink(str(n), f"https://bugs.launchpad.net/bugs/{n}", title),))
+        JobResult(f"job-{n}", (launchpad(str(n)).described(title=title),))
         for n, title in enumerate(HOSTILE)
     )
     outcome = Outcome(jobs=jobs)

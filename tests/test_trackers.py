@@ -13,24 +13,23 @@ import logging
 import socket
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from bot.bugs import bugzilla, github, jira, launchpad, untracked
+from bot.bugs import PRIVATE, Bug, Target, bugzilla, github, jira, launchpad, untracked
 from bot.config.trackers import TrackerSettings
-from bot.dashboard.graph import BugData
+from bot.dashboard.graph import bug_data
 from bot.queries import Query
 from bot.state import StateStore
-from bot.trackers import PRIVATE, BugDetails, Target
 from bot.trackers.bugzilla import parse_bugzilla
 from bot.trackers.client import TrackerClient, serves
 from bot.trackers.github import parse_github
 from bot.trackers.jira import parse_jira
 from bot.trackers.launchpad import parse_launchpad
-from bot.watch.messages import BugLink, JobResult
-from bot.watch.pipeline import Outcome
+from bot.watch.outcome import JobResult, Outcome, describe_bugs
 from tests.tracker_standins import TrackerStandIn, jira_issue, launchpad_task
 
 LP = launchpad("1284371")
@@ -54,7 +53,7 @@ async def trackers() -> AsyncIterator[TrackerStandIn]:
         yield standin
 
 
-async def lookup(settings: TrackerSettings, ref: object) -> BugDetails | None:
+async def lookup(settings: TrackerSettings, ref: object) -> Bug | None:
     async with TrackerClient(settings) as client:
         return await client.info(ref)  # type: ignore[arg-type]
 
@@ -63,36 +62,35 @@ async def lookup(settings: TrackerSettings, ref: object) -> BugDetails | None:
 
 
 def test_launchpad_bug_is_closed_only_when_every_task_is() -> None:
-    url = LP.url
     fixed = launchpad_task("https://api", "1", "nova", "Fix Released", CLOSED_AT)
     committed = launchpad_task("https://api", "1", "neutron", "Fix Committed", None)
-    details = parse_launchpad(url, {"title": "t"}, [fixed, committed])
+    details = parse_launchpad(LP, {"title": "t"}, [fixed, committed])
     assert (details.closed, details.status, details.closed_since) == (False, "Fix Committed", None)
     assert details.affects == "(nova - Fix Released), (neutron - Fix Committed)"
-    no_tasks = parse_launchpad(url, {"title": "t"}, [])
+    no_tasks = parse_launchpad(LP, {"title": "t"}, [])
     assert (no_tasks.closed, no_tasks.status) == (False, None)
-    assert parse_launchpad(url, {"title": "t", "private": True}, [fixed]).title == PRIVATE
+    assert parse_launchpad(LP, {"title": "t", "private": True}, [fixed]).title == PRIVATE
 
 
 def test_jira_without_status_categories_is_closed_by_its_resolution() -> None:
     old = jira_issue("https://jira", "ABC-1", "t", "Resolved", "done")
     del old["fields"]["status"]["statusCategory"]
     old["fields"]["resolution"] = {"name": "Fixed"}
-    details = parse_jira("u", old)
+    details = parse_jira(jira("ABC-1"), old)
     assert (details.closed, details.status) == (True, "Resolved: Fixed")
     assert details.targets == (Target("ABC", "Resolved: Fixed"),)
 
 
 def test_bugzilla_without_is_open_and_github_not_planned() -> None:
     bug = {"summary": "s", "status": "RESOLVED", "resolution": "WONTFIX", "component": "nova"}
-    details = parse_bugzilla("u", {"bugs": [bug]})
+    details = parse_bugzilla(bugzilla("1"), {"bugs": [bug]})
     assert (details.closed, details.status, details.projects) == (
         True,
         "RESOLVED WONTFIX",
         ("nova",),
     )
     issue = {"title": "t", "state": "closed", "state_reason": "not_planned", "closed_at": None}
-    details = parse_github("u", "o/r", issue)
+    details = parse_github(github("o/r", "1"), "o/r", issue)
     assert (details.closed, details.status, details.closed_since) == (
         True,
         "closed: not_planned",
@@ -105,8 +103,7 @@ def test_bugzilla_without_is_open_and_github_not_planned() -> None:
 
 async def test_launchpad_title_targets_and_closing_date(trackers: TrackerStandIn) -> None:
     details = await lookup(trackers.settings(), LP)
-    assert details == BugDetails(
-        url="https://bugs.launchpad.net/bugs/1284371",
+    assert details == LP.described(
         title="tempest: test_volume_boot_pattern times out",
         status="Fix Released",
         closed=True,
@@ -151,8 +148,7 @@ async def test_jira_with_token(trackers: TrackerStandIn, caplog: pytest.LogCaptu
         closed = await client.info(jira("OSPRH-45"))
         still = await client.info(jira("OSPRH-46"))
         missing = await client.info(jira("OSPRH-47"))
-    assert closed == BugDetails(
-        url="https://issues.redhat.com/browse/OSPRH-45",
+    assert closed == jira("OSPRH-45").described(
         title="nova-compute crashes on boot",
         status="Closed: Done",
         closed=True,
@@ -325,46 +321,44 @@ def query(bug_id: str, ref: object, title: str | None = None) -> Query:
     return Query(id=bug_id, lucene="message:x", bug=ref, title=title)  # type: ignore[arg-type]
 
 
-async def test_enrich_adds_titles_statuses_and_tracker_projects(trackers: TrackerStandIn) -> None:
+async def test_describe_bugs_adds_titles_statuses_and_tracker_projects(
+    trackers: TrackerStandIn,
+) -> None:
     trackers.fail("github", 503)
-    queries = {
-        "1708704": query("1708704", launchpad("1708704")),
-        "gh-o-r-1": query("gh-o-r-1", github("o/r", "1"), title="from the query file"),
-    }
+    told = github("o/r", "1").described(title="from the query file")
     outcome = Outcome(
-        jobs=(
-            JobResult("grenade", (BugLink("1708704", launchpad("1708704").url),)),
-            JobResult(
-                "kuttl",
-                (BugLink("gh-o-r-1", "https://github.com/o/r/issues/1", "from the query file"),),
-            ),
-            JobResult("pep8"),
-        ),
+        jobs=(JobResult("grenade", (launchpad("1708704"),)), JobResult("kuttl", (told,))),
         bug_projects=("o/r",),
     )
     async with TrackerClient(trackers.settings()) as client:
-        enriched = await client.enrich(outcome, queries)
-    assert enriched.jobs[0].bugs == (
-        BugLink("1708704", launchpad("1708704").url, "grenade fails on yoga", "New"),
+        described = await describe_bugs(outcome, client.info)
+    assert described.jobs[0].bugs == (
+        launchpad("1708704").described(title="grenade fails on yoga", status="New"),
     )
-    assert enriched.jobs[1] == outcome.jobs[1]  # GitHub is down: the query's own words stay
-    assert enriched.jobs[2] == outcome.jobs[2]
-    assert enriched.bug_projects == ("nova", "nova/yoga", "o/r")
+    assert described.jobs[1] == outcome.jobs[1]  # GitHub is down: the query's own words stay
+    assert described.bug_projects == ("nova", "nova/yoga", "o/r")
 
 
 async def test_graph_bug_data_keeps_ers_wording(trackers: TrackerStandIn) -> None:
     trackers.add_launchpad("1999999", "secret", [("nova", "New", None)])
     trackers.launchpad_private.add("1999999")
     trackers.fail("github", 500)
+    queries = [
+        query("1284371", LP),
+        query("1999999", launchpad("1999999")),
+        query("gh", github("o/r", "1")),
+        query("x", untracked("x"), title="not filed"),
+    ]
     async with TrackerClient(trackers.settings()) as client:
-        public = await client.graph_bug_data(query("1284371", LP))
-        private = await client.graph_bug_data(query("1999999", launchpad("1999999")))
-        down = await client.graph_bug_data(query("gh", github("o/r", "1")))
-        unfiled = await client.graph_bug_data(query("x", untracked("x"), title="not filed"))
-    assert public == BugData(
-        name="tempest: test_volume_boot_pattern times out",
-        affects="(nova - Fix Released), (tempest - Invalid)",
+        found = [await client.describe(replace(q.bug, title=q.title)) for q in queries]
+    public, private, down, unfiled = (
+        bug_data(q, bug) for q, bug in zip(queries, found, strict=True)
     )
-    assert private == BugData(name=PRIVATE, affects=PRIVATE)
-    assert down == BugData(name="Unable to get bug data", affects="Unknown")
-    assert unfiled == BugData(name="not filed", affects="")
+    assert public == {
+        "name": "tempest: test_volume_boot_pattern times out",
+        "affects": "(nova - Fix Released), (tempest - Invalid)",
+        "reviews": [],
+    }
+    assert private == {"name": PRIVATE, "affects": PRIVATE, "reviews": []}
+    assert down == {"name": "Unable to get bug data", "affects": "Unknown", "reviews": []}
+    assert unfiled == {"name": "not filed", "affects": "", "reviews": []}

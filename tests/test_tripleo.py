@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug
 from bot.queries import Query, load_queries, load_query_file
 from bot.queries.lucene import lucene_problems, plain_query
 from bot.queries.tripleo import (
@@ -91,7 +91,7 @@ def test_entries_become_queries(tripleo_file: Path) -> None:
     )
     assert ovb.title == "OVB stack creation failed"
     assert ovb.tags == ("infra",)
-    assert ovb.bug == TrackerRef(
+    assert ovb.bug == Bug(
         "launchpad", "1716008", "https://bugs.launchpad.net/bugs/1716008", "tripleo"
     )
     assert ovb.source == tripleo_file
@@ -299,7 +299,7 @@ def test_er_file_text_reads_like_er(tmp_path: Path) -> None:
     query = Query(
         id="1000001",
         lucene='message:"a" AND\n  message:"b"  AND tags:"console"',
-        bug=TrackerRef("launchpad", "1000001", "https://bugs.launchpad.net/bugs/1000001"),
+        bug=Bug("launchpad", "1000001", "https://bugs.launchpad.net/bugs/1000001"),
         allow_nonvoting=True,
         test_ids=("tempest.x",),
     )

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
+from dataclasses import replace
 from typing import Any
 
 from bot.app.wiring import build_sources, build_transports, start_chat
@@ -152,7 +153,7 @@ class App:
             backend,
             lambda: classifier.queries.queries,
             kibana=settings.search.kibana_url,
-            bug_info=trackers.graph_bug_data,
+            look_up=lambda query: trackers.describe(replace(query.bug, title=query.title)),
         )
         self.refresher = DashboardRefresher(
             builder, refresh_minutes=settings.dashboard.refresh_minutes

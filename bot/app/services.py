@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from bot.bugs import Bug
 from bot.chat.dispatcher import Dispatcher
-from bot.chat.services import BugInfo, RefreshStatus, StatusSnapshot, StreamStatus, UncatView
+from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus, UncatView
 from bot.dashboard.chart import BarRow, top_bugs_png
 from bot.dashboard.graph import graph
 from bot.dashboard.links import kibana_url
@@ -60,12 +61,13 @@ class AppServices:
     def kibana_url(self, lucene: str, days: int) -> str | None:
         return kibana_url(self.app.settings.search.kibana_url, lucene, days) or None
 
-    async def bug_info(self, query: Query) -> BugInfo | None:
-        details = await self.app.trackers.info(query.bug) if self.app.trackers else None
-        if details is not None:
-            return BugInfo(details.title or query.title, details.status)
+    async def bug_info(self, query: Query) -> Bug:
+        told = replace(query.bug, title=query.title)
+        found = await self.app.trackers.describe(told) if self.app.trackers else None
         # Tracker unknown or unreachable: what the query file says.
-        return BugInfo(title=query.title) if query.title else None
+        return (
+            replace(told, title=found.title or query.title, status=found.status) if found else told
+        )
 
     async def refresh_dashboard(self) -> RefreshStatus:
         assert self.app.refresher is not None

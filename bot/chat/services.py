@@ -11,19 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from bot.bugs import Bug
 from bot.intel import ClusterReport
 from bot.queries import Query, QueryRepo
 from bot.search.base import SearchBackend
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text
-
-
-@dataclass(frozen=True)
-class BugInfo:
-    """What the bug tracker says about a bug (any part may be unknown)."""
-
-    title: str | None = None
-    status: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,8 +102,9 @@ class Services(Protocol):
 
     def kibana_url(self, lucene: str, days: int) -> str | None: ...
 
-    async def bug_info(self, query: Query) -> BugInfo | None:
-        """Tracker title/status (cached); None when unknown or the tracker is unreachable."""
+    async def bug_info(self, query: Query) -> Bug:
+        """The query's bug with its tracker's title and status (cached); what the query file
+        says when the tracker is unknown or unreachable."""
         ...
 
     async def refresh_dashboard(self) -> RefreshStatus:

@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug
 from bot.cli.app import Common, UserError, command, run_async
 from bot.cli.intel import quality_problems, quality_report
 from bot.cli.progress import progress_bar, spinner
@@ -24,7 +24,6 @@ from bot.config.trackers import TrackerSettings
 from bot.queries import Problem, Query, QueryRepo, load_queries, query_files
 from bot.search import open_backend
 from bot.search.stats import query_hit_counts
-from bot.trackers import BugDetails
 from bot.trackers.client import TrackerClient
 
 #: Exit status when the check found problems (errors exit 2, see bot.cli.app).
@@ -70,7 +69,7 @@ def check_command(
     if hits and repo.queries:
         counts = run_async(_hit_counts(common.settings(), repo, days))
         problems += dead_queries(repo.queries, counts, days)
-    found: dict[TrackerRef, BugDetails | None] = {}
+    found: dict[Bug, Bug | None] = {}
     if trackers and repo.queries:
         found, unknown = run_async(_bug_details(common.settings().trackers, repo))
         problems += closed_bugs(repo.queries, found, closed_days, datetime.now(UTC))
@@ -107,7 +106,7 @@ async def _hit_counts(settings: Settings, repo: QueryRepo, days: int) -> dict[st
 
 async def _bug_details(
     settings: TrackerSettings, repo: QueryRepo
-) -> tuple[dict[TrackerRef, BugDetails | None], int]:
+) -> tuple[dict[Bug, Bug | None], int]:
     """Each bug's details (looked up once however many queries share it), and how many failed."""
     async with TrackerClient(settings) as client:
         refs = [q.bug for q in repo if client.wants(q.bug)]
@@ -118,7 +117,7 @@ async def _bug_details(
 
 def closed_bugs(
     queries: tuple[Query, ...],
-    details: Mapping[TrackerRef, BugDetails | None],
+    details: Mapping[Bug, Bug | None],
     days: int,
     now: datetime,
 ) -> list[Problem]:

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot.dashboard.graph import BugInfo, GraphData, bug_data_from_query, graph, graph_json
+from bot.dashboard.graph import BugLookUp, GraphData, graph, graph_json, query_bug
 from bot.dashboard.render import render_bugs_page, render_uncategorized, static_files
 from bot.intel import REPORT_TIMEOUT, clusters_json, find_clusters
 from bot.intel.uncategorized import uncat_json, uncategorized
@@ -91,7 +91,7 @@ class DashboardBuilder:
     days: int = 10
     gate_queue: str = "gate"
     kibana: str | None = None
-    bug_info: BugInfo = bug_data_from_query
+    look_up: BugLookUp = query_bug
     parts: tuple[str, ...] = field(default=PARTS)
 
     async def build_part(self, part: str) -> Counts:
@@ -119,7 +119,7 @@ class DashboardBuilder:
     async def _bugs(self, part: str) -> Counts:
         queue = self.gate_queue if part == "gate" else None
         data = await graph(
-            self.backend, self.queries(), days=self.days, queue=queue, bug_info=self.bug_info
+            self.backend, self.queries(), days=self.days, queue=queue, look_up=self.look_up
         )
         page = "gate.html" if part == "gate" else "index.html"
         data_file = f"data/{part}.json"
@@ -177,7 +177,7 @@ async def build_dashboard(
     days: int = 10,
     gate_queue: str = "gate",
     kibana: str | None = None,
-    bug_info: BugInfo = bug_data_from_query,
+    look_up: BugLookUp = query_bug,
 ) -> dict[str, Counts]:
     """Build every part of the dashboard once (``recheckbot`` one-shot use, tests)."""
     fixed = tuple(queries)
@@ -188,6 +188,6 @@ async def build_dashboard(
         days=days,
         gate_queue=gate_queue,
         kibana=kibana,
-        bug_info=bug_info,
+        look_up=look_up,
     )
     return await builder.build_all()

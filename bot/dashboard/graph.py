@@ -17,9 +17,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.bugs import Bug
+from bot.core.errors import describe
 from bot.dashboard.links import kibana_url
 from bot.queries import Query
 from bot.search.base import Response, SearchBackend
@@ -41,22 +43,15 @@ BUG_INFO_TIMEOUT = 30.0
 BREAKDOWNS = {"jobs": "build_name", "projects": "project", "queues": "build_queue"}
 
 
-@dataclass(frozen=True)
-class BugData:
-    """What ER's ``bug_data`` carried: tracker title, affected targets, open reviews."""
-
-    name: str
-    affects: str = ""
-    reviews: tuple[int, ...] = ()
+#: Describes a query's bug (a tracker lookup); None when the tracker did not answer.
+BugLookUp = Callable[[Query], Awaitable[Bug | None]]
+#: ER's graph wording when the tracker did not answer (INVENTORY §3.1).
+UNAVAILABLE = "Unable to get bug data"
 
 
-#: The tracker hook: looks a bug up (Launchpad, Jira, ...). The default reads the query file.
-BugInfo = Callable[[Query], Awaitable[BugData]]
-
-
-async def bug_data_from_query(query: Query) -> BugData:
-    """Bug data without a tracker lookup: the query's ``title:`` and tracker project."""
-    return BugData(name=query.title or "", affects=query.bug.project or "")
+async def query_bug(query: Query) -> Bug | None:
+    """The bug as the query file tells it (no tracker asked): its title and project."""
+    return replace(query.bug, title=query.title)
 
 
 @dataclass(frozen=True)
@@ -93,7 +88,7 @@ class BugGraph:
 
     query: Query
     lucene: str  # what was searched: effective query, plus the queue when graphing one
-    bug_data: BugData
+    bug: Bug | None  # as its tracker describes it; None when the tracker did not answer
     fails: int
     fails24: int
     builds: Mapping[str, int]  # status -> distinct builds over the window
@@ -186,29 +181,29 @@ def parse_graph(
     *,
     queue: str | None = None,
     status: str = "unknown",
-    bug_data: Mapping[str, BugData] | None = None,
+    bugs: Mapping[str, Bug | None] | None = None,
 ) -> GraphData:
     """Read :func:`graph_body`'s response back; bugs sorted in ER's order."""
     aggs = response.get("aggregations", {})
     buckets = aggs.get("bugs", {}).get("buckets", {})
-    bug_data = bug_data or {}
-    bugs = [
+    described = bugs or {}
+    graphs = [
         parse_bug(
             buckets.get(q.id, {}),
             q,
             window,
             lucene=graph_lucene(q, queue),
-            bug_data=bug_data.get(q.id) or BugData(name=q.title or ""),
+            bug=described.get(q.id, replace(q.bug, title=q.title)),
         )
         for q in queries
     ]
-    bugs.sort(key=lambda bug: (-bug.rank, bug.query.id))
+    graphs.sort(key=lambda bug: (-bug.rank, bug.query.id))
     last = aggs.get("last_indexed", {}).get("value")
-    return GraphData(window, queue, int(last or 0), status, tuple(bugs))
+    return GraphData(window, queue, int(last or 0), status, tuple(graphs))
 
 
 def parse_bug(
-    bucket: Mapping[str, Any], query: Query, window: Window, *, lucene: str, bug_data: BugData
+    bucket: Mapping[str, Any], query: Query, window: Window, *, lucene: str, bug: Bug | None
 ) -> BugGraph:
     """One query's bucket: series zero-filled over the window, ``fails`` and ``fails24``."""
     statuses = bucket.get("status", {}).get("buckets", [])
@@ -228,7 +223,7 @@ def parse_bug(
     return BugGraph(
         query=query,
         lucene=lucene,
-        bug_data=bug_data,
+        bug=bug,
         fails=builds.get(FAILURE, 0),
         fails24=fails24,
         builds=builds,
@@ -253,18 +248,18 @@ async def graph(
     days: int = 10,
     queue: str | None = None,
     now: int | None = None,
-    bug_info: BugInfo = bug_data_from_query,
+    look_up: BugLookUp = query_bug,
     top: int = TOP,
 ) -> GraphData:
     """The graph of every query not marked ``suppress-graph``: one search + cluster health."""
     graphed = [q for q in queries if not q.suppress_graph]
     window = Window(now if now is not None else now_ms(), days)
-    response, status, bug_data = await asyncio.gather(
+    response, status, bugs = await asyncio.gather(
         backend.search(graph_body(graphed, window, queue, top)),
         cluster_status(backend),
-        lookup_bugs(graphed, bug_info),
+        look_up_bugs(graphed, look_up),
     )
-    return parse_graph(response, graphed, window, queue=queue, status=status, bug_data=bug_data)
+    return parse_graph(response, graphed, window, queue=queue, status=status, bugs=bugs)
 
 
 async def cluster_status(backend: SearchBackend) -> str:
@@ -277,19 +272,29 @@ async def cluster_status(backend: SearchBackend) -> str:
     return str(health.get("status", "unknown"))
 
 
-async def lookup_bugs(queries: Sequence[Query], bug_info: BugInfo) -> dict[str, BugData]:
-    """Bug data for every query, concurrently; a failed lookup never fails the graph."""
-    results = await asyncio.gather(*(_lookup(q, bug_info) for q in queries))
-    return {q.id: data for q, data in zip(queries, results, strict=True)}
+async def look_up_bugs(queries: Sequence[Query], look_up: BugLookUp) -> dict[str, Bug | None]:
+    """Every query's bug as its tracker describes it, concurrently; a failed lookup never fails
+    the graph."""
+    results = await asyncio.gather(*(_look_up(q, look_up) for q in queries))
+    return {q.id: bug for q, bug in zip(queries, results, strict=True)}
 
 
-async def _lookup(query: Query, bug_info: BugInfo) -> BugData:
+async def _look_up(query: Query, look_up: BugLookUp) -> Bug | None:
     try:
-        return await asyncio.wait_for(bug_info(query), BUG_INFO_TIMEOUT)
+        return await asyncio.wait_for(look_up(query), BUG_INFO_TIMEOUT)
     except Exception as exc:
-        # ER's wording for a tracker that did not answer.
-        log.warning("bug %s: tracker lookup failed: %s", query.id, exc or type(exc).__name__)
-        return BugData(name=query.title or "Unable to get bug data", affects="Unknown")
+        log.warning("bug %s: tracker lookup failed: %s", query.id, describe(exc))
+        return None
+
+
+def bug_data(query: Query, bug: Bug | None) -> dict[str, Any]:
+    """ER's ``bug_data`` of ``query``: its tracker's title and affected targets, as ``bug``
+    (None: the tracker did not answer) says; reviews are not ours to fill."""
+    title = query.title
+    if bug is None:
+        return {"name": title or UNAVAILABLE, "affects": "Unknown", "reviews": []}
+    name = bug.title if bug.private else bug.title or title or ""
+    return {"name": name or "", "affects": bug.affects, "reviews": []}
 
 
 def graph_json(data: GraphData, *, kibana: str | None = None) -> dict[str, Any]:
@@ -311,11 +316,7 @@ def bug_json(bug: BugGraph, days: int, kibana: str | None) -> dict[str, Any]:
         "number": q.id,
         "query": bug.lucene,
         "logstash_url": kibana_url(kibana, bug.lucene, days),
-        "bug_data": {
-            "name": bug.bug_data.name,
-            "affects": bug.bug_data.affects,
-            "reviews": list(bug.bug_data.reviews),
-        },
+        "bug_data": bug_data(q, bug.bug),
         "fails": bug.fails,
         "fails24": bug.fails24,
         "data": [{"label": s.label, "data": [list(point) for point in s.data]} for s in bug.series],

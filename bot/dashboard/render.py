@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from bot.dashboard.graph import DAY_MS, FAILURE, BugGraph, GraphData
+from bot.dashboard.graph import DAY_MS, FAILURE, BugGraph, GraphData, bug_data
 from bot.dashboard.links import kibana_url
 from bot.intel.uncategorized import UncatReport
 
@@ -101,13 +101,14 @@ def bug_row(bug: BugGraph, data: GraphData, kibana: str | None) -> dict[str, Any
     """What the template shows for one bug."""
     q = bug.query
     bars = daily_bars(bug, data)
+    tracked = bug_data(q, bug.bug)
     return {
         "id": q.id,
-        "title": bug.bug_data.name or q.title or "",
+        "title": tracked["name"] or q.title or "",
         "url": q.bug.url,
         "tracker": q.bug.kind,
-        "affects": bug.bug_data.affects,
-        "reviews": bug.bug_data.reviews,
+        "affects": tracked["affects"],
+        "reviews": tracked["reviews"],
         "owner": q.owner or "",
         "voting": not q.allow_nonvoting,
         "fails": bug.fails,
@@ -120,7 +121,7 @@ def bug_row(bug: BugGraph, data: GraphData, kibana: str | None) -> dict[str, Any
         "jobs": bug.top["jobs"],
         "projects": bug.top["projects"],
         "queues": bug.top["queues"],
-        "search": " ".join([q.id, bug.bug_data.name, q.title or "", q.owner or ""]).lower(),
+        "search": " ".join([q.id, tracked["name"], q.title or "", q.owner or ""]).lower(),
     }
 
 

@@ -12,8 +12,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from bot.bugs import (
     JIRA_BROWSE,
     TRACKER_KINDS,
+    Bug,
     TrackerKind,
-    TrackerRef,
     ref_from_id,
     ref_from_name,
     untracked,
@@ -135,14 +135,14 @@ def _er_lucene(doc: ErQueryFile) -> tuple[str, list[str]]:
 
 def _er_bug(
     doc: ErQueryFile, name: str, bug_given: bool, jira_browse: str
-) -> tuple[TrackerRef | None, str | None]:
+) -> tuple[Bug | None, str | None]:
     kind = cast(TrackerKind | None, doc.tracker)
     if bug_given and doc.bug is None:
         return untracked(name), None
     if doc.bug is not None:
         ref = ref_from_id(doc.bug, kind, jira_browse=jira_browse)
         if ref is None and kind and doc.bug.startswith(("http://", "https://")):
-            ref = TrackerRef(kind, name, doc.bug)  # a tracker we know, hosted where we don't
+            ref = Bug(kind, name, doc.bug)  # a tracker we know, hosted where we don't
         if ref is None:
             return None, f"bug: cannot tell the tracker of {doc.bug!r}; give its URL or a tracker:"
         return ref, None

@@ -8,7 +8,7 @@ from functools import cached_property
 from pathlib import Path
 
 from bot.bugs import (
-    TrackerRef,
+    Bug,
     ref_from_name,
 )
 
@@ -19,7 +19,7 @@ class Query:
 
     id: str
     lucene: str
-    bug: TrackerRef
+    bug: Bug
     suppress_graph: bool = False
     suppress_notification: bool = False
     allow_nonvoting: bool = False

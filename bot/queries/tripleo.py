@@ -30,7 +30,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 
-from bot.bugs import JIRA_BROWSE, TrackerRef, guess_kind, ref_from_name, ref_from_url, untracked
+from bot.bugs import JIRA_BROWSE, Bug, guess_kind, ref_from_name, ref_from_url, untracked
 from bot.queries import lucene
 from bot.queries.erformat import parse_query_yaml
 from bot.queries.model import Problem, Query, QueryError
@@ -204,11 +204,11 @@ def _has_wildcard(text: str) -> bool:
     return any(char in text for char in "*?[")
 
 
-def entry_bug(entry: TripleoEntry, jira_browse: str = JIRA_BROWSE) -> TrackerRef:
+def entry_bug(entry: TripleoEntry, jira_browse: str = JIRA_BROWSE) -> Bug:
     """The bug of an entry: its first ``url``, else what its id looks like, else none."""
     if entry.url:
         first = entry.url[0]
-        return ref_from_url(first, jira_browse=jira_browse) or TrackerRef(
+        return ref_from_url(first, jira_browse=jira_browse) or Bug(
             guess_kind(entry.id), entry.id, first
         )
     return ref_from_name(entry.id, jira_browse=jira_browse) or untracked(entry.id)
@@ -256,7 +256,7 @@ def _one_or_list(values: tuple[str, ...]) -> str | list[str]:
     return values[0] if len(values) == 1 else list(values)
 
 
-def bug_link(ref: TrackerRef) -> str:
+def bug_link(ref: Bug) -> str:
     """The URL to write for a bug (Launchpad's with the project, when known)."""
     if ref.kind == "launchpad" and ref.project:
         return f"https://bugs.launchpad.net/{ref.project}/+bug/{ref.id}"

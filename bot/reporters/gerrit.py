@@ -38,7 +38,7 @@ from bot.events.model import FailedBuild
 from bot.state import StateStore
 from bot.transports.base import Room
 from bot.watch.messages import format_bug_list
-from bot.watch.pipeline import Outcome
+from bot.watch.outcome import Outcome
 from bot.watch.routing import Messages
 
 log = logging.getLogger(__name__)

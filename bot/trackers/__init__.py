@@ -1,87 +1,26 @@
 """Bug trackers: what Launchpad, Jira, Bugzilla and GitHub say about a query's bug.
 
-One module per tracker, each a pure ``parse_*`` (recorded JSON → :class:`BugDetails`) plus a small
-``fetch`` that does the HTTP; :mod:`bot.trackers.client` caches, bounds and shields the rest of
-the bot from trackers that are slow or down. The shared value types live here.
+One module per tracker, each a pure ``parse_*`` (recorded JSON → a :class:`bot.bugs.Bug` described
+by its tracker) plus a small ``fetch`` that does the HTTP; :mod:`bot.trackers.client` caches,
+bounds and shields the rest of the bot from trackers that are slow or down. The errors and JSON
+helpers they share live here.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import aiohttp
 
-#: ER's wording for a bug an anonymous reader may not see (INVENTORY §3.1).
-PRIVATE = "Unknown (Private Bug)"
+from bot.core.errors import ReadableError
+
 SNIPPET = 120
 
 
-@dataclass(frozen=True)
-class Target:
-    """Where a bug is tracked and its status there (a Launchpad bug task, a Jira project...)."""
-
-    name: str
-    status: str
-
-
-@dataclass(frozen=True)
-class BugDetails:
-    """What a tracker says about one bug; ``closed_since`` is when the last open part closed."""
-
-    url: str
-    title: str | None
-    status: str | None
-    closed: bool = False
-    closed_since: datetime | None = None
-    targets: tuple[Target, ...] = ()
-    private: bool = False
-
-    @property
-    def projects(self) -> tuple[str, ...]:
-        """Target names for routing, each once (Launchpad series tasks such as ``nova/yoga``
-        come with the project's own task, so ``nova`` is there too)."""
-        return tuple(dict.fromkeys(target.name for target in self.targets))
-
-    @property
-    def affects(self) -> str:
-        """ER's graph field: ``(target - Status), (target - Status)``."""
-        if self.private:
-            return PRIVATE
-        return ", ".join(f"({t.name} - {t.status})" for t in self.targets)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "url": self.url,
-            "title": self.title,
-            "status": self.status,
-            "closed": self.closed,
-            "closed_since": self.closed_since.isoformat() if self.closed_since else None,
-            "targets": [[t.name, t.status] for t in self.targets],
-            "private": self.private,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> BugDetails:
-        return cls(
-            url=str(data["url"]),
-            title=data.get("title"),
-            status=data.get("status"),
-            closed=bool(data.get("closed")),
-            closed_since=parse_time(data.get("closed_since")),
-            targets=tuple(Target(str(n), str(s)) for n, s in data.get("targets", ())),
-            private=bool(data.get("private")),
-        )
-
-
-def private_bug(url: str) -> BugDetails:
-    return BugDetails(url, PRIVATE, PRIVATE, private=True)
-
-
-class TrackerError(Exception):
+class TrackerError(ReadableError):
     """A lookup failed. ``down``: the tracker itself is in trouble (timeout, 5xx, rate limit)."""
 
     def __init__(self, message: str, *, down: bool = False) -> None:

@@ -15,17 +15,14 @@ from typing import Any
 
 import aiohttp
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug, Target
 from bot.config.trackers import BugzillaSettings
 from bot.trackers import (
-    BugDetails,
     HttpError,
     NotFound,
-    Target,
     get_json,
     mapping,
     parse_time,
-    private_bug,
     text,
 )
 
@@ -34,8 +31,9 @@ NOT_AUTHORIZED = 102
 NO_SUCH_BUG = 101
 
 
-def parse_bugzilla(url: str, body: Mapping[str, Any]) -> BugDetails:
-    """A ``/rest/bug/<id>`` response → details (pure); :class:`NotFound` when it holds no bug."""
+def parse_bugzilla(ref: Bug, body: Mapping[str, Any]) -> Bug:
+    """A ``/rest/bug/<id>`` response → ``ref`` as Bugzilla describes it (pure); :class:`NotFound`
+    when it holds no bug."""
     bugs = body.get("bugs")
     if not isinstance(bugs, list) or not bugs:
         raise NotFound("no bug in the response")
@@ -53,8 +51,7 @@ def parse_bugzilla(url: str, body: Mapping[str, Any]) -> BugDetails:
         for name in (bug.get("product"), *names)
         if isinstance(name, str) and name
     )
-    return BugDetails(
-        url=url,
+    return ref.described(
         title=text(bug.get("summary")),
         status=shown,
         closed=closed,
@@ -72,9 +69,7 @@ def error_code(body: str) -> int | None:
     return code if isinstance(code, int) else None
 
 
-async def fetch(
-    http: aiohttp.ClientSession, settings: BugzillaSettings, ref: TrackerRef
-) -> BugDetails:
+async def fetch(http: aiohttp.ClientSession, settings: BugzillaSettings, ref: Bug) -> Bug:
     if not ref.id.isdigit():
         raise NotFound(f"not a Bugzilla bug number: {ref.id!r}")
     base = (settings.api_url or settings.url).rstrip("/")
@@ -87,8 +82,8 @@ async def fetch(
     except HttpError as exc:
         code = error_code(exc.body)
         if code == NOT_AUTHORIZED or (code is None and exc.status in (401, 403)):
-            return private_bug(ref.url)
+            return ref.hidden()
         if code == NO_SUCH_BUG or exc.status == 404:
             raise NotFound(f"bug {ref.id} does not exist") from None
         raise
-    return parse_bugzilla(ref.url, mapping(body))
+    return parse_bugzilla(ref, mapping(body))

@@ -1,6 +1,7 @@
 """The tracker client the bot uses: cached, bounded, and quick to give up.
 
-``await TrackerClient(settings, state).info(query.bug)`` → :class:`BugDetails` or ``None``.
+``await TrackerClient(settings, state).info(query.bug)`` → the bug described by its tracker, or
+``None``.
 Answers are kept in the state store's cache for ``cache_ttl`` (a private bug is an answer too);
 failures for ``negative_ttl``, so a broken bug is not asked about on every build. A tracker that
 times out, answers 5xx or rate-limits us is left alone for ``down_for`` seconds: lookups return
@@ -17,38 +18,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import replace
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from bot.bugs import TrackerKind, TrackerRef
+from bot.bugs import Bug, TrackerKind
 from bot.config.trackers import TrackerSettings
-from bot.dashboard.graph import BugData, bug_data_from_query
-from bot.queries import Query
 from bot.state import StateStore
-from bot.trackers import BugDetails, NotFound, TrackerError, bugzilla, github, jira, launchpad
-from bot.watch.messages import BugLink, JobResult
-from bot.watch.pipeline import Outcome
+from bot.trackers import NotFound, TrackerError, bugzilla, github, jira, launchpad
 
 log = logging.getLogger(__name__)
 
-Fetch = Callable[[aiohttp.ClientSession, Any, TrackerRef], Awaitable[BugDetails]]
+Fetch = Callable[[aiohttp.ClientSession, Any, Bug], Awaitable[Bug]]
 FETCHERS: dict[TrackerKind, Fetch] = {
     "launchpad": launchpad.fetch,
     "jira": jira.fetch,
     "bugzilla": bugzilla.fetch,
     "github": github.fetch,
 }
-#: ER's graph wording when the tracker did not answer (INVENTORY §3.1).
-UNAVAILABLE = BugData(name="Unable to get bug data", affects="Unknown")
-
 _MISS = object()
 
 
-def cache_key(ref: TrackerRef) -> str:
+def cache_key(ref: Bug) -> str:
     return f"tracker:{ref.kind}:{ref.id}"
 
 
@@ -56,7 +49,7 @@ def _host(url: str) -> str:
     return (urlsplit(url).hostname or "").lower()
 
 
-def serves(settings: TrackerSettings, ref: TrackerRef) -> bool:
+def serves(settings: TrackerSettings, ref: Bug) -> bool:
     """Whether ``ref``'s link is on the site configured for its tracker (tokens go nowhere else)."""
     host = _host(ref.url)
     if ref.kind == "launchpad":
@@ -80,7 +73,7 @@ class TrackerClient:
         self._state = state
         self._clock = clock
         self._memo: dict[str, tuple[float, Any]] = {}
-        self._inflight: dict[str, asyncio.Future[BugDetails | None]] = {}
+        self._inflight: dict[str, asyncio.Future[Bug | None]] = {}
         self._down_until: dict[str, float] = {}
         self._failing: set[str] = set()
         self._limit = asyncio.Semaphore(settings.max_concurrent)
@@ -97,18 +90,18 @@ class TrackerClient:
             await self._http.close()
             self._http = None
 
-    def wants(self, ref: TrackerRef) -> bool:
+    def wants(self, ref: Bug) -> bool:
         """Whether ``ref`` would be looked up at all (enabled, filed, on a configured site)."""
         return self._settings.enabled and ref.tracked and serves(self._settings, ref)
 
-    async def info(self, ref: TrackerRef) -> BugDetails | None:
+    async def info(self, ref: Bug) -> Bug | None:
         """What the tracker says about ``ref``; None when unknown, unreachable or not ours."""
         if not self.wants(ref):
             return None
         key = cache_key(ref)
         cached = await self._cache_get(key)
         if cached is not _MISS:
-            return BugDetails.from_json(cached) if cached is not None else None
+            return ref.with_details_json(cached) if cached is not None else None
         if self._is_down(ref.kind):
             return None
         future = self._inflight.get(key)
@@ -119,12 +112,19 @@ class TrackerClient:
         # shield: one caller giving up (cancelled) does not cancel the lookup others wait for.
         return await asyncio.shield(future)
 
-    async def lookup_all(self, refs: Iterable[TrackerRef]) -> dict[TrackerRef, BugDetails | None]:
+    async def describe(self, bug: Bug) -> Bug | None:
+        """``bug`` as its tracker describes it; ``bug`` itself when it is not ours to look up
+        (not filed, lookups off, another site); None when the tracker did not answer."""
+        if not self.wants(bug):
+            return bug
+        return await self.info(bug)
+
+    async def lookup_all(self, refs: Iterable[Bug]) -> dict[Bug, Bug | None]:
         unique = list(dict.fromkeys(refs))
         found = await asyncio.gather(*(self.info(ref) for ref in unique))
         return dict(zip(unique, found, strict=True))
 
-    async def _lookup(self, key: str, ref: TrackerRef) -> BugDetails | None:
+    async def _lookup(self, key: str, ref: Bug) -> Bug | None:
         s = self._settings
         try:
             async with self._limit:
@@ -146,13 +146,13 @@ class TrackerClient:
         if ref.kind in self._failing:
             self._failing.discard(ref.kind)
             log.info("%s answers again", ref.kind)
-        await self._cache_put(key, details.to_json(), s.cache_ttl)
+        await self._cache_put(key, details.details_json(), s.cache_ttl)
         return details
 
-    def _section(self, ref: TrackerRef) -> Any:
+    def _section(self, ref: Bug) -> Any:
         return getattr(self._settings, ref.kind)
 
-    def _failed(self, ref: TrackerRef, exc: BaseException) -> None:
+    def _failed(self, ref: Bug, exc: BaseException) -> None:
         down = not isinstance(exc, TrackerError) or exc.down
         reason = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
         if down:
@@ -189,42 +189,3 @@ class TrackerClient:
             await self._state.cache_put(key, {"details": details}, ttl)
         else:
             self._memo[key] = (self._clock() + ttl, details)
-
-    # -- hooks for the pipeline, the dashboard and chat -------------------------------------
-
-    async def enrich(self, outcome: Outcome, queries: Mapping[str, Query]) -> Outcome:
-        """``outcome`` with tracker titles and statuses on its bugs and their tracker projects
-        added to ``bug_projects`` (routing by tracker project, as ER routed by Launchpad target).
-
-        A bug the tracker cannot tell about keeps what the query file said.
-        """
-        ids = {link.id for job in outcome.jobs for link in job.bugs if link.id in queries}
-        refs = {bug_id: queries[bug_id].bug for bug_id in ids}
-        found = await self.lookup_all(refs.values())
-        details = {bug_id: found[ref] for bug_id, ref in refs.items()}
-        jobs = tuple(
-            JobResult(job.name, tuple(_enriched(b, details.get(b.id)) for b in job.bugs), job.url)
-            for job in outcome.jobs
-        )
-        projects = set(outcome.bug_projects)
-        for info in details.values():
-            if info is not None and not info.private:
-                projects.update(info.projects)
-        return replace(outcome, jobs=jobs, bug_projects=tuple(sorted(projects)))
-
-    async def graph_bug_data(self, query: Query) -> BugData:
-        """ER's ``bug_data`` (name, affects) for the graph JSON; reviews are not ours to fill."""
-        if not self.wants(query.bug):
-            return await bug_data_from_query(query)
-        info = await self.info(query.bug)
-        if info is None:
-            return replace(UNAVAILABLE, name=query.title or UNAVAILABLE.name)
-        if info.private:
-            return BugData(name=info.affects, affects=info.affects)
-        return BugData(name=info.title or query.title or "", affects=info.affects)
-
-
-def _enriched(link: BugLink, info: BugDetails | None) -> BugLink:
-    if info is None or info.private:
-        return link
-    return BugLink(link.id, link.url, info.title or link.title, info.status)

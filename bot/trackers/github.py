@@ -13,22 +13,21 @@ from typing import Any
 
 import aiohttp
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug, Target
 from bot.config.trackers import GithubSettings
-from bot.trackers import BugDetails, HttpError, NotFound, Target, get_json, parse_time, text
+from bot.trackers import HttpError, NotFound, get_json, parse_time, text
 
 _ID = re.compile(r"([\w.-]+)/([\w.-]+)#(\d+)")
 API_VERSION = "2022-11-28"
 
 
-def parse_github(url: str, project: str, issue: Mapping[str, Any]) -> BugDetails:
-    """An issue resource → details (pure)."""
+def parse_github(ref: Bug, project: str, issue: Mapping[str, Any]) -> Bug:
+    """An issue resource → ``ref`` as the tracker describes it (pure)."""
     state = text(issue.get("state"))
     reason = text(issue.get("state_reason"))
     closed = state == "closed"
     shown = f"{state}: {reason}" if closed and reason else state
-    return BugDetails(
-        url=url,
+    return ref.described(
         title=text(issue.get("title")),
         status=shown,
         closed=closed,
@@ -44,9 +43,7 @@ def request_headers(settings: GithubSettings) -> dict[str, str]:
     return headers
 
 
-async def fetch(
-    http: aiohttp.ClientSession, settings: GithubSettings, ref: TrackerRef
-) -> BugDetails:
+async def fetch(http: aiohttp.ClientSession, settings: GithubSettings, ref: Bug) -> Bug:
     found = _ID.fullmatch(ref.id)
     if not found:
         raise NotFound(f"not a GitHub issue: {ref.id!r}")
@@ -62,4 +59,4 @@ async def fetch(
         raise
     if not isinstance(issue, Mapping):
         raise NotFound(f"{ref.id}: not an issue")
-    return parse_github(ref.url, f"{org}/{repo}", issue)
+    return parse_github(ref, f"{org}/{repo}", issue)

@@ -8,20 +8,18 @@ for a missing issue and for one the reader may not see, so both are "not found".
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug, Target
 from bot.config.trackers import JiraSettings
+from bot.core.http import basic_auth
 from bot.trackers import (
-    BugDetails,
     HttpError,
     NotFound,
-    Target,
     get_json,
     mapping,
     parse_time,
@@ -32,8 +30,8 @@ FIELDS = "summary,status,project,resolution,resolutiondate,components"
 _KEY = re.compile(r"[A-Z][A-Z0-9_]*-\d+")
 
 
-def parse_jira(url: str, issue: Mapping[str, Any]) -> BugDetails:
-    """An issue resource → details (pure)."""
+def parse_jira(ref: Bug, issue: Mapping[str, Any]) -> Bug:
+    """An issue resource → ``ref`` as the tracker describes it (pure)."""
     fields = mapping(issue.get("fields"))
     status = mapping(fields.get("status"))
     name = text(status.get("name"))
@@ -46,8 +44,7 @@ def parse_jira(url: str, issue: Mapping[str, Any]) -> BugDetails:
     components = fields.get("components")
     names = [text(mapping(c).get("name")) for c in components or () if isinstance(c, Mapping)]
     targets = tuple(Target(n, shown or "Unknown") for n in (project, *names) if n)
-    return BugDetails(
-        url=url,
+    return ref.described(
         title=text(fields.get("summary")),
         status=shown,
         closed=closed,
@@ -61,12 +58,11 @@ def auth_headers(settings: JiraSettings) -> dict[str, str]:
         return {}
     secret = settings.token.get_secret_value()
     if settings.username:
-        pair = f"{settings.username}:{secret}".encode()
-        return {"Authorization": "Basic " + base64.b64encode(pair).decode("ascii")}
+        return {"Authorization": basic_auth(settings.username, secret)}
     return {"Authorization": f"Bearer {secret}"}
 
 
-async def fetch(http: aiohttp.ClientSession, settings: JiraSettings, ref: TrackerRef) -> BugDetails:
+async def fetch(http: aiohttp.ClientSession, settings: JiraSettings, ref: Bug) -> Bug:
     if not _KEY.fullmatch(ref.id):
         raise NotFound(f"not a Jira issue key: {ref.id!r}")
     base = (settings.api_url or settings.url).rstrip("/")
@@ -77,4 +73,4 @@ async def fetch(http: aiohttp.ClientSession, settings: JiraSettings, ref: Tracke
         if exc.status == 404:
             raise NotFound(f"{ref.id}: no such issue, or not visible to this account") from None
         raise
-    return parse_jira(ref.url, mapping(issue))
+    return parse_jira(ref, mapping(issue))

@@ -14,18 +14,15 @@ from typing import Any
 
 import aiohttp
 
-from bot.bugs import TrackerRef
+from bot.bugs import Bug, Target
 from bot.config.trackers import LaunchpadSettings
 from bot.trackers import (
-    BugDetails,
     HttpError,
     NotFound,
-    Target,
     TrackerError,
     get_json,
     mapping,
     parse_time,
-    private_bug,
     text,
 )
 
@@ -44,10 +41,10 @@ def task_closed(task: Mapping[str, Any]) -> datetime | None:
     return parse_time(task.get("date_closed")) or parse_time(task.get("date_fix_released"))
 
 
-def parse_launchpad(url: str, bug: Mapping[str, Any], tasks: Sequence[Any]) -> BugDetails:
-    """A bug resource and its bug task entries → details (pure; see the module doc)."""
+def parse_launchpad(ref: Bug, bug: Mapping[str, Any], tasks: Sequence[Any]) -> Bug:
+    """A bug resource and its bug task entries → ``ref`` as Launchpad describes it (pure)."""
     if bug.get("private") is True:
-        return private_bug(url)
+        return ref.hidden()
     entries = [mapping(task) for task in tasks]
     targets = tuple(
         Target(text(t.get("bug_target_name")) or "?", text(t.get("status")) or "Unknown")
@@ -55,8 +52,7 @@ def parse_launchpad(url: str, bug: Mapping[str, Any], tasks: Sequence[Any]) -> B
     )
     closed = bool(entries) and all(task_complete(t) for t in entries)
     since = max((d for t in entries if (d := task_closed(t))), default=None) if closed else None
-    return BugDetails(
-        url=url,
+    return ref.described(
         title=text(bug.get("title")),
         status=_status(entries, closed),
         closed=closed,
@@ -74,9 +70,7 @@ def _status(tasks: list[Mapping[str, Any]], closed: bool) -> str | None:
     return text(open_tasks[0].get("status")) if open_tasks else None
 
 
-async def fetch(
-    http: aiohttp.ClientSession, settings: LaunchpadSettings, ref: TrackerRef
-) -> BugDetails:
+async def fetch(http: aiohttp.ClientSession, settings: LaunchpadSettings, ref: Bug) -> Bug:
     if not ref.id.isdigit():
         raise NotFound(f"not a Launchpad bug number: {ref.id!r}")
     base = settings.api_url.rstrip("/") + "/"
@@ -84,13 +78,13 @@ async def fetch(
         bug = mapping(await get_json(http, f"{base}bugs/{ref.id}"))
     except HttpError as exc:
         if exc.status in _HIDDEN:
-            return private_bug(ref.url)
+            return ref.hidden()
         raise
     if bug.get("private") is True:
-        return private_bug(ref.url)
+        return ref.hidden()
     link = _on(base, bug.get("bug_tasks_collection_link")) or f"{base}bugs/{ref.id}/bug_tasks"
     tasks = await _tasks(http, base, link, settings.max_task_pages)
-    return parse_launchpad(ref.url, bug, tasks)
+    return parse_launchpad(ref, bug, tasks)
 
 
 async def _tasks(

@@ -14,7 +14,8 @@ from bot.search.breaker import GuardedBackend
 from bot.search.opensearch import OpenSearchBackend
 from bot.trackers.client import TrackerClient
 from bot.watch.classify import Classifier, classify_when_ready
-from bot.watch.pipeline import Judge, Outcome, outcome_of
+from bot.watch.outcome import Outcome, describe_bugs, outcome_of
+from bot.watch.pipeline import Judge
 from bot.watch.readiness import ReadinessMonitor
 
 log = logging.getLogger(__name__)
@@ -39,9 +40,8 @@ def make_judge(
         verdict = await classify_when_ready(
             build, classifier, backend, monitor=monitor, deadline=deadline
         )
-        by_id = classifier.queries.by_id
         # Tracker titles and projects (for team routing) join the verdict before it is saved.
-        return await trackers.enrich(outcome_of(verdict, by_id), by_id)
+        return await describe_bugs(outcome_of(verdict, classifier.queries.by_id), trackers.info)
 
     return judge
 

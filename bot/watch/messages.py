@@ -7,36 +7,18 @@ adds bold and colour; the Matrix rendering is HTML with links.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from html import escape
 
+from bot.bugs import Bug
 from bot.events.model import FailedBuild
 from bot.transports.base import Text
+from bot.watch.outcome import JobResult
 
 BOLD = "\x02"
 COLOR = "\x03"
 RESET = "\x0f"
 RED = "04"
 GREEN = "03"
-
-
-@dataclass(frozen=True)
-class BugLink:
-    """A found bug as shown to people."""
-
-    id: str
-    url: str
-    title: str | None = None
-    status: str | None = None
-
-
-@dataclass(frozen=True)
-class JobResult:
-    """One failed job and the known bugs that explain it (none: unrecognized)."""
-
-    name: str
-    bugs: tuple[BugLink, ...] = ()
-    url: str | None = None
 
 
 def change_link(build: FailedBuild) -> str:
@@ -98,7 +80,7 @@ def _plain_entry(job: JobResult) -> str:
     return f"{job.name}: " + " ".join(_plain_bug(bug) for bug in job.bugs)
 
 
-def _plain_bug(bug: BugLink) -> str:
+def _plain_bug(bug: Bug) -> str:
     return f'{bug.url} "{bug.title}"' if bug.title else bug.url
 
 
@@ -119,7 +101,7 @@ def _html_entry(job: JobResult) -> str:
     return f"{name}: " + ", ".join(_html_bug(bug) for bug in job.bugs)
 
 
-def _html_bug(bug: BugLink) -> str:
+def _html_bug(bug: Bug) -> str:
     title = f" {escape(bug.title)}" if bug.title else ""
     status = f" ({escape(bug.status)})" if bug.status else ""
     return f'<a href="{escape(bug.url)}">bug {escape(bug.id)}</a>{title}{status}'

@@ -23,87 +23,19 @@ import asyncio
 import logging
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
 
 from bot.core.retry import Backoff
 from bot.events.model import FailedBuild
-from bot.queries import Query
 from bot.state import StateStore
 from bot.transports.base import Room, Text
-from bot.watch.classify import Verdict
 from bot.watch.delivery import FunctionOutlet, OutageLog, Outlet, RoomQueues
-from bot.watch.messages import (
-    BugLink,
-    JobResult,
-    format_found,
-    format_not_ready,
-    format_unrecognized,
-)
+from bot.watch.messages import format_found, format_not_ready, format_unrecognized
+from bot.watch.outcome import Outcome
 from bot.watch.routing import Routing, Subject
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What is announced about one build."""
-
-    jobs: tuple[JobResult, ...]  # failed voting jobs that were judged, with their bugs
-    not_ready: tuple[str, ...] = ()  # jobs whose logs never became searchable
-    waited: float = 0.0  # seconds spent waiting for logs
-    teams: tuple[str, ...] = ()  # owners of the found bugs' queries
-    bug_projects: tuple[str, ...] = ()  # tracker projects of the found bugs
-
-    @property
-    def found(self) -> bool:
-        return any(job.bugs for job in self.jobs)
-
-    def to_json(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Outcome:
-        jobs = tuple(
-            JobResult(job["name"], tuple(BugLink(**bug) for bug in job["bugs"]), job.get("url"))
-            for job in data["jobs"]
-        )
-        return cls(
-            jobs=jobs,
-            not_ready=tuple(data.get("not_ready", ())),
-            waited=float(data.get("waited", 0.0)),
-            teams=tuple(data.get("teams", ())),
-            bug_projects=tuple(data.get("bug_projects", ())),
-        )
-
-
-def outcome_of(verdict: Verdict, queries: Mapping[str, Query]) -> Outcome:
-    """What to announce from a classification: bugs with their links, late jobs apart.
-
-    As ER did, a failed non-voting job is only mentioned when a query explains it.
-    """
-    jobs: list[JobResult] = []
-    late: list[str] = []
-    found: list[Query] = []
-    for job in verdict.jobs:
-        # A bug found in partial logs is still worth announcing; only silence is "late".
-        if job.status == "not-ready":
-            late.append(job.job.name)
-            continue
-        bugs = [queries[bug] for bug in job.bugs if bug in queries]
-        if not bugs and not job.job.voting:
-            continue
-        found += bugs
-        links = tuple(BugLink(q.id, q.bug.url, q.title) for q in bugs)
-        jobs.append(JobResult(job.job.name, links, job.job.url))
-    return Outcome(
-        jobs=tuple(jobs),
-        not_ready=tuple(late),
-        waited=verdict.waited,
-        teams=tuple(sorted({q.owner for q in found if q.owner})),
-        bug_projects=tuple(sorted({q.bug.project for q in found if q.bug.project})),
-    )
 
 
 Judge = Callable[[FailedBuild], Awaitable[Outcome]]
