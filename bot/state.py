@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from bot.events.model import FailedBuild, Job
-from bot.transports.base import Room
 
 T = TypeVar("T")
 DeliveryStatus = Literal["sending", "sent", "given-up"]
@@ -93,10 +92,6 @@ def build_from_json(text: str) -> FailedBuild:
     data = json.loads(text)
     data["jobs"] = tuple(Job(**job) for job in data["jobs"])
     return FailedBuild(**data)
-
-
-def room_key(room: Room) -> str:
-    return f"{room.transport}:{room.id}"
 
 
 class StateStore:
@@ -190,39 +185,39 @@ class StateStore:
 
     # --- deliveries -----------------------------------------------------------------------
 
-    async def delivery_status(self, key: str, room: Room) -> DeliveryStatus | None:
+    async def delivery_status(self, key: str, room: str) -> DeliveryStatus | None:
         """Where the message for (``key``, ``room``) stands; None: not sent yet."""
 
         def select(conn: sqlite3.Connection) -> Any:
             row = conn.execute(
                 "SELECT status FROM deliveries WHERE build_key = ? AND room = ?",
-                (key, room_key(room)),
+                (key, room),
             ).fetchone()
             return row[0] if row else None
 
         status: DeliveryStatus | None = await self._run(select)
         return status
 
-    async def delivered(self, key: str, room: Room) -> bool:
+    async def delivered(self, key: str, room: str) -> bool:
         """Whether (``key``, ``room``) is done with: sent, or being sent, or given up."""
         return await self.delivery_status(key, room) is not None
 
-    async def mark_sending(self, key: str, room: Room) -> None:
+    async def mark_sending(self, key: str, room: str) -> None:
         """Just before the message is handed to the transport (see the module docstring)."""
         await self._set_delivery(key, room, "sending", None)
 
-    async def mark_delivered(self, key: str, room: Room) -> None:
+    async def mark_delivered(self, key: str, room: str) -> None:
         """The transport wrote the message out."""
         await self._set_delivery(key, room, "sent", None)
 
-    async def give_up(self, key: str, room: Room, reason: str) -> None:
+    async def give_up(self, key: str, room: str, reason: str) -> None:
         await self._set_delivery(key, room, "given-up", reason[:500])
 
-    async def forget_sending(self, key: str, room: Room) -> None:
+    async def forget_sending(self, key: str, room: str) -> None:
         """The transport refused the message before anything went out: back to not sent."""
         await self._execute(
             "DELETE FROM deliveries WHERE build_key = ? AND room = ? AND status = 'sending'",
-            (key, room_key(room)),
+            (key, room),
         )
 
     async def deliveries(self, key: str) -> dict[str, tuple[DeliveryStatus, str | None]]:
@@ -237,12 +232,12 @@ class StateStore:
         return await self._run(select)
 
     async def _set_delivery(
-        self, key: str, room: Room, status: DeliveryStatus, reason: str | None
+        self, key: str, room: str, status: DeliveryStatus, reason: str | None
     ) -> None:
         await self._execute(
             "INSERT OR REPLACE INTO deliveries (build_key, room, sent, status, reason)"
             " VALUES (?, ?, ?, ?, ?)",
-            (key, room_key(room), time.time(), status, reason),
+            (key, room, time.time(), status, reason),
         )
 
     # --- chat audit and cache -------------------------------------------------------------

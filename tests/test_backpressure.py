@@ -17,11 +17,12 @@ from bot.search.base import Body, Response, SearchQueryError, SearchUnavailable
 from bot.search.breaker import CircuitBreaker, CircuitOpen, GuardedBackend
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
-from bot.transports.base import Room, Text
+from bot.transports.base import Room
 from bot.watch.outcome import JobResult, Outcome
 from bot.watch.pipeline import Limits, Pipeline
 from bot.watch.routing import parse_channels
 from tests.httpstub import ForwardingProxy
+from tests.support.outlet import FakeOutlet
 
 ROUTING = parse_channels({"qa": {"projects": ["all"], "events": ["positive", "negative"]}})
 BUILD = FailedBuild(
@@ -177,7 +178,6 @@ async def finished(state: StateStore) -> tuple[bool, str | None]:
 async def test_builds_beyond_max_active_wait_in_the_journal(tmp_path: Path) -> None:
     state = await open_state(tmp_path)
     release = asyncio.Event()
-    said: list[str] = []
     most = 0
 
     async def judge(build: FailedBuild) -> Outcome:
@@ -186,11 +186,10 @@ async def test_builds_beyond_max_active_wait_in_the_journal(tmp_path: Path) -> N
         await release.wait()
         return Outcome(jobs=())
 
-    async def deliver(room: Room, text: Text) -> None:
-        said.append(text.plain)
-
     limits = replace(FAST, max_active=4, max_concurrent=2)
-    pipeline = Pipeline(state=state, judge=judge, routing=ROUTING, deliver=deliver, limits=limits)
+    pipeline = Pipeline(
+        state=state, judge=judge, routing=ROUTING, outlet=FakeOutlet(), limits=limits
+    )
     for build in builds(10):
         assert await pipeline.submit(build)
     assert pipeline.active == 4
@@ -218,11 +217,10 @@ async def test_judging_is_capped(tmp_path: Path) -> None:
         judging -= 1
         return Outcome(jobs=())
 
-    async def deliver(room: Room, text: Text) -> None:
-        pass
-
     limits = replace(FAST, max_concurrent=3)
-    pipeline = Pipeline(state=state, judge=judge, routing=ROUTING, deliver=deliver, limits=limits)
+    pipeline = Pipeline(
+        state=state, judge=judge, routing=ROUTING, outlet=FakeOutlet(), limits=limits
+    )
     for build in builds(12):
         await pipeline.submit(build)
     await pipeline.drain(grace=10)
@@ -237,7 +235,7 @@ async def test_a_failing_judge_is_retried_until_the_search_server_is_back(
 ) -> None:
     state = await open_state(tmp_path)
     attempts: list[int] = []
-    said: list[str] = []
+    outlet = FakeOutlet()
 
     async def judge(build: FailedBuild) -> Outcome:
         attempts.append(1)
@@ -245,15 +243,12 @@ async def test_a_failing_judge_is_retried_until_the_search_server_is_back(
             raise SearchUnavailable("search server http://x unreachable")
         return Outcome(jobs=(), not_ready=("tempest-full",))
 
-    async def deliver(room: Room, text: Text) -> None:
-        said.append(text.plain)
-
-    pipeline = Pipeline(state=state, judge=judge, routing=ROUTING, deliver=deliver, limits=FAST)
+    pipeline = Pipeline(state=state, judge=judge, routing=ROUTING, outlet=outlet, limits=FAST)
     await pipeline.submit(BUILD)
     await pipeline.drain(grace=10)
     assert len(attempts) == 4
-    assert said
-    assert said[0].startswith("Logs not ready")
+    assert outlet.said()
+    assert outlet.said()[0].startswith("Logs not ready")
     assert await finished(state) == (True, None)
     await pipeline.close()
     await state.close()
@@ -265,43 +260,40 @@ async def test_judging_is_given_up_after_a_bounded_time_and_journaled(tmp_path: 
     async def judge(build: FailedBuild) -> Outcome:
         raise SearchUnavailable("search server http://x unreachable")
 
-    async def deliver(room: Room, text: Text) -> None:
-        raise AssertionError("nothing to say")
-
+    outlet = FakeOutlet()
     limits = replace(FAST, judge_retry_for=0.2)
-    pipeline = Pipeline(state=state, judge=judge, routing=ROUTING, deliver=deliver, limits=limits)
+    pipeline = Pipeline(state=state, judge=judge, routing=ROUTING, outlet=outlet, limits=limits)
     await pipeline.submit(BUILD)
     await pipeline.drain(grace=10)
     done, gave_up = await finished(state)
     assert done
-    assert gave_up == "not judged: SearchUnavailable: search server http://x unreachable"
+    assert gave_up == "not judged: search server http://x unreachable"
     assert pipeline.given_up == 1
+    assert outlet.sent == []  # nothing to say
     await pipeline.close()
     await state.close()
 
 
 async def test_a_room_given_up_finishes_the_build_with_the_reason(tmp_path: Path) -> None:
     state = await open_state(tmp_path)
+    outlet = FakeOutlet()
+    outlet.refuse.add(Room("irc", "#qa"))
     pipeline = Pipeline(
         state=state,
         judge=_unrecognized,
         routing=ROUTING,
-        deliver=_refused,
+        outlet=outlet,
         limits=replace(FAST, give_up_after=0.2),
     )
     await pipeline.submit(BUILD)
     await pipeline.drain(grace=10)
-    assert await finished(state) == (True, "irc:#qa: refused")
+    assert await finished(state) == (True, "irc:#qa: ConnectionError: refused")
     await pipeline.close()
     await state.close()
 
 
 async def _unrecognized(build: FailedBuild) -> Outcome:
     return Outcome(jobs=(JobResult("tempest-full"),))
-
-
-async def _refused(room: Room, text: Text) -> None:
-    raise ConnectionError("refused")
 
 
 async def test_an_unwritable_journal_holds_the_event_it_does_not_lose_it(
@@ -318,7 +310,7 @@ async def test_an_unwritable_journal_holds_the_event_it_does_not_lose_it(
 
     monkeypatch.setattr(state, "add_build", full_disk)
     pipeline = Pipeline(
-        state=state, judge=_unrecognized, routing=ROUTING, deliver=_said, limits=FAST
+        state=state, judge=_unrecognized, routing=ROUTING, outlet=FakeOutlet(), limits=FAST
     )
     with caplog.at_level("WARNING", "bot.watch.pipeline"):
         assert await pipeline.submit(BUILD)
@@ -327,10 +319,6 @@ async def test_an_unwritable_journal_holds_the_event_it_does_not_lose_it(
     assert len([r for r in caplog.records if "disk is full" in r.getMessage()]) == 1
     await pipeline.close()
     await state.close()
-
-
-async def _said(room: Room, text: Text) -> None:
-    pass
 
 
 async def test_a_slow_search_server_trips_the_breaker_too(search_settings: SearchSettings) -> None:

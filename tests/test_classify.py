@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import shutil
 from collections.abc import AsyncIterator, Mapping, Sequence
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +15,8 @@ from bot.demo.data import DemoBuildset, DemoJob, generate, gerrit_event, job_doc
 from bot.events.model import FailedBuild
 from bot.events.parse import parse_event
 from bot.events.source import RawEvent
-from bot.queries import Query, QueryRepo, load_queries
+from bot.queries import Query, load_queries
+from bot.queries.store import QueryStore
 from bot.search.base import Body, Response, SearchQueryError, SearchUnavailable
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
@@ -31,7 +28,6 @@ from bot.watch.classify import (
     classify_when_ready,
     failed_tests_lucene,
 )
-from bot.watch.querywatch import QueryWatcher
 from bot.watch.readiness import ReadinessMonitor
 from tests.conftest import UPSTREAM_QUERIES, require_upstream
 from tests.test_readiness import NOW, CountingBackend, FakeClock, log_docs, make_build, make_job
@@ -218,10 +214,11 @@ async def test_without_scripts_it_falls_back_once(search: OpenSearchBackend) -> 
 
 async def test_replaced_queries_apply_to_the_next_build(search: OpenSearchBackend) -> None:
     await bulk_index(search.client, log_docs("a", 1, ["brand new failure"]))
-    classifier = Classifier(QUERIES)
+    store = QueryStore(QUERIES)
+    classifier = Classifier(store)
     build = make_build(make_job("a", 1))
     assert (await classifier.classify(build, search)).jobs[0].bugs == ()
-    classifier.replace([*QUERIES, query("2000000", 'message:"brand new failure"')])
+    store.replace([*QUERIES, query("2000000", 'message:"brand new failure"')])
     assert len(classifier.queries) == len(QUERIES) + 1
     assert (await classifier.classify(build, search)).jobs[0].bugs == ("2000000",)
 
@@ -388,101 +385,3 @@ async def test_a_failed_batch_fails_its_callers(search: OpenSearchBackend) -> No
     )
     assert all(isinstance(r, SearchUnavailable) for r in results)
     assert counting.round_trips == 1
-
-
-# --- query repo reload ------------------------------------------------------------------
-
-
-def write_query(repo: Path, name: str, text: str, bump: int = 0) -> None:
-    path = repo / f"{name}.yaml"
-    path.write_text(text)
-    if bump:  # a distinct mtime even on coarse file-system clocks
-        stat = path.stat()
-        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + bump * 1_000_000_000))
-
-
-async def test_query_repo_changes_are_picked_up(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    write_query(tmp_path, "1000001", 'query: message:"disk quota exceeded"\n')
-    write_query(tmp_path, "1000002", 'query: message:"mirror unreachable"\n')
-    classifier = Classifier()
-    watcher = QueryWatcher(tmp_path, classifier)
-    assert await watcher.load() == 2
-    assert not await watcher.check()
-    write_query(tmp_path, "1000002", 'query: message:"mirror gone"\n', bump=5)
-    write_query(tmp_path, "1000003", "query: message:new\nallow-nonvoting: true\n")
-    write_query(tmp_path, "1000004", "query: message:(unbalanced\n")
-    with caplog.at_level(logging.WARNING, logger="bot.watch.querywatch"):
-        assert await watcher.check()
-    assert sorted(classifier.queries.by_id) == ["1000001", "1000002", "1000003"]
-    assert classifier.queries.by_id["1000002"].lucene == 'message:"mirror gone"'
-    assert classifier.queries.by_id["1000003"].allow_nonvoting
-    assert "1000004" in caplog.text
-    (tmp_path / "1000001.yaml").unlink()
-    assert await watcher.check()
-    assert sorted(classifier.queries.by_id) == ["1000002", "1000003"]
-
-
-async def test_a_vanished_repo_keeps_the_queries(tmp_path: Path) -> None:
-    repo = tmp_path / "queries"
-    repo.mkdir()
-    write_query(repo, "1000001", 'query: message:"disk quota exceeded"\n')
-    classifier = Classifier()
-    watcher = QueryWatcher(repo, classifier)
-    await watcher.load()
-    shutil.rmtree(repo)
-    await watcher.check()
-    assert list(classifier.queries.by_id) == ["1000001"]
-    repo.mkdir()
-    assert await watcher.check()  # an empty repo that exists is taken at its word
-    assert len(classifier.queries) == 0
-
-
-async def test_a_single_file_repo_is_watched_too(tmp_path: Path) -> None:
-    write_query(tmp_path, "1000001", "query: message:one\n")
-    classifier = Classifier()
-    watcher = QueryWatcher(tmp_path / "1000001.yaml", classifier)
-    assert await watcher.load() == 1
-    write_query(tmp_path, "1000001", "query: message:uno\n", bump=1)
-    assert await watcher.check()
-    assert classifier.queries.by_id["1000001"].lucene == "message:uno"
-
-
-async def test_watch_loop_reloads_between_sleeps(tmp_path: Path) -> None:
-    write_query(tmp_path, "1000001", "query: message:one\n")
-    classifier = Classifier()
-    naps: list[float] = []
-
-    async def nap(seconds: float) -> None:
-        naps.append(seconds)
-        if len(naps) == 2:
-            write_query(tmp_path, "1000002", "query: message:two\n", bump=1)
-        if len(naps) == 4:
-            raise asyncio.CancelledError
-
-    watcher = QueryWatcher(tmp_path, classifier, interval=7.0, sleep=nap)
-    with pytest.raises(asyncio.CancelledError):
-        await watcher.run()
-    assert naps == [7.0] * 4
-    assert sorted(classifier.queries.by_id) == ["1000001", "1000002"]
-    assert watcher.reloads == 2
-
-
-async def test_a_loader_crash_keeps_the_queries(tmp_path: Path) -> None:
-    write_query(tmp_path, "1000001", "query: message:one\n")
-    classifier = Classifier()
-    calls = 0
-
-    def loader(path: Path) -> QueryRepo:
-        nonlocal calls
-        calls += 1
-        if calls > 1:
-            raise RuntimeError("boom")
-        return load_queries(path)
-
-    watcher = QueryWatcher(tmp_path, classifier, loader=loader)
-    await watcher.load()
-    write_query(tmp_path, "1000002", "query: message:two\n", bump=1)
-    assert await watcher.check()
-    assert list(classifier.queries.by_id) == ["1000001"]

@@ -41,8 +41,9 @@ async def served(built: Path) -> AsyncIterator[tuple[str, aiohttp.ClientSession]
     async def health() -> dict[str, Any]:
         return {"ok": True, "search": "up"}
 
-    server = DashboardServer(LOCAL, built, health=health, metrics=lambda: "up 1\n")
+    server = DashboardServer(LOCAL, built)
     await server.start()
+    server.attach(health=health, metrics=lambda: "up 1\n")
     timeout = aiohttp.ClientTimeout(total=10)
     async with aiohttp.ClientSession(timeout=timeout) as session:
         yield server.url, session
@@ -119,18 +120,22 @@ async def test_health_and_metrics_hooks(served: tuple[str, aiohttp.ClientSession
 
 
 async def test_unhealthy_and_not_built_yet(tmp_path: Path) -> None:
-    server = DashboardServer(LOCAL, tmp_path, health=lambda: {"ok": False, "why": "search down"})
+    server = DashboardServer(LOCAL, tmp_path)
     await server.start()
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as session:
+            # Until the bot is up: not healthy, no metrics.
+            status, text, _ = await fetch(session, server.url + "/healthz")
+            assert (status, json.loads(text)) == (503, {"ok": False, "status": "starting"})
+            status, _, _ = await fetch(session, server.url + "/metrics")
+            assert status == 503
+            server.attach(health=lambda: {"ok": False, "why": "search down"}, metrics=lambda: "")
             status, text, _ = await fetch(session, server.url + "/healthz")
             assert (status, json.loads(text)["why"]) == (503, "search down")
             status, text, headers = await fetch(session, server.url + "/")
             assert status == 503
             assert "not been built yet" in text
             assert headers["Retry-After"] == "60"
-            status, _, _ = await fetch(session, server.url + "/metrics")
-            assert status == 404  # no metrics hook given
             write_files(tmp_path, {"index.html": b"<p>hi</p>"})
             status, text, _ = await fetch(session, server.url + "/")
             assert (status, text) == (200, "<p>hi</p>")

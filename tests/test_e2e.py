@@ -131,7 +131,7 @@ async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered
     assert answer.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
 
     # Nothing went where it was not routed: #glance heard nothing, #qa no positive.
-    assert app.pipeline is not None
+    assert app.parts is not None
     await asyncio.sleep(1)
     stray = [e for e in bob.raw if f"NOTICE {glance} " in e]
     assert stray == []

@@ -118,7 +118,9 @@ async def publish(run: Scenario, build: DemoBuildset) -> None:
 
 
 async def health(app: App, predicate: Callable[[dict[str, Any]], bool], what: str) -> None:
-    await until(lambda: predicate(dict(app.health())), f"health: {what}")
+    await until(
+        lambda: app.vitals is not None and predicate(app.vitals.health()), f"health: {what}"
+    )
 
 
 async def test_no_event_is_lost_while_each_server_restarts(
@@ -197,9 +199,9 @@ async def test_no_event_is_lost_while_each_server_restarts(
 
     await asyncio.sleep(1)  # room for a duplicate to show up, were there one
     assert [await rooms.counts(build) for build in builds] == [(1, 1)] * 5
-    assert app.pipeline is not None
-    assert app.pipeline.pending == 0
-    assert app.pipeline.given_up == 0
+    assert app.parts is not None
+    assert app.parts.pipeline.pending == 0
+    assert app.parts.pipeline.given_up == 0
     watcher.close()
     await irc_relay.stop()
     await alice.client.close()

@@ -18,6 +18,7 @@ from aiohttp import web
 from typer.testing import CliRunner
 
 import bot.cli.ingest  # noqa: F401  (registers the subcommand until bot.cli imports it)
+from bot.bugs import Bug
 from bot.cli import app
 from bot.config import SearchSettings
 from bot.events.model import FailedBuild, Job
@@ -233,7 +234,7 @@ async def test_zuul_tree_is_ingested_and_the_build_classified(
     job = build.failed_jobs[0]
     backend = OpenSearchBackend(search_settings)
     try:
-        count = await ingest_build(backend.client, build, job, IngestSettings())
+        count = await ingest_build(backend, build, job, IngestSettings())
         repo = load_queries(query_repo(tmp_path))
         assert not repo.problems
         verdict = await classify_when_ready(build, Classifier(repo.queries), backend)
@@ -254,7 +255,7 @@ async def test_documents_carry_the_build_fields_and_line_times(
     build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
     backend = OpenSearchBackend(search_settings)
     try:
-        await ingest_build(backend.client, build, build.failed_jobs[0], IngestSettings())
+        await ingest_build(backend, build, build.failed_jobs[0], IngestSettings())
     finally:
         await backend.close()
 
@@ -442,31 +443,28 @@ async def test_the_bot_ingests_before_judging_when_configured(
     log_server: LogServer, search_settings: SearchSettings, tmp_path: Path
 ) -> None:
     """``watch.ingest: true``: the judge fetches the logs itself, then classifies them."""
-    from bot.config import load_settings
+    from bot.search import writer_of
     from bot.search.breaker import CircuitBreaker, GuardedBackend
-    from bot.trackers.client import TrackerClient
-    from bot.watch.judging import make_judge
+    from bot.watch.judging import Judge, log_ingest
     from bot.watch.readiness import ReadinessMonitor
 
     build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
-    settings = load_settings(
-        None,
-        search={"url": search_settings.url, "retries": 0},
-        watch={"ingest": True, "wait": 30},
-        trackers={"enabled": False},
-    )
     repo = load_queries(query_repo(tmp_path))
-    backend = GuardedBackend(
-        OpenSearchBackend(settings.search), CircuitBreaker(failures=3, cooldown=5.0)
-    )
+    inner = OpenSearchBackend(search_settings.model_copy(update={"retries": 0}))
+    backend = GuardedBackend(inner, CircuitBreaker(failures=3, cooldown=5.0))
+    writer = writer_of(backend)
+    assert writer is not None
     monitor = ReadinessMonitor(backend, interval=0.2)
-    trackers = TrackerClient(settings.trackers)
-    judge = make_judge(settings, Classifier(repo.queries), backend, monitor, trackers)
+
+    async def untracked(bug: Bug) -> Bug | None:
+        return None
+
+    ingest = log_ingest(writer, IngestSettings())
+    judge = Judge(Classifier(repo.queries), backend, monitor, untracked, 30.0, ingest)
     try:
         outcome = await judge(build)
     finally:
         await monitor.close()
-        await trackers.close()
         await backend.close()
     [job] = outcome.jobs
     assert job.name == "tempest-full-py3"

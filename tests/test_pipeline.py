@@ -7,14 +7,16 @@ real chat servers elsewhere); the journal is the real SQLite store.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from bot.bugs import launchpad
 from bot.events.model import FailedBuild, Job
 from bot.state import StateStore
 from bot.transports.base import Room, Text
 from bot.watch.outcome import JobResult, Outcome, outcome_of
-from bot.watch.pipeline import Pipeline, announcements
+from bot.watch.pipeline import Pipeline, announcement_parts
 from bot.watch.routing import parse_channels
+from tests.support.outlet import FakeOutlet
 
 ROUTING = parse_channels(
     {
@@ -47,20 +49,24 @@ FOUND = Outcome(
 )
 
 
+def announced(*args: Any) -> list[tuple[Room, Text]]:
+    return [(room, text) for _, room, text in announcement_parts(*args)]
+
+
 def test_announcements_route_found_unrecognized_and_not_ready() -> None:
-    rooms = [room for room, _ in announcements(BUILD, FOUND, ROUTING)]
+    rooms = [room for room, _ in announced(BUILD, FOUND, ROUTING)]
     assert rooms == [
         Room("irc", "#nova"),
         Room("irc", "#qa"),
         Room("matrix", "#storage:example.org"),
     ]
     unknown = Outcome(jobs=(JobResult("grenade"),))
-    said = announcements(BUILD, unknown, ROUTING, "https://dash.example.org/uncat")
+    said = announced(BUILD, unknown, ROUTING, "https://dash.example.org/uncat")
     assert [room for room, _ in said] == [Room("irc", "#qa")]
     assert said[0][1].plain.endswith("unrecognized error (see https://dash.example.org/uncat)")
     late = Outcome(jobs=(), not_ready=("tempest-full",), waited=1200)
     check_build = FailedBuild(**{**BUILD.__dict__, "queue": "check"})
-    said = announcements(check_build, late, ROUTING)
+    said = announced(check_build, late, ROUTING)
     assert [room for room, _ in said] == [Room("irc", "#qa")]  # any queue, negative channels
     assert said[0][1].plain.startswith("Logs not ready after 1200s for tempest-full")
 
@@ -79,20 +85,16 @@ def test_outcome_reads_journals_written_before_the_bug_kind_was_kept() -> None:
 
 async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:
     judged: list[str] = []
-    sent: list[tuple[Room, str]] = []
-    dead = {Room("irc", "#qa")}
+    outlet = FakeOutlet()
+    sent = outlet.sent
+    outlet.refuse = {Room("irc", "#qa")}  # nothing sent: retried with backoff
 
     async def judge(build: FailedBuild) -> Outcome:
         judged.append(build.key)
         return FOUND
 
-    async def deliver(room: Room, text: Text) -> None:
-        if room in dead:
-            raise ConnectionError("IRC went away")  # nothing sent: retried with backoff
-        sent.append((room, text.plain))
-
     state = await StateStore.open(tmp_path / "state.sqlite")
-    first = Pipeline(state=state, judge=judge, routing=ROUTING, deliver=deliver)
+    first = Pipeline(state=state, judge=judge, routing=ROUTING, outlet=outlet)
     assert await first.submit(BUILD) is True
     assert await first.submit(BUILD) is False  # the same report again
     await first.drain(grace=0.5)  # #qa still down: the build is stopped unfinished
@@ -102,9 +104,9 @@ async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:
     assert await state.unfinished() == [BUILD]
     await state.close()
 
-    dead.clear()
+    outlet.refuse.clear()
     state = await StateStore.open(tmp_path / "state.sqlite")
-    second = Pipeline(state=state, judge=judge, routing=ROUTING, deliver=deliver)
+    second = Pipeline(state=state, judge=judge, routing=ROUTING, outlet=outlet)
     assert await second.resume() == 1
     await second.drain(grace=10)
     await second.close()

@@ -12,10 +12,11 @@ from bot.queries import Query, load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
-from bot.transports.base import Room, Text
-from bot.watch.delivery import FunctionOutlet, RoomQueues
+from bot.transports.base import Room
+from bot.watch.delivery import RoomQueues
 from bot.watch.returned import announce_returned, format_returned
 from bot.watch.routing import parse_channels
+from tests.support.outlet import FakeOutlet
 
 QUERIES = {
     # closed, and its line is in today's failures: returned
@@ -56,12 +57,9 @@ async def test_returned_bug_is_announced_once_a_day(
     docs = failing("ERROR rabbit went away") + failing("ERROR rabbit went away")
     await bulk_index(backend.client, docs + failing("disk quota exceeded on node"))
     state = await StateStore.open(tmp_path / "state.sqlite")
-    said: list[tuple[Room, Text]] = []
-
-    async def send(room: Room, text: Text) -> None:
-        said.append((room, text))
-
-    rooms = RoomQueues(state, FunctionOutlet(send))
+    outlet = FakeOutlet()
+    said = outlet.sent
+    rooms = RoomQueues(state, outlet)
 
     def closed(query: Query) -> bool:
         return query.id in CLOSED
@@ -70,7 +68,7 @@ async def test_returned_bug_is_announced_once_a_day(
     assert await announce_returned(*args, today="2026-11-26") == 1
     ((room, text),) = said
     assert room == Room("irc", "#messaging")
-    assert text.plain == (
+    assert text == (
         'Closed bug 1000001 "rabbit goes away" is back: its query hit 2 failed builds in the '
         "last day — https://bugs.launchpad.net/bugs/1000001"
     )

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot.config import SearchSettings
+from bot.core.metrics import format_metrics
 from bot.dashboard.build import DashboardBuilder, write_files
-from bot.dashboard.scheduler import DashboardRefresher, RunStatus, describe, format_metrics
+from bot.dashboard.scheduler import DashboardRefresher, refresher_metrics
 from bot.queries import Query
 from bot.search.base import SearchUnavailable
 from bot.search.indexing import bulk_index
@@ -46,7 +47,7 @@ class SlowBuilder:
 async def test_concurrent_refreshes_share_one_build() -> None:
     builder = SlowBuilder(parts=("all",))
     refresher = DashboardRefresher(builder)
-    first, second = await asyncio.gather(refresher.refresh(), refresher.trigger_now())
+    first, second = await asyncio.gather(refresher.refresh(), refresher.refresh())
     assert builder.calls == {"all": 1}
     assert first["all"] is second["all"]  # the very same run's result
     assert first["all"].ok
@@ -95,19 +96,17 @@ async def test_failures_are_logged_once_and_reported(caplog: pytest.LogCaptureFi
         await refresher.refresh()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1
-    assert "No space left on device (/srv/dashboard/index.html)" in warnings[0].getMessage()
+    assert "No space left on device: '/srv/dashboard/index.html'" in warnings[0].getMessage()
     assert any("works again" in r.getMessage() for r in caplog.records)
     status = refresher.status["all"]
     assert (status.ok, status.runs, status.failures) == (True, 5, 3)
-    metrics = format_metrics(refresher.status)
+    metrics = format_metrics(refresher_metrics(refresher.status))
     assert 'recheckbot_dashboard_runs_total{part="all",result="error"} 3' in metrics
     assert 'recheckbot_dashboard_last_run_ok{part="all"} 1' in metrics
     assert 'recheckbot_dashboard_items{part="all",item="bugs"} 5' in metrics
     # Timestamps keep every digit (a %g format once rounded them to six).
     started = repr(status.started.timestamp()) if status.started else ""
     assert f'recheckbot_dashboard_last_run_timestamp_seconds{{part="all"}} {started}' in metrics
-    assert describe(status).startswith("all: ok ")
-    assert describe(RunStatus("gate")) == "gate: not run yet"
 
 
 class DownBackend:

@@ -19,7 +19,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from bot.app.wiring import masked_send
+from bot.chat.dispatcher import masked
 from bot.config import DashboardSettings, IrcSettings, MatrixSettings, SearchSettings, Settings
 from bot.core.http import basic_token
 from bot.core.logs import (
@@ -94,13 +94,12 @@ def test_masking_covers_every_record_message_args_and_exceptions(
 async def test_chat_replies_are_masked() -> None:
     said: list[Text] = []
 
-    class Transport:
-        async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
-            said.append(text)
+    async def send(room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
+        said.append(text)
 
     undo = install_secret_masking(["tok-98765"])
     try:
-        send = masked_send(Transport())  # type: ignore[arg-type]
+        send = masked(send)
         await send(Room("irc", "#qa"), Text("error: http://u:tok-98765@es", "x tok-98765", None))
     finally:
         undo()

@@ -1,30 +1,27 @@
-"""The chat commands' view of the running bot: :class:`bot.chat.services.Services` over the app."""
+"""The chat commands' view of the running bot: :class:`bot.chat.services.Services` over the
+parts the app built, each handed over by name (commands never build clients)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
+from bot.app.vitals import Vitals, refresh_status
 from bot.bugs import Bug
-from bot.chat.dispatcher import Dispatcher
-from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus, UncatView
+from bot.chat.services import RefreshStatus, StatusSnapshot, UncatView
+from bot.core.errors import describe
 from bot.dashboard.chart import BarRow, top_bugs_png
 from bot.dashboard.graph import graph
 from bot.dashboard.links import kibana_url
-from bot.dashboard.scheduler import RunStatus
+from bot.dashboard.scheduler import DashboardRefresher
 from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
 from bot.intel.uncategorized import uncategorized
 from bot.queries import Query, QueryRepo
+from bot.queries.store import QueryStore
 from bot.search.base import SearchBackend, SearchError
 from bot.state import StateStore
-from bot.transports.base import Incoming, Room
-from bot.watch.classify import Classifier
-
-if TYPE_CHECKING:
-    from bot.app.process import App
+from bot.trackers.client import TrackerClient
 
 #: Seconds a cluster report is reused by !uncat and !suggest.
 CLUSTERS_TTL = 600.0
@@ -32,72 +29,57 @@ CLUSTERS_TTL = 600.0
 
 @dataclass
 class AppServices:
-    """What commands may use, backed by the app's own clients (commands never build any)."""
+    """What commands may use, backed by the app's own clients."""
 
-    app: App
+    search: SearchBackend
     state: StateStore
-    classifier: Classifier
+    store: QueryStore
+    trackers: TrackerClient
+    refresher: DashboardRefresher
+    vitals: Vitals
+    dashboard_url: str | None
+    kibana: str | None = None  # Kibana / OpenSearch Dashboards base, for Discover links
     _clusters: dict[tuple[int, str | None], tuple[float, ClusterReport]] = field(
         default_factory=dict
     )
     _clusters_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     @property
-    def search(self) -> SearchBackend:
-        assert self.app.backend is not None
-        return self.app.backend
-
-    @property
-    def dashboard_url(self) -> str | None:
-        return self.app.dashboard_url
-
-    @property
     def uncategorized_url(self) -> str | None:
-        return f"{self.app.dashboard_url}/uncategorized.html" if self.app.dashboard_url else None
+        return f"{self.dashboard_url}/uncategorized.html" if self.dashboard_url else None
 
     def queries(self) -> QueryRepo:
-        return QueryRepo(queries=self.classifier.queries.queries)
+        return self.store.repo()
 
     def kibana_url(self, lucene: str, days: int) -> str | None:
-        return kibana_url(self.app.settings.search.kibana_url, lucene, days) or None
+        return kibana_url(self.kibana, lucene, days) or None
 
     async def bug_info(self, query: Query) -> Bug:
         told = replace(query.bug, title=query.title)
-        found = await self.app.trackers.describe(told) if self.app.trackers else None
-        # Tracker unknown or unreachable: what the query file says.
-        return (
-            replace(told, title=found.title or query.title, status=found.status) if found else told
-        )
+        found = await self.trackers.describe(told)
+        if found is None:  # the tracker is unreachable: what the query file says
+            return told
+        return replace(told, title=found.title or query.title, status=found.status)
 
     async def refresh_dashboard(self) -> RefreshStatus:
-        assert self.app.refresher is not None
-        runs = await self.app.refresher.refresh()
-        return _refresh_status(list(runs.values()))
+        runs = await self.refresher.refresh()
+        return refresh_status(list(runs.values()))
 
     async def uncategorized(self, *, days: int, queue: str | None) -> UncatView:
-        return await uncategorized(self.search, self.classifier.queries.queries, days, queue)
+        return await uncategorized(self.search, self.store.queries, days, queue)
 
     async def status(self) -> StatusSnapshot:
-        app = self.app
         try:
             search = str((await self.search.health()).get("status", "unknown"))
         except SearchError as exc:
-            search = f"unreachable: {exc}"
-        streams = tuple(
-            StreamStatus(
-                source.name,
-                connected=_connected(source),
-                last_event=_when(app.last_event.get(source.name)),
-            )
-            for source in app.sources
-        )
-        refresh = app.refresher.status.values() if app.refresher else ()
+            search = f"unreachable: {describe(exc)}"
+        vitals = self.vitals
         return StatusSnapshot(
-            uptime=time.time() - app.started,
-            streams=streams,
+            uptime=vitals.uptime,
+            streams=vitals.streams(),
             search=search,
-            queue_depth=app.pipeline.pending if app.pipeline else 0,
-            last_refresh=_refresh_status(list(refresh)) if refresh else None,
+            queue_depth=vitals.pipeline.pending,
+            last_refresh=vitals.last_refresh() if self.refresher.status else None,
         )
 
     async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:
@@ -107,53 +89,15 @@ class AppServices:
             if report is None or time.monotonic() - when > CLUSTERS_TTL:
                 async with asyncio.timeout(REPORT_TIMEOUT):
                     report = await find_clusters(
-                        self.search, self.classifier.queries.queries, days=days, queue=queue
+                        self.search, self.store.queries, days=days, queue=queue
                     )
                 self._clusters[(days, queue)] = (time.monotonic(), report)
             return report
 
     async def chart_png(self, *, days: int) -> bytes | None:
-        data = await graph(self.search, self.classifier.queries.queries, days=days)
+        data = await graph(self.search, self.store.queries, days=days)
         rows = [
             BarRow(f"{bug.query.id} {bug.query.title or ''}".strip(), bug.fails, bug.fails24)
             for bug in data.bugs
         ]
         return await asyncio.to_thread(top_bugs_png, rows, days=days)
-
-
-def _connected(source: object) -> bool:
-    # Gerrit sources report their link; a replayed file or a broker client is up while it runs.
-    status = getattr(source, "status", None)
-    return bool(getattr(status, "connected", True))
-
-
-def _when(epoch: float | None) -> datetime | None:
-    return datetime.fromtimestamp(epoch, UTC) if epoch else None
-
-
-def _refresh_status(runs: list[RunStatus]) -> RefreshStatus:
-    """Several dashboard parts summed up as one refresh: ok only if every part was."""
-    finished = [run.started for run in runs if run.started and run.ok is not None]
-    errors = [f"{run.part}: {run.error}" for run in runs if run.ok is False]
-    return RefreshStatus(
-        finished=max(finished) if finished else None,
-        ok=not errors and all(run.ok for run in runs),
-        seconds=sum(run.duration for run in runs),
-        error="; ".join(errors) or None,
-    )
-
-
-def dispatcher_for(app: App, state: StateStore, classifier: Classifier) -> Dispatcher:
-    """The dispatcher for every transport of ``app``."""
-    names = (app.settings.irc.nick,) if app.settings.irc else ("recheckbot",)
-
-    async def send_image(
-        room: Room, png: bytes, filename: str, *, reply_to: Incoming | None = None
-    ) -> None:
-        # Only transports that show images have send_image (Matrix); others get no chart.
-        sender = getattr(app.transports.get(room.transport), "send_image", None)
-        if sender is not None:
-            await sender(room, png, filename, reply_to=reply_to)
-
-    services = AppServices(app, state, classifier)
-    return Dispatcher(services, app.settings.chat, names=names, send_image=send_image)

@@ -1,27 +1,26 @@
-"""Factories for the app: event sources, chat transports and the chat dispatcher, from settings."""
+"""Factories for the app: event sources and chat transports, from settings."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
 
 from bot.config import GerritServer, Settings
-from bot.core.logs import mask
-from bot.events.source import EventSource
-from bot.transports.base import Incoming, Room, Text, Transport
+from bot.events.model import FailedBuild
+from bot.events.parse import Skip, parse_event
+from bot.events.source import EventSource, RawEvent
+from bot.events.zuul_mqtt import parse_mqtt_message
+from bot.transports.base import Transport
 from bot.watch.routing import Routing
-
-if TYPE_CHECKING:
-    from bot.app.process import App
-    from bot.chat.dispatcher import Dispatcher
-    from bot.chat.services import Send
-    from bot.state import StateStore
-    from bot.watch.classify import Classifier
 
 log = logging.getLogger(__name__)
 
-Spawn = Callable[[str, Coroutine[Any, Any, None]], None]
+
+def to_failed_build(raw: RawEvent, ci_accounts: Sequence[str]) -> FailedBuild | Skip:
+    """Parse a raw event of any source kind."""
+    if raw.kind == "zuul-mqtt":
+        return parse_mqtt_message(raw)
+    return parse_event(raw, ci_accounts=list(ci_accounts))
 
 
 def build_sources(settings: Settings) -> list[tuple[EventSource, list[str]]]:
@@ -73,35 +72,3 @@ async def build_transports(settings: Settings, routing: Routing) -> dict[str, Tr
             if room.transport == name:
                 await transport.join(room)
     return transports
-
-
-def start_chat(app: App, spawn: Spawn, state: StateStore, classifier: Classifier) -> Dispatcher:
-    """Listen for chat commands on every transport and answer them through the dispatcher."""
-    from bot.app.services import dispatcher_for
-
-    dispatcher = dispatcher_for(app, state, classifier)
-    for name, transport in app.transports.items():
-        spawn(f"chat {name}", _listen(transport, dispatcher))
-    return dispatcher
-
-
-async def _listen(transport: Transport, dispatcher: Dispatcher) -> None:
-    # dispatch() runs each command as its own task: a slow !query never stalls reading.
-    send = masked_send(transport)
-    async for message in transport.incoming():
-        dispatcher.dispatch(message, send)
-
-
-def masked_send(transport: Transport) -> Send:
-    """``transport.send`` with configured secrets masked: a reply quoting an error (a URL with
-    credentials, a server's message) never shows one in a room."""
-
-    async def send(room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
-        clean = Text(
-            mask(text.plain),
-            mask(text.irc) if text.irc else text.irc,
-            mask(text.html) if text.html else text.html,
-        )
-        await transport.send(room, clean, reply_to=reply_to)
-
-    return send

@@ -20,7 +20,8 @@ from bot.chat.ratelimit import RateLimiter
 from bot.chat.services import Send, SendImage, Services
 from bot.config.chat import ChatSettings
 from bot.core.errors import ReadableError, describe
-from bot.transports.base import Incoming, Room, Text
+from bot.core.logs import mask
+from bot.transports.base import Incoming, Room, Text, Transport
 from bot.transports.ircformat import strip_formatting
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,13 @@ class Dispatcher:
         task = asyncio.create_task(self.handle(incoming, send), name="chat-command")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def serve(self, transport: Transport) -> None:
+        """Answer what comes in on ``transport`` until it closes. Each command runs as its own
+        task (:meth:`dispatch`): a slow ``!query`` never stalls reading."""
+        send = masked(transport.send)
+        async for message in transport.incoming():
+            self.dispatch(message, send)
 
     async def close(self) -> None:
         """Cancel the commands still running (shutdown)."""
@@ -209,3 +217,18 @@ class Dispatcher:
             )
         except Exception:
             log.exception("chat: audit of %r failed", line[:80])
+
+
+def masked(send: Send) -> Send:
+    """``send`` with configured secrets masked: a reply quoting an error (a URL with
+    credentials, a server's message) never shows one in a room."""
+
+    async def send_masked(room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
+        clean = Text(
+            mask(text.plain),
+            mask(text.irc) if text.irc else text.irc,
+            mask(text.html) if text.html else text.html,
+        )
+        await send(room, clean, reply_to=reply_to)
+
+    return send_masked

@@ -102,9 +102,7 @@ async def _ingest(
 ) -> int:
     backend = None if dry_run else OpenSearchBackend(settings.search)
     try:
-        return await ingest_build(
-            backend.client if backend else None, build, build.jobs[0], options
-        )
+        return await ingest_build(backend, build, build.jobs[0], options)
     except IngestError as exc:
         raise UserError(str(exc)) from None
     finally:

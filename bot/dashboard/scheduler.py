@@ -13,14 +13,14 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from bot.core.errors import describe
 from bot.core.metrics import Metric, Sample
-from bot.core.metrics import format_metrics as format_prometheus
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +131,6 @@ class DashboardRefresher:
         results = await asyncio.gather(*(self._runs[p].run() for p in parts))
         return dict(zip(parts, results, strict=True))
 
-    trigger_now = refresh
-
-    def next_run(self, part: str) -> datetime | None:
-        job = self._scheduler.get_job(f"dashboard-{part}") if self._scheduler else None
-        return job.next_run_time if job else None
-
     async def close(self) -> None:
         self._closing = True
         if self._scheduler is not None and self._scheduler.running:
@@ -165,7 +159,7 @@ class DashboardRefresher:
         try:
             counts = await asyncio.wait_for(self.builder.build_part(part), self.part_timeout)
         except Exception as exc:
-            reason = _reason(exc)
+            reason = describe(exc)
             if reason != before.error:
                 log.warning(
                     "dashboard %s: refresh failed, keeping the last good files: %s", part, reason
@@ -198,18 +192,8 @@ class DashboardRefresher:
         return status
 
 
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, OSError) and exc.strerror:
-        where = f" ({exc.filename})" if exc.filename else ""
-        return f"{exc.strerror}{where}"
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
-
-
-def format_metrics(statuses: Mapping[str, RunStatus]) -> str:
-    """Prometheus text for the refresher: last run time, duration, result, counts."""
+def refresher_metrics(statuses: Mapping[str, RunStatus]) -> list[Metric]:
+    """What ``/metrics`` shows of the refresher: last run time, duration, result, counts."""
     done = [s for s in statuses.values() if s.started is not None]
 
     def per_part(values: Iterable[tuple[RunStatus, float]]) -> tuple[Sample, ...]:
@@ -221,60 +205,35 @@ def format_metrics(statuses: Mapping[str, RunStatus]) -> str:
         for result, n in (("ok", s.runs - s.failures), ("error", s.failures))
     ]
     items = [({"part": s.part, "item": k}, float(v)) for s in done for k, v in s.counts.items()]
-    return format_prometheus(
-        [
-            Metric(
-                "recheckbot_dashboard_last_run_timestamp_seconds",
-                "When the last refresh of a dashboard part started.",
-                "gauge",
-                per_part((s, _ts(s.started)) for s in done),
-            ),
-            Metric(
-                "recheckbot_dashboard_last_run_duration_seconds",
-                "How long the last refresh took.",
-                "gauge",
-                per_part((s, s.duration) for s in done),
-            ),
-            Metric(
-                "recheckbot_dashboard_last_run_ok",
-                "1 if the last refresh worked.",
-                "gauge",
-                per_part((s, 1.0 if s.ok else 0.0) for s in done),
-            ),
-            Metric(
-                "recheckbot_dashboard_last_success_timestamp_seconds",
-                "When the files of a part were last written.",
-                "gauge",
-                per_part((s, _ts(s.last_success)) for s in done if s.last_success),
-            ),
-            Metric("recheckbot_dashboard_runs_total", "Refreshes run, by result.", "counter", runs),
-            Metric(
-                "recheckbot_dashboard_items", "What the last good refresh counted.", "gauge", items
-            ),
-        ]
-    )
+    return [
+        Metric(
+            "recheckbot_dashboard_last_run_timestamp_seconds",
+            "When the last refresh of a dashboard part started.",
+            "gauge",
+            per_part((s, _ts(s.started)) for s in done),
+        ),
+        Metric(
+            "recheckbot_dashboard_last_run_duration_seconds",
+            "How long the last refresh took.",
+            "gauge",
+            per_part((s, s.duration) for s in done),
+        ),
+        Metric(
+            "recheckbot_dashboard_last_run_ok",
+            "1 if the last refresh worked.",
+            "gauge",
+            per_part((s, 1.0 if s.ok else 0.0) for s in done),
+        ),
+        Metric(
+            "recheckbot_dashboard_last_success_timestamp_seconds",
+            "When the files of a part were last written.",
+            "gauge",
+            per_part((s, _ts(s.last_success)) for s in done if s.last_success),
+        ),
+        Metric("recheckbot_dashboard_runs_total", "Refreshes run, by result.", "counter", runs),
+        Metric("recheckbot_dashboard_items", "What the last good refresh counted.", "gauge", items),
+    ]
 
 
 def _ts(when: datetime | None) -> float:
     return when.timestamp() if when else 0.0
-
-
-def describe(status: RunStatus, now: datetime | None = None) -> str:
-    """One line for ``!status``: ``all: ok 2 min ago in 1.3 s (bugs 12, ...)``."""
-    if status.started is None:
-        return f"{status.part}: not run yet"
-    ago = (now or datetime.now(UTC)) - status.started
-    when = f"{_age(ago)} ago in {status.duration:.1f} s"
-    if status.ok:
-        counts = ", ".join(f"{k} {v}" for k, v in status.counts.items())
-        return f"{status.part}: ok {when}" + (f" ({counts})" if counts else "")
-    return f"{status.part}: FAILED {when}: {status.error}"
-
-
-def _age(delta: timedelta) -> str:
-    seconds = max(int(delta.total_seconds()), 0)
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    return f"{seconds // 3600} h"

@@ -2,7 +2,8 @@
 
 It serves an allow-list — the files a build writes — and nothing else from the output
 directory, so a stray file there (a temp file, a backup) is never exposed. Health and metrics
-come from callables the app provides, so this module knows nothing about the bot's insides.
+come from callables the app attaches once the bot is assembled (until then ``/healthz`` says it is
+starting), so this module knows nothing about the bot's insides.
 """
 
 from __future__ import annotations
@@ -62,14 +63,11 @@ class DashboardServer:
         self,
         settings: DashboardSettings,
         output_dir: Path | None = None,
-        *,
-        health: HealthHook | None = None,
-        metrics: MetricsHook | None = None,
     ) -> None:
         self._settings = settings
         self.output_dir = Path(output_dir or settings.output)
-        self._health = health
-        self._metrics = metrics
+        self._health: HealthHook | None = None
+        self._metrics: MetricsHook | None = None
         self._allowed = served_files()
         self._runner: web.AppRunner | None = None
         self._url: str | None = None
@@ -79,6 +77,10 @@ class DashboardServer:
         if self._url is None:
             raise RuntimeError("dashboard server not started")
         return self._url
+
+    def attach(self, *, health: HealthHook, metrics: MetricsHook) -> None:
+        """Serve the bot's health and metrics from now on (the app calls this once it is up)."""
+        self._health, self._metrics = health, metrics
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[_security_headers])
@@ -124,7 +126,7 @@ class DashboardServer:
 
     async def _healthz(self, request: web.Request) -> web.Response:
         if self._health is None:
-            return web.json_response({"ok": True})
+            return web.json_response({"ok": False, "status": "starting"}, status=503)
         try:
             report = dict(await _call(self._health))
         except Exception as exc:
@@ -134,7 +136,7 @@ class DashboardServer:
 
     async def _metrics_page(self, request: web.Request) -> web.Response:
         if self._metrics is None:
-            raise web.HTTPNotFound(text="no metrics\n")
+            raise web.HTTPServiceUnavailable(text="starting\n", headers={"Retry-After": "5"})
         try:
             text = str(await _call(self._metrics))
         except Exception as exc:

@@ -4,7 +4,8 @@ A failed job's log tree (Zuul's, or a Jenkins-era one) is read over HTTP: the co
 (``job-output.txt``, else ``console.html``) and the files queries look in (globs such as
 ``logs/screen-*.txt``, found through ``zuul-manifest.json`` or the directory listings). Each line
 becomes one logstash-style document (:mod:`bot.ingest.logs`), and the documents go to the daily
-``logstash-*`` indices through :func:`bot.search.indexing.bulk_index`.
+``logstash-*`` indices through the search backend's :class:`~bot.search.base.DocumentWriter`
+(behind the bot's request cap and circuit breaker, like every search).
 
 Every request has a timeout, every file a size cap, a job's files are fetched a few at a time,
 and splitting lines runs in a worker thread: ingesting a big job never stalls the event loop.
@@ -15,50 +16,45 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import aiohttp
-import opensearchpy
-from opensearchpy import AsyncOpenSearch
 
 from bot.config.ingest import DEFAULT_FILES, IngestSettings
 from bot.events.model import FailedBuild, Job
 from bot.ingest.fetch import IngestError, LogFetcher, log_root_for, tree_files
 from bot.ingest.logs import BuildInfo, build_info, console_candidates, documents, select_files
+from bot.search.base import DocumentWriter
 
 __all__ = ["DEFAULT_FILES", "IngestError", "IngestSettings", "ingest_build", "ingest_tree"]
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
 #: Where documents go: the search server, or a counter for dry runs. Returns how many went.
 Sink = Callable[[list[dict[str, Any]]], Awaitable[int]]
 
 
 async def ingest_build(
-    backend_client: AsyncOpenSearch | None,
+    writer: DocumentWriter | None,
     build: FailedBuild,
     job: Job,
     settings: IngestSettings,
     *,
     session: aiohttp.ClientSession | None = None,
 ) -> int:
-    """Fetch ``job``'s logs and index them; returns the number of documents.
+    """Fetch ``job``'s logs and index them through ``writer``; returns the number of documents.
 
-    ``backend_client`` is an OpenSearch client with write access (``OpenSearchBackend.client``);
-    ``None`` only counts (a dry run). Raises :class:`IngestError` when the job has no readable
-    console log, and :mod:`bot.search` errors when writing fails.
+    ``writer`` None only counts (a dry run). Raises :class:`IngestError` when the job has no
+    readable console log, and :mod:`bot.search` errors when writing fails.
     """
-    sink = count_sink if backend_client is None else bulk_sink(backend_client)
     own = session is None
     session = session or aiohttp.ClientSession()
     try:
         fetcher = LogFetcher(session, settings)
         info = build_info(build, job, await log_root_for(job, fetcher))
-        count = await _write_errors(ingest_tree(info, fetcher, settings, sink), backend_client)
-        if backend_client is not None:
-            refresh = backend_client.indices.refresh(index="logstash-*")
-            await _write_errors(refresh, backend_client)
+        count = await ingest_tree(info, fetcher, settings, _sink(writer))
+        if writer is not None:
+            await writer.refresh()
         return count
     finally:
         if own:
@@ -110,52 +106,19 @@ async def _index(
     return count
 
 
-def bulk_sink(client: AsyncOpenSearch) -> Sink:
-    """Writes documents to their daily indices, one batch at a time; the caller refreshes once
-    the job is done."""
-    # Imported here, not at the top: the bot.search package imports bot.config, and bot.config
-    # may import IngestSettings from this package (the ``ingest:`` section).
-    from bot.search.indexing import bulk_index, index_for
-
+def _sink(writer: DocumentWriter | None) -> Sink:
+    """Documents to ``writer`` one batch at a time (the caller refreshes once the job is
+    done), or only counted when there is no writer (``--dry-run``)."""
+    if writer is None:
+        return _count
     lock = asyncio.Lock()
 
     async def write(docs: list[dict[str, Any]]) -> int:
         async with lock:
-            for name in sorted({index_for(doc) for doc in docs}):
-                await _ensure_index(client, name)
-            return await bulk_index(client, docs, refresh=False)
+            return await writer.write_documents(docs)
 
     return write
 
 
-async def _ensure_index(client: AsyncOpenSearch, name: str) -> None:
-    """Create a daily index unless it exists. Jobs ingested at once race to create the same
-    index: losing that race ("already exists") is as good as winning it."""
-    from bot.search.indexing import ensure_index
-
-    try:
-        await ensure_index(client, name)
-    except opensearchpy.RequestError as exc:
-        if "already_exists" not in str(exc.error) and "already exists" not in str(exc.info):
-            raise
-
-
-async def count_sink(docs: list[dict[str, Any]]) -> int:
-    """A sink that writes nothing (``--dry-run``)."""
+async def _count(docs: list[dict[str, Any]]) -> int:
     return len(docs)
-
-
-async def _write_errors(work: Awaitable[T], client: AsyncOpenSearch | None) -> T:
-    """The search client's exceptions as :mod:`bot.search` errors (one clear line)."""
-    from bot.search.opensearch import translate_error  # see bulk_sink
-
-    try:
-        return await work
-    except opensearchpy.TransportError as exc:
-        raise translate_error(exc, _client_url(client)) from exc
-
-
-def _client_url(client: AsyncOpenSearch | None) -> str:
-    hosts = getattr(getattr(client, "transport", None), "hosts", None) or [{}]
-    host = hosts[0]
-    return f"{host.get('scheme', 'http')}://{host.get('host', '?')}:{host.get('port', '?')}"

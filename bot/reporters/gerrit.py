@@ -273,12 +273,12 @@ class GerritReporter:
 
     async def _delivered(self, key: str, room: Room) -> bool:
         if self._state is not None:
-            return await self._state.delivered(key, room)
+            return await self._state.delivered(key, room.key)
         return (key, room.transport) in self._journal
 
     async def _mark(self, key: str, room: Room) -> None:
         if self._state is not None:
-            await self._state.mark_delivered(key, room)
+            await self._state.mark_delivered(key, room.key)
         else:
             self._journal.add((key, room.transport))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from bot.config import SearchSettings
 from bot.search.base import (
+    DocumentWriter,
     SearchAuthError,
     SearchBackend,
     SearchError,
@@ -12,12 +13,14 @@ from bot.search.base import (
 )
 
 __all__ = [
+    "DocumentWriter",
     "SearchAuthError",
     "SearchBackend",
     "SearchError",
     "SearchQueryError",
     "SearchUnavailable",
     "open_backend",
+    "writer_of",
 ]
 
 
@@ -34,3 +37,13 @@ def open_backend(settings: SearchSettings) -> SearchBackend:
     from bot.search.opensearch import OpenSearchBackend
 
     return OpenSearchBackend(settings)
+
+
+def writer_of(backend: SearchBackend) -> DocumentWriter | None:
+    """What writes log documents to ``backend``'s server (guarded like its searches when the
+    backend is), or None when it takes no writes (Elasticsearch, the Kibana proxy)."""
+    from bot.search.breaker import GuardedBackend
+
+    if isinstance(backend, GuardedBackend):
+        return backend.writer()
+    return backend if isinstance(backend, DocumentWriter) else None

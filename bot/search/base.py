@@ -7,7 +7,7 @@ cluster's own JSON), so the rest of the bot builds bodies once and runs them any
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from bot.core.errors import ReadableError
 
@@ -49,6 +49,19 @@ class SearchBackend(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+@runtime_checkable
+class DocumentWriter(Protocol):
+    """A backend the bot may also write log documents to (``watch.ingest``, the demo)."""
+
+    async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> int:
+        """Index documents into their daily indices, created as needed; returns how many."""
+        ...
+
+    async def refresh(self) -> None:
+        """Make what was written searchable now."""
+        ...
 
 
 def server_reason(info: Any, fallback: str = "") -> str:

@@ -20,11 +20,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
-from bot.search.base import Body, Response, SearchBackend, SearchError, SearchUnavailable
+from bot.search.base import (
+    Body,
+    DocumentWriter,
+    Response,
+    SearchBackend,
+    SearchError,
+    SearchUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -138,18 +145,24 @@ class GuardedBackend:
         self.in_flight = 0
 
     async def search(self, body: Body, *, index: str | None = None) -> Response:
-        return await self._guard(lambda: self.inner.search(body, index=index))
+        return await self.guarded(lambda: self.inner.search(body, index=index))
 
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
-        return await self._guard(lambda: self.inner.msearch(bodies, index=index))
+        return await self.guarded(lambda: self.inner.msearch(bodies, index=index))
 
     async def health(self) -> Response:
-        return await self._guard(self.inner.health)
+        return await self.guarded(self.inner.health)
 
     async def close(self) -> None:
         await self.inner.close()
 
-    async def _guard(self, call: Callable[[], Awaitable[T]]) -> T:
+    def writer(self) -> DocumentWriter | None:
+        """Writes to the server behind the same cap and breaker; None when it takes none."""
+        if not isinstance(self.inner, DocumentWriter):
+            return None
+        return _GuardedWriter(self, self.inner)
+
+    async def guarded(self, call: Callable[[], Awaitable[T]]) -> T:
         if not self.breaker.allows():  # fail fast, without queueing for a slot
             self.breaker.acquire()
         async with self._limit:
@@ -170,3 +183,16 @@ class GuardedBackend:
                 self.in_flight -= 1
         self.breaker.success()
         return result
+
+
+class _GuardedWriter:
+    """A :class:`~bot.search.base.DocumentWriter` whose writes go through a guarded backend."""
+
+    def __init__(self, guard: GuardedBackend, inner: DocumentWriter) -> None:
+        self._guard, self._inner = guard, inner
+
+    async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> int:
+        return await self._guard.guarded(lambda: self._inner.write_documents(documents))
+
+    async def refresh(self) -> None:
+        await self._guard.guarded(self._inner.refresh)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import opensearchpy
@@ -20,6 +20,7 @@ from bot.search.base import (
     SearchUnavailable,
     server_reason,
 )
+from bot.search.indexing import bulk_index, ensure_index, index_for
 
 T = TypeVar("T")
 
@@ -68,6 +69,19 @@ class OpenSearchBackend:
     async def close(self) -> None:
         await self._client.close()
 
+    async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> int:
+        """See :class:`~bot.search.base.DocumentWriter`; indices come with explicit mappings."""
+
+        async def write() -> int:
+            for name in sorted({index_for(doc) for doc in documents}):
+                await _ensure_index(self._client, name)
+            return await bulk_index(self._client, documents, refresh=False)
+
+        return await self._call(write)
+
+    async def refresh(self) -> None:
+        await self._call(lambda: self._client.indices.refresh(index=self._settings.index))
+
     async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
         async def once() -> T:
             try:
@@ -97,6 +111,16 @@ def translate_error(exc: opensearchpy.TransportError, url: str) -> SearchError:
     if isinstance(status, int) and status >= 500:
         return SearchUnavailable(f"search server {url} failed ({status}): {reason}")
     return SearchQueryError(f"search server rejected the request ({status}): {reason}")
+
+
+async def _ensure_index(client: AsyncOpenSearch, name: str) -> None:
+    """Create a daily index unless it exists. Writers racing to create the same index: losing
+    that race ("already exists") is as good as winning it."""
+    try:
+        await ensure_index(client, name)
+    except opensearchpy.RequestError as exc:
+        if "already_exists" not in str(exc.error) and "already exists" not in str(exc.info):
+            raise
 
 
 def _cause(exc: opensearchpy.ConnectionError) -> str:

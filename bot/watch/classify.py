@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from bot.events.model import FailedBuild, Job
 from bot.queries import Query
+from bot.queries.store import QueryStore
 from bot.search.base import Response, SearchBackend, SearchQueryError
 from bot.search.stats import query_string
 from bot.watch.readiness import (
@@ -218,7 +219,7 @@ class _Ask:
 
 
 class Classifier:
-    """Classifies builds against the current queries; :meth:`replace` swaps them atomically.
+    """Classifies builds against the store's current queries (compiled once per version).
 
     Builds asked for in the same event-loop turn share one request (up to ``batch_jobs`` failed
     jobs per request, several requests sent at once): a gate reset fails many changes together,
@@ -227,9 +228,10 @@ class Classifier:
     """
 
     def __init__(
-        self, queries: Sequence[Query] | QuerySet = (), *, batch_jobs: int = BATCH_JOBS
+        self, queries: QueryStore | Sequence[Query] = (), *, batch_jobs: int = BATCH_JOBS
     ) -> None:
-        self._queries = QuerySet.of(queries)
+        self._store = queries if isinstance(queries, QueryStore) else QueryStore(queries)
+        self._compiled = (-1, QuerySet())
         self.batch_jobs = batch_jobs
         # Some clusters forbid inline scripts; then drop the pruning (bigger responses, same
         # verdicts) for the rest of the process.
@@ -240,11 +242,12 @@ class Classifier:
 
     @property
     def queries(self) -> QuerySet:
-        return self._queries
-
-    def replace(self, queries: Sequence[Query] | QuerySet) -> None:
-        """Use ``queries`` from now on (compiled first, then swapped in one assignment)."""
-        self._queries = QuerySet.of(queries)
+        """The store's queries now, with their search filters built (once per version)."""
+        version, compiled = self._compiled
+        if version != self._store.version:
+            compiled = QuerySet.of(self._store.queries)
+            self._compiled = (self._store.version, compiled)
+        return compiled
 
     async def classify(self, build: FailedBuild, backend: SearchBackend) -> Verdict:
         """Every failed job of ``build`` against every query, in one search round trip
@@ -264,7 +267,7 @@ class Classifier:
         await asyncio.sleep(0)  # let the builds released in this same turn join
         backend, asks = self._asks.pop(key)
         live = [ask for ask in asks if not ask.future.done()]  # callers cancelled meanwhile
-        queries = self._queries
+        queries = self.queries
         by_build = {id(ask.build): ask for ask in live}
         parts = chunks([ask.build for ask in live], self.batch_jobs)
         await asyncio.gather(

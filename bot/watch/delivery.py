@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
+from bot.core.errors import ReadableError, describe
 from bot.core.retry import Backoff
 from bot.state import StateStore
 from bot.transports.base import Room, Text, Transport
@@ -37,7 +38,7 @@ Result = Literal["sent", "already", "given-up"]
 Delivery = tuple[Result, str | None]
 
 
-class NotReady(Exception):
+class NotReady(ReadableError):
     """The room cannot take a message now (transport disconnected); nothing was sent."""
 
 
@@ -64,7 +65,7 @@ class Outlet(Protocol):
 class TransportOutlet:
     """The app's transports as an :class:`Outlet` (a transport may lack ``flush``)."""
 
-    def __init__(self, transports: dict[str, Transport]) -> None:
+    def __init__(self, transports: Mapping[str, Transport]) -> None:
         self._transports = transports
 
     def accepts(self, room: Room) -> str | None:
@@ -86,25 +87,6 @@ class TransportOutlet:
         flush = getattr(self._transports[room.transport], "flush", None)
         if flush is not None:
             await flush()
-
-
-class FunctionOutlet:
-    """A plain ``deliver(room, text)`` coroutine as an :class:`Outlet` (tests, simple setups)."""
-
-    def __init__(self, deliver: Callable[[Room, Text], Awaitable[None]]) -> None:
-        self._deliver = deliver
-
-    def accepts(self, room: Room) -> str | None:
-        return None
-
-    def ready(self, room: Room) -> str | None:
-        return None
-
-    async def send(self, room: Room, text: Text) -> None:
-        await self._deliver(room, text)
-
-    async def flush(self, room: Room) -> None:
-        return None
 
 
 class OutageLog:
@@ -156,10 +138,6 @@ class RoomQueues:
         self.sent = 0
         self.given_up = 0
 
-    @property
-    def queued(self) -> int:
-        return sum(queue.qsize() for queue in self._queues.values())
-
     async def deliver(self, key: str, room: Room, text: Text) -> Delivery:
         """Queue ``text`` for ``room`` and wait until it is sent or given up."""
         if reason := self._outlet.accepts(room):
@@ -209,7 +187,7 @@ class RoomQueues:
                 item.done.set_result(result)
 
     async def _one(self, room: Room, item: _Item) -> Delivery:
-        status = await self._state.delivery_status(item.key, room)
+        status = await self._state.delivery_status(item.key, room.key)
         if status == "sending":
             return await self._give_up(room, item, INTERRUPTED)
         if status is not None:
@@ -225,7 +203,7 @@ class RoomQueues:
             except _Final as final:
                 return "given-up", final.reason
             except Exception as exc:
-                reason = _describe(exc)
+                reason = describe(exc)
                 left = item.deadline - time.monotonic()
                 if left <= 0:
                     return await self._give_up(room, item, reason)
@@ -239,11 +217,11 @@ class RoomQueues:
     async def _attempt(self, room: Room, item: _Item) -> None:
         if reason := self._outlet.ready(room):
             raise NotReady(reason)
-        await self._state.mark_sending(item.key, room)
+        await self._state.mark_sending(item.key, room.key)
         try:
             await self._outlet.send(room, item.text)
         except Exception:
-            await self._state.forget_sending(item.key, room)  # refused: nothing went out
+            await self._state.forget_sending(item.key, room.key)  # refused: nothing went out
             raise
         left = max(0.0, item.deadline - time.monotonic())
         try:
@@ -254,11 +232,11 @@ class RoomQueues:
             reason = "handed to the transport, not confirmed written before the deadline"
             await self._give_up(room, item, reason)
             raise _Final(reason) from None
-        await self._state.mark_delivered(item.key, room)
+        await self._state.mark_delivered(item.key, room.key)
 
     async def _give_up(self, room: Room, item: _Item, reason: str) -> Delivery:
         log.warning("%s: gave up announcing in %s: %s", item.key, room.id, reason)
-        await self._state.give_up(item.key, room, reason)
+        await self._state.give_up(item.key, room.key, reason)
         self.given_up += 1
         return "given-up", reason
 
@@ -269,8 +247,3 @@ class _Final(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__

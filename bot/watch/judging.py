@@ -1,63 +1,56 @@
-"""How the app judges one build: (ingest its logs,) wait for them, classify, look bugs up."""
+"""How the pipeline judges one build: (fetch its logs,) wait for them, classify, describe bugs."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
-from bot.config import Settings
+from bot.config.ingest import IngestSettings
 from bot.events.model import FailedBuild
 from bot.ingest import IngestError, ingest_build
-from bot.search.base import SearchBackend, SearchError
-from bot.search.breaker import GuardedBackend
-from bot.search.opensearch import OpenSearchBackend
-from bot.trackers.client import TrackerClient
+from bot.search.base import DocumentWriter, SearchBackend, SearchError
 from bot.watch.classify import Classifier, classify_when_ready
-from bot.watch.outcome import Outcome, describe_bugs, outcome_of
-from bot.watch.pipeline import Judge
+from bot.watch.outcome import LookUp, Outcome, describe_bugs, outcome_of
 from bot.watch.readiness import ReadinessMonitor
 
 log = logging.getLogger(__name__)
 
+#: Fetches and indexes a build's logs before it is judged (``watch.ingest``).
 Ingest = Callable[[FailedBuild], Awaitable[None]]
 
 
-def make_judge(
-    settings: Settings,
-    classifier: Classifier,
-    backend: SearchBackend,
-    monitor: ReadinessMonitor,
-    trackers: TrackerClient,
-) -> Judge:
-    """The pipeline's judge for these clients."""
-    ingest = make_ingest(settings, backend) if settings.watch.ingest else None
+@dataclass(frozen=True)
+class Judge:
+    """The pipeline's judge: ``await judge(build)`` → what to announce about ``build``."""
 
-    async def judge(build: FailedBuild) -> Outcome:
-        if ingest is not None:
-            await ingest(build)
-        deadline = monitor.deadline_for(build, settings.watch.wait)
+    classifier: Classifier
+    search: SearchBackend
+    monitor: ReadinessMonitor
+    look_up: LookUp  # a bug's tracker, for titles and the projects that route it
+    wait: float  # seconds after the event to wait for logs (ER: 20 min)
+    ingest: Ingest | None = None
+
+    async def __call__(self, build: FailedBuild) -> Outcome:
+        if self.ingest is not None:
+            await self.ingest(build)
+        deadline = self.monitor.deadline_for(build, self.wait)
         verdict = await classify_when_ready(
-            build, classifier, backend, monitor=monitor, deadline=deadline
+            build, self.classifier, self.search, monitor=self.monitor, deadline=deadline
         )
         # Tracker titles and projects (for team routing) join the verdict before it is saved.
-        return await describe_bugs(outcome_of(verdict, classifier.queries.by_id), trackers.info)
+        outcome = outcome_of(verdict, self.classifier.queries.by_id)
+        return await describe_bugs(outcome, self.look_up)
 
-    return judge
 
-
-def make_ingest(settings: Settings, backend: SearchBackend) -> Ingest | None:
-    """Fetch and index each failed job's logs (``watch.ingest``), on an OpenSearch server."""
-    inner = backend.inner if isinstance(backend, GuardedBackend) else backend
-    if not isinstance(inner, OpenSearchBackend):
-        log.warning("watch.ingest needs the opensearch backend (writes go through its client)")
-        return None
-    client = inner.client
+def log_ingest(writer: DocumentWriter, settings: IngestSettings) -> Ingest:
+    """Fetch and index each failed job's logs through ``writer`` (sites without a log pipeline)."""
 
     async def ingest(build: FailedBuild) -> None:
         jobs = [job for job in build.failed_jobs if job.url]
         results = await asyncio.gather(
-            *(ingest_build(client, build, job, settings.ingest) for job in jobs),
+            *(ingest_build(writer, build, job, settings) for job in jobs),
             return_exceptions=True,
         )
         for job, result in zip(jobs, results, strict=True):

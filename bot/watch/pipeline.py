@@ -26,11 +26,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
+from bot.core.errors import describe
 from bot.core.retry import Backoff
 from bot.events.model import FailedBuild
 from bot.state import StateStore
 from bot.transports.base import Room, Text
-from bot.watch.delivery import FunctionOutlet, OutageLog, Outlet, RoomQueues
+from bot.watch.delivery import OutageLog, Outlet, RoomQueues
 from bot.watch.messages import format_found, format_not_ready, format_unrecognized
 from bot.watch.outcome import Outcome
 from bot.watch.routing import Routing, Subject
@@ -41,24 +42,16 @@ log = logging.getLogger(__name__)
 Judge = Callable[[FailedBuild], Awaitable[Outcome]]
 #: Tells the patch author (a Gerrit review comment), after the rooms were told.
 Report = Callable[[FailedBuild, Outcome], Awaitable[object]]
-Deliver = Callable[[Room, Text], Awaitable[None]]
 #: Journal key suffix of the "logs not ready" message, so a room routed both messages of one
 #: build gets both (each once), not just the first.
 NOT_READY = "#not-ready"
 
 
-def announcements(
-    build: FailedBuild, outcome: Outcome, routing: Routing, uncategorized_url: str | None = None
-) -> list[tuple[Room, Text]]:
-    """Which rooms hear what about ``build`` (pure: routing + formatting)."""
-    parts = announcement_parts(build, outcome, routing, uncategorized_url)
-    return [(room, text) for _, room, text in parts]
-
-
 def announcement_parts(
     build: FailedBuild, outcome: Outcome, routing: Routing, uncategorized_url: str | None = None
 ) -> list[tuple[str, Room, Text]]:
-    """Like :func:`announcements`, each with its journal key suffix ("" or :data:`NOT_READY`)."""
+    """Which rooms hear what about ``build`` (pure: routing and formatting), each message with
+    its journal key suffix ("" or :data:`NOT_READY`)."""
     subject = Subject(
         server=build.server,
         project=build.project,
@@ -105,18 +98,12 @@ class Pipeline:
         state: StateStore,
         judge: Judge,
         routing: Routing,
-        deliver: Deliver | None = None,
-        outlet: Outlet | None = None,
+        outlet: Outlet,
         uncategorized_url: str | None = None,
-        max_concurrent: int = 50,
-        limits: Limits | None = None,
+        limits: Limits = Limits(),
         report: Report | None = None,
     ) -> None:
-        if outlet is None:
-            if deliver is None:
-                raise TypeError("give deliver= or outlet=")
-            outlet = FunctionOutlet(deliver)
-        self.limits = limits or Limits(max_concurrent=max_concurrent)
+        self.limits = limits
         self._state = state
         self._judge = judge
         self._report = report
@@ -178,7 +165,7 @@ class Pipeline:
             try:
                 added = await self._state.add_build(build)
             except (sqlite3.Error, OSError) as exc:
-                self._outages.failed("journaling events", _describe(exc), "the event waits")
+                self._outages.failed("journaling events", describe(exc), "the event waits")
                 await asyncio.sleep(backoff.next_delay())
                 continue
             self._outages.worked("journaling events")
@@ -260,7 +247,7 @@ class Pipeline:
                 async with self._limit:
                     outcome = await self._judge(build)
             except Exception as exc:
-                reason = _describe(exc)
+                reason = describe(exc)
                 left = give_up_at - time.monotonic()
                 if left <= 0:
                     log.warning("%s: gave up judging: %s", build.key, reason)
@@ -302,8 +289,3 @@ class Pipeline:
     async def close(self) -> None:
         """Stop the delivery workers (after the transports have flushed what they hold)."""
         await self.rooms.close()
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

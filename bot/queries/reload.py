@@ -2,8 +2,8 @@
 
 ER re-read every YAML file on every classification. Here a cheap stat pass (names, mtimes and
 sizes of the files the loader reads) runs every few seconds in a worker thread; only when it
-differs is the repo loaded again, also off the event loop, and the classifier's queries swapped
-in one assignment. Invalid query files are logged and left out; the others keep working.
+differs is the repo loaded again, also off the event loop, and the store's queries swapped in
+one assignment. Invalid query files are logged and left out; the others keep working.
 """
 
 from __future__ import annotations
@@ -13,8 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from bot.queries import QueryRepo, load_queries, query_files
-from bot.watch.classify import Classifier
+from bot.queries.model import QueryRepo
+from bot.queries.repo import load_queries, query_files
+from bot.queries.store import QueryStore
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +48,12 @@ def snapshot(path: Path) -> Snapshot:
 
 
 class QueryWatcher:
-    """Keeps ``classifier``'s queries in step with the repo at ``path``."""
+    """Keeps ``store``'s queries in step with the repo at ``path``."""
 
     def __init__(
         self,
         path: Path,
-        classifier: Classifier,
+        store: QueryStore,
         *,
         interval: float = 10.0,
         loader: Loader = load_queries,
@@ -60,7 +61,7 @@ class QueryWatcher:
     ) -> None:
         self.path = path
         self.interval = interval
-        self._classifier = classifier
+        self._store = store
         self._loader = loader
         self._sleep = sleep
         self._seen: Snapshot | None = None
@@ -70,7 +71,7 @@ class QueryWatcher:
         """Load the repo now (at start); returns how many queries are in use."""
         seen = await asyncio.to_thread(snapshot, self.path)
         await self._reload(seen)
-        return len(self._classifier.queries)
+        return len(self._store)
 
     async def check(self) -> bool:
         """Reload if the repo changed since the last look; True when it did."""
@@ -100,7 +101,7 @@ class QueryWatcher:
             log.error(
                 "query repo %s is missing; keeping the %d queries in use",
                 self.path,
-                len(self._classifier.queries),
+                len(self._store),
             )
             return
         try:
@@ -109,13 +110,13 @@ class QueryWatcher:
             log.error(
                 "cannot load queries from %s, keeping the %d in use: %s",
                 self.path,
-                len(self._classifier.queries),
+                len(self._store),
                 exc,
             )
             return
         for problem in repo.problems:
             log.warning("query skipped: %s", problem)
-        self._classifier.replace(list(repo.queries))
+        self._store.replace(repo.queries)
         self.reloads += 1
         log.info(
             "loaded %d queries from %s (%d skipped)",

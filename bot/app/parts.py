@@ -1,0 +1,185 @@
+"""The composition root: every client and worker the bot is made of, built once from the settings.
+
+:func:`assemble` builds the parts in dependency order, registers each one's shutdown on the
+exit stack (so they close in reverse order), and hands each consumer exactly the parts it uses.
+Nothing below the app reads parts back from a shared object.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, replace
+
+from bot.app.wiring import build_sources, build_transports, to_failed_build
+from bot.bugs import Bug
+from bot.config import Settings
+from bot.dashboard.build import DashboardBuilder
+from bot.dashboard.scheduler import DashboardRefresher
+from bot.dashboard.server import DashboardServer
+from bot.events.source import EventSource
+from bot.queries import Query, load_queries
+from bot.queries.reload import QueryWatcher
+from bot.queries.store import QueryStore
+from bot.reporters.gerrit import GerritReporters
+from bot.search import open_backend, writer_of
+from bot.search.breaker import CircuitBreaker, GuardedBackend
+from bot.state import StateStore
+from bot.trackers.client import TrackerClient
+from bot.transports.base import Transport
+from bot.watch.classify import Classifier
+from bot.watch.delivery import TransportOutlet
+from bot.watch.intake import Intake
+from bot.watch.judging import Judge, log_ingest
+from bot.watch.pipeline import Limits, Pipeline
+from bot.watch.readiness import ReadinessMonitor
+from bot.watch.routing import Routing, load_channels
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Clients:
+    """What talks to the outside world (or to disk): opened first, closed last."""
+
+    search: GuardedBackend
+    state: StateStore
+    trackers: TrackerClient
+    store: QueryStore
+    watcher: QueryWatcher
+    routing: Routing
+    transports: Mapping[str, Transport]
+
+
+@dataclass(frozen=True)
+class Parts:
+    """The running bot: its clients and the workers built on them."""
+
+    clients: Clients
+    sources: tuple[tuple[EventSource, list[str]], ...]  # each with the CI accounts it trusts
+    classifier: Classifier
+    monitor: ReadinessMonitor
+    pipeline: Pipeline
+    intake: Intake
+    refresher: DashboardRefresher
+    dashboard: DashboardServer
+    dashboard_url: str  # public: links in announcements and replies
+
+
+async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
+    """The search server, the journal, the trackers, the queries, routing and chat networks."""
+    search = guarded_backend(settings)
+    stack.push_async_callback(search.close)
+    state = await StateStore.open(settings.state)
+    stack.push_async_callback(state.close)
+    trackers = TrackerClient(settings.trackers, state)
+    stack.push_async_callback(trackers.close)
+    store = QueryStore()
+    jira_browse = settings.trackers.jira.url.rstrip("/") + "/browse/"
+    loader = functools.partial(load_queries, jira_browse=jira_browse)
+    watcher = QueryWatcher(settings.queries, store, loader=loader)
+    log.info("%d queries loaded from %s", await watcher.load(), settings.queries)
+    routing = load_channels(settings.channels)
+    transports = await build_transports(settings, routing)
+    for transport in transports.values():
+        stack.push_async_callback(transport.close)
+    return Clients(search, state, trackers, store, watcher, routing, transports)
+
+
+async def assemble(
+    settings: Settings, stack: AsyncExitStack, *, announce: Callable[[str], None]
+) -> Parts:
+    """Every part of the bot, started; closing ``stack`` stops them in reverse order."""
+    clients = await open_clients(settings, stack)
+    monitor = ReadinessMonitor(clients.search)
+    stack.push_async_callback(monitor.close)
+    refresher = await start_refresher(settings, clients, stack)
+    dashboard = DashboardServer(settings.dashboard)
+    await dashboard.start()
+    stack.push_async_callback(dashboard.close)
+    announce(f"dashboard: {dashboard.url}/")
+    dashboard_url = (settings.dashboard.url or dashboard.url).rstrip("/")
+    classifier = Classifier(clients.store)
+    pipeline = build_pipeline(settings, clients, classifier, monitor, dashboard_url)
+    # Closed after the transports (which flush what they hold), before the journal: the
+    # delivery workers then journal what the transports confirmed on their way out.
+    stack.push_async_callback(pipeline.close)
+    return Parts(
+        clients=clients,
+        sources=tuple(build_sources(settings)),
+        classifier=classifier,
+        monitor=monitor,
+        pipeline=pipeline,
+        intake=Intake(pipeline, to_failed_build),
+        refresher=refresher,
+        dashboard=dashboard,
+        dashboard_url=dashboard_url,
+    )
+
+
+def guarded_backend(settings: Settings) -> GuardedBackend:
+    """The search backend behind the bot-wide request cap and circuit breaker."""
+    s = settings.search
+    breaker = CircuitBreaker(failures=s.breaker_failures, cooldown=s.breaker_cooldown)
+    return GuardedBackend(open_backend(s), breaker, max_concurrent=s.max_concurrent)
+
+
+async def start_refresher(
+    settings: Settings, clients: Clients, stack: AsyncExitStack
+) -> DashboardRefresher:
+    """The dashboard builds, scheduled every ``refresh_minutes`` (the first one now)."""
+    builder = DashboardBuilder(
+        settings.dashboard.output,
+        clients.search,
+        lambda: clients.store.queries,
+        kibana=settings.search.kibana_url,
+        look_up=functools.partial(described, clients.trackers),
+    )
+    refresher = DashboardRefresher(builder, refresh_minutes=settings.dashboard.refresh_minutes)
+    await refresher.start()
+    stack.push_async_callback(refresher.close)
+    return refresher
+
+
+async def described(trackers: TrackerClient, query: Query) -> Bug | None:
+    """The query's bug as its tracker describes it (the dashboard's lookup)."""
+    return await trackers.describe(replace(query.bug, title=query.title))
+
+
+def build_pipeline(
+    settings: Settings,
+    clients: Clients,
+    classifier: Classifier,
+    monitor: ReadinessMonitor,
+    dashboard_url: str,
+) -> Pipeline:
+    """The watch pipeline: judge, route, deliver, report on the review."""
+    watch = settings.watch
+    writer = writer_of(clients.search) if watch.ingest else None
+    if watch.ingest and writer is None:
+        log.warning("watch.ingest needs a search backend that takes writes (opensearch)")
+    judge = Judge(
+        classifier,
+        clients.search,
+        monitor,
+        clients.trackers.info,
+        watch.wait,
+        log_ingest(writer, settings.ingest) if writer else None,
+    )
+    reviews = GerritReporters(settings.gerrit, clients.routing.messages, state=clients.state)
+    return Pipeline(
+        state=clients.state,
+        judge=judge,
+        routing=clients.routing,
+        outlet=TransportOutlet(clients.transports),
+        uncategorized_url=watch.uncategorized_url or f"{dashboard_url}/uncategorized.html",
+        limits=Limits(
+            max_concurrent=watch.max_concurrent,
+            max_active=watch.max_active,
+            judge_retry_for=watch.judge_retry_for,
+            give_up_after=watch.give_up_after,
+        ),
+        report=reviews.report,
+    )

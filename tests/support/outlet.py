@@ -1,0 +1,42 @@
+"""An in-process stand-in for the chat transports behind the delivery queues.
+
+The real transports are tested against ngIRCd and Synapse, and the whole path in
+test_crash_restart / test_faults; this one lets pipeline and delivery tests script rooms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.transports.base import Room, Text
+
+
+class FakeOutlet:
+    """An :class:`~bot.watch.delivery.Outlet` whose rooms are up, down (not connected),
+    refusing, or slow to confirm, as a test sets them; ``sent`` records what went out."""
+
+    def __init__(self) -> None:
+        self.down: dict[Room, str] = {}
+        self.refuse: set[Room] = set()
+        self.unconfirmed: set[Room] = set()
+        self.sent: list[tuple[Room, str]] = []
+        self.missing: set[str] = set()
+
+    def accepts(self, room: Room) -> str | None:
+        return "no such transport" if room.transport in self.missing else None
+
+    def ready(self, room: Room) -> str | None:
+        return self.down.get(room)
+
+    async def send(self, room: Room, text: Text) -> None:
+        if room in self.refuse:
+            raise ConnectionError("refused")
+        self.sent.append((room, text.plain))
+
+    async def flush(self, room: Room) -> None:
+        if room in self.unconfirmed:
+            await asyncio.Event().wait()  # never written out
+
+    def said(self) -> list[str]:
+        """The plain text of every message sent, in order."""
+        return [text for _, text in self.sent]
