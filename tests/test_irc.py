@@ -249,8 +249,12 @@ async def bot_says(
 
 
 async def test_server_restart_reconnects_rejoins_and_keeps_queued_lines(
-    irc_server_factory: Callable[..., IrcServer], make_bot: Factory, make_peer: Factory
+    irc_server_factory: Callable[..., IrcServer],
+    make_bot: Factory,
+    make_peer: Factory,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.INFO, logger="bot.transports.irc")
     server = irc_server_factory()
     channel = unique("#t-")
     bot = await make_bot(settings_for(server, reconnect_max_delay=3.0), channel)
@@ -267,6 +271,10 @@ async def test_server_restart_reconnects_rejoins_and_keeps_queued_lines(
     await joined(bot, peer, channel)  # rejoined, not merely talking from outside
     await bot.send(Room("irc", channel), Text.of("after the restart"))
     assert await peer.texts("pubnotice", 1) == ["after the restart"]
+    where = f"IRC {server.host}:{server.port}"
+    assert f"{where}: disconnected: " in caplog.text  # the session that was up
+    assert f"{where}: ConnectionRefusedError" in caplog.text  # the tries while it was down
+    assert f"{where}: reconnecting in " in caplog.text
 
 
 async def test_server_password_works_and_never_reaches_the_logs(

@@ -7,14 +7,27 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.transports.ircformat import (
+    BLACK,
     BOLD,
     COLOR,
+    GREEN,
+    HEX_COLOR,
+    ITALIC,
+    LIGHT_GREY,
     LINE_LIMIT,
+    MONOSPACE,
+    RED,
     RESET,
+    REVERSE,
+    STRIKE,
     UNDERLINE,
+    WHITE,
     bold,
     clean_incoming,
     color,
+    color_code,
+    fold,
+    is_channel,
     line_budget,
     split_message,
     strip_formatting,
@@ -23,13 +36,78 @@ from bot.transports.ircformat import (
 
 def test_bold_and_color_wrap_text() -> None:
     assert bold("x") == "\x02x\x02"
-    assert color("5 jobs", 4) == "\x03045 jobs\x03"
-    assert color("x", 4, 1) == "\x0304,01x\x03"
+    assert color("5 jobs", RED) == "\x03045 jobs\x03"
+    assert color("x", RED, BLACK) == "\x0304,01x\x03"
+
+
+def test_colour_numbers_are_the_mirc_ones_and_codes_have_two_digits() -> None:
+    assert (WHITE, BLACK, GREEN, RED, LIGHT_GREY) == (0, 1, 3, 4, 15)
+    assert color_code(RED) == "\x0304"  # what announcements put before a failed job
+    assert color_code(GREEN, WHITE) == "\x0303,00"
+    assert strip_formatting(color_code(RED) + "7 jobs" + RESET) == "7 jobs"
+    with pytest.raises(ValueError, match="0 to 98"):
+        color_code(99)
+    with pytest.raises(ValueError, match="0 to 98"):
+        color_code(RED, -1)
+
+
+def test_every_formatting_code_is_a_distinct_control_character() -> None:
+    codes = [BOLD, COLOR, HEX_COLOR, RESET, MONOSPACE, REVERSE, ITALIC, STRIKE, UNDERLINE]
+    assert len(set(codes)) == len(codes)
+    assert all(len(code) == 1 and ord(code) < 0x20 for code in codes)
+    assert strip_formatting("".join(codes)) == ""
 
 
 def test_strip_formatting_removes_every_code() -> None:
     text = f"{BOLD}a{BOLD} {COLOR}04,01red{COLOR} {COLOR}3g {UNDERLINE}u{RESET} \x04ff0000hex\x1d"
     assert strip_formatting(text) == "a red g u hex"
+
+
+def test_strip_formatting_keeps_what_is_no_code() -> None:
+    # As the chat dispatcher reads a command pasted with formatting.
+    assert strip_formatting("\x02!help\x02 \x0304,01red\x03") == "!help red"
+    assert strip_formatting(f"{COLOR}4,1x{COLOR}99y 100%, \x04zz") == "xy 100%, zz"
+    assert strip_formatting("tab\tand\nnewline") == "tab\tand\nnewline"
+
+
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        ("Nick", "nICK"),
+        ("alice[m]", "ALICE{M}"),
+        ("back\\slash", "BACK|SLASH"),
+        ("tilde~", "TILDE^"),
+        ("#OpenStack-QA", "#openstack-qa"),
+    ],
+)
+def test_fold_makes_rfc1459_equal_names_equal(one: str, other: str) -> None:
+    assert fold(one) == fold(other)
+
+
+def test_fold_is_the_casemapping_lower_case_and_ascii_only() -> None:
+    # CASEMAPPING=rfc1459: []\~ are the upper case of {}|^ (so the folded form has {}|^).
+    assert fold("Nick[]\\~") == "nick{}|^"
+    assert fold("nick{}|^") == "nick{}|^"
+    assert fold("ÄÖ") == "ÄÖ"  # servers fold ASCII only: these are other names than "äö"
+    assert fold("a-b_c`") == "a-b_c`"
+
+
+@pytest.mark.parametrize(
+    ("name", "channel"),
+    [
+        ("#openstack-qa", True),
+        ("&local", True),
+        ("+modeless", True),
+        ("!12345safe", True),
+        ("openstack-qa", False),  # a nick
+        ("#two words", False),
+        ("#a,#b", False),
+        ("#bell\x07", False),
+        ("", False),
+    ],
+)
+def test_is_channel(name: str, channel: bool) -> None:
+    assert is_channel(name) is channel
 
 
 def test_clean_incoming_drops_controls_and_trims() -> None:

@@ -313,6 +313,32 @@ async def test_synapse_restart_reconnects_and_delivers_queued_notices(
     assert (await asyncio.wait_for(anext(messages), TIMEOUT)).text == "!still listening"
 
 
+async def test_a_token_logged_out_elsewhere_is_replaced_by_logging_in_again(
+    synapse_server: SynapseServer,
+    make_bot: Maker,
+    make_peer: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="bot.transports.matrix")
+    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    # Someone logs the account out everywhere (a password change does the same).
+    other = nio.AsyncClient(synapse_server.url, bot.settings.user_id)
+    try:
+        await other.login(bot.settings.password.get_secret_value())
+        assert isinstance(await other.logout(all_devices=True), nio.LogoutResponse)
+    finally:
+        await other.close()
+    deadline = time.monotonic() + TIMEOUT
+    while "M_UNKNOWN_TOKEN" not in caplog.text:
+        assert time.monotonic() < deadline, "the bot never noticed its token was gone"
+        await asyncio.sleep(0.05)
+    await bot.send(Room("matrix", room_id), Text.of("logged in again"))
+    [(_, notice)] = await peer.notices(1)
+    assert (notice.sender, notice.body) == (bot.settings.user_id, "logged in again")
+    assert bot.health().connected
+    assert caplog.text.count("Matrix: logged in as") == 2
+
+
 async def test_send_image_uploads_and_posts_a_png(make_bot: Maker, make_peer: Any) -> None:
     from bot.dashboard.chart import BarRow, top_bugs_png
 

@@ -1,18 +1,20 @@
-"""The transport interface and the value objects that keep nicks and room ids out of commands."""
+"""The transport interface, its optional capabilities, and the value objects that keep nicks and
+room ids out of commands."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
+
+from bot.core.retry import Link
 
 
 @dataclass(frozen=True)
 class Room:
     """Where messages go: an IRC channel, a Matrix room id or alias, the console."""
 
-    transport: str  # "irc" | "matrix" | "console"
+    transport: str  # a name in bot.transports.registry.TRANSPORTS
     id: str
 
     @property
@@ -84,11 +86,38 @@ class Transport(Protocol):
     async def close(self) -> None: ...
 
 
-async def queued_messages(
-    queue: asyncio.Queue[Incoming | None], closing: bool
-) -> AsyncIterator[Incoming]:
-    """A transport's ``incoming()``: its queue until the ``None`` put there on close."""
-    if closing and queue.empty():
-        return
-    while (message := await queue.get()) is not None:
-        yield message
+# Optional capabilities: a caller asks ``isinstance(transport, Flushable)`` (runtime-checkable
+# protocols check that the method is there), so a transport declares one just by having it.
+
+
+@runtime_checkable
+class Flushable(Protocol):
+    """A transport that queues what it sends (IRC, Matrix)."""
+
+    async def flush(self) -> None:
+        """Return once everything queued so far has left the process.
+
+        The delivery journal waits for this before it records an announcement as sent: a
+        message still queued would die with the process.
+        """
+        ...
+
+
+@runtime_checkable
+class ImageSender(Protocol):
+    """A transport that shows pictures (Matrix): charts for ``!top``."""
+
+    async def send_image(
+        self, room: Room, png: bytes, filename: str, *, reply_to: Incoming | None = None
+    ) -> None:
+        """Post a PNG in ``room`` now (best effort: not queued, not journaled)."""
+        ...
+
+
+def link_health(link: Link, connected_to: str, *, closed: bool) -> Health:
+    """A reconnecting transport's health: where it is connected, else its last error."""
+    if closed:
+        return Health(False, "closed")
+    if link.connected:
+        return Health(True, connected_to)
+    return Health(False, link.last_error or "not connected")

@@ -18,12 +18,12 @@ from contextlib import suppress
 from typing import TextIO
 
 from bot.transports.base import Health, Incoming, Room, Text, User
+from bot.transports.queues import Inbox
 
 log = logging.getLogger(__name__)
 
 ROOM = Room("console", "console")
 USER = User("console", "console", "you")
-_EOF = None
 
 
 class ConsoleTransport:
@@ -34,7 +34,7 @@ class ConsoleTransport:
     def __init__(self, stream_in: TextIO | None = None, stream_out: TextIO | None = None) -> None:
         self._in = stream_in if stream_in is not None else sys.stdin
         self._out = stream_out if stream_out is not None else sys.stdout
-        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._inbox = Inbox("console")  # unbounded: a piped file of commands is read whole
         self._reader: threading.Thread | None = None
         self._closed = False
         self._eof = False
@@ -59,14 +59,9 @@ class ConsoleTransport:
         self._out.write(body + "\n")
         self._out.flush()
 
-    async def incoming(self) -> AsyncIterator[Incoming]:
+    def incoming(self) -> AsyncIterator[Incoming]:
         """Lines typed on stdin, stripped; ends at end of input (or when closed)."""
-        while not self._eof:
-            line = await self._lines.get()
-            if line is _EOF:
-                self._eof = True
-                return
-            yield Incoming(ROOM, USER, line)
+        return self._inbox.messages()
 
     def health(self) -> Health:
         if self._closed or self._reader is None:
@@ -75,7 +70,7 @@ class ConsoleTransport:
 
     async def close(self) -> None:
         self._closed = True
-        self._lines.put_nowait(_EOF)
+        self._inbox.close()
 
     def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         """Runs in the reader thread: every non-blank line to the loop, then the end mark."""
@@ -83,10 +78,14 @@ class ConsoleTransport:
             for raw in iter(self._in.readline, ""):
                 line = raw.strip()
                 if line and not self._closed:
-                    loop.call_soon_threadsafe(self._lines.put_nowait, line)
+                    loop.call_soon_threadsafe(self._inbox.put, Incoming(ROOM, USER, line))
         except (OSError, ValueError) as exc:  # stdin closed under us
             log.info("console: stopped reading stdin: %s", exc)
         except RuntimeError:  # the loop is closed: the bot has ended
             return
         with suppress(RuntimeError):
-            loop.call_soon_threadsafe(self._lines.put_nowait, _EOF)
+            loop.call_soon_threadsafe(self._end_of_input)
+
+    def _end_of_input(self) -> None:
+        self._eof = True
+        self._inbox.close()

@@ -1,7 +1,9 @@
-"""IRC text and protocol details, pure: formatting codes, lines cut to fit the protocol,
-incoming text cleaned, nick and capability helpers, the send pacer.
+"""IRC text, pure: formatting codes and colours, text cleaned of them, names compared the way
+servers do (RFC 1459 case mapping), channel names, lines cut to fit the protocol.
 
-Nothing here does I/O, so it is tested on plain strings (the pacer takes a clock).
+The one home of these for the whole bot: announcements (bold, colours), the chat dispatcher
+(formatting stripped from commands), the ACL (nicks and masks folded), the IRC transport.
+Nothing here does I/O or imports more than the standard library, so any layer may use it.
 
 Why the byte budget is smaller than 512: the server relays our line to others with our full
 ``:nick!user@host`` prefix in front, and a relayed line longer than 512 bytes is cut by the
@@ -10,28 +12,39 @@ server, silently. So a line we send must leave room for that prefix, not only fo
 
 from __future__ import annotations
 
-import base64
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+import string
+from dataclasses import dataclass, replace
+
+# --- formatting codes ---------------------------------------------------------------------
 
 BOLD = "\x02"
-COLOR = "\x03"
-HEX_COLOR = "\x04"
-RESET = "\x0f"
+COLOR = "\x03"  # followed by a colour number: COLOR + "04" (see color_code)
+HEX_COLOR = "\x04"  # followed by RRGGBB; few clients show it
+RESET = "\x0f"  # ends every formatting in force
 MONOSPACE = "\x11"
 REVERSE = "\x16"
 ITALIC = "\x1d"
 STRIKE = "\x1e"
 UNDERLINE = "\x1f"
 
-LINE_LIMIT = 512  # bytes, CR LF included (RFC 1459 §2.3)
-USER_MAX = 10  # ident with the "~" some servers add
-HOST_MAX = 63  # a host name label limit; cloaks are shorter
-MIN_BUDGET = 32
-SASL_CHUNK = 400  # AUTHENTICATE payloads go in pieces of at most 400 bytes
-OPTIONAL_CAPS = ("account-tag", "extended-join", "multi-prefix")  # asked for when offered
+# The 16 colours every client shows (mIRC numbering), for color() and color_code().
+WHITE = 0
+BLACK = 1
+BLUE = 2
+GREEN = 3
+RED = 4
+BROWN = 5
+PURPLE = 6
+ORANGE = 7
+YELLOW = 8
+LIGHT_GREEN = 9
+CYAN = 10
+LIGHT_CYAN = 11
+LIGHT_BLUE = 12
+PINK = 13
+GREY = 14
+LIGHT_GREY = 15
 
 _TOGGLES = (BOLD, ITALIC, UNDERLINE, STRIKE, MONOSPACE, REVERSE)  # each code switches on/off
 _HEX = "[0-9a-fA-F]{6}"
@@ -51,14 +64,21 @@ def bold(text: str) -> str:
     return f"{BOLD}{text}{BOLD}"
 
 
+def color_code(fg: int, bg: int | None = None) -> str:
+    """The code that turns colour ``fg`` (0-98; background ``bg``) on: ``color_code(RED)`` is
+    ``"\\x0304"``. Always two digits, so a digit after it is never read as part of it."""
+    if not 0 <= fg <= 98 or not (bg is None or 0 <= bg <= 98):
+        raise ValueError(f"IRC colours are 0 to 98, not {fg}, {bg}")
+    return f"{COLOR}{fg:02d}" if bg is None else f"{COLOR}{fg:02d},{bg:02d}"
+
+
 def color(text: str, fg: int, bg: int | None = None) -> str:
-    """``text`` in mIRC colour ``fg`` (0-98); two digits, so a following digit is never eaten."""
-    codes = f"{fg:02d}" if bg is None else f"{fg:02d},{bg:02d}"
-    return f"{COLOR}{codes}{text}{COLOR}"
+    """``text`` in colour ``fg`` (on ``bg``); only the colour is switched off after it."""
+    return f"{color_code(fg, bg)}{text}{COLOR}"
 
 
 def strip_formatting(text: str) -> str:
-    """``text`` without bold, colour, italics and the like."""
+    """``text`` without bold, colours (mIRC and hex), italics and the other codes."""
     return _CODE_RE.sub("", text)
 
 
@@ -66,6 +86,35 @@ def clean_incoming(text: str) -> str:
     """What someone typed, as plain text: no formatting, no control characters, trimmed."""
     text = strip_formatting(text).replace("\t", " ")
     return _CONTROL_RE.sub("", text).strip()
+
+
+# --- names -------------------------------------------------------------------------------
+
+# CASEMAPPING=rfc1459, what most networks use: A-Z and []\~ are the upper case of a-z and {}|^.
+# ASCII only, as servers compare: "Ä" and "ä" are two names.
+_RFC1459 = str.maketrans(string.ascii_uppercase + "[]\\~", string.ascii_lowercase + "{}|^")
+CHANNEL_PREFIXES = ("#", "&", "+", "!")
+# Never in a channel name: the separators of a JOIN line, BEL, the line end.
+_NOT_IN_CHANNEL = re.compile(r"[ ,\x07\r\n\x00]")
+
+
+def fold(name: str) -> str:
+    """A nick, channel, mask or account in its case-insensitive form, for comparing names:
+    ``fold("Nick[m]~") == fold("nick{m}^") == "nick{m}^"``."""
+    return name.translate(_RFC1459)
+
+
+def is_channel(name: str) -> bool:
+    """Whether ``name`` can be a channel (and not a nick): ``#openstack-qa``, ``&local``."""
+    return name.startswith(CHANNEL_PREFIXES) and not _NOT_IN_CHANNEL.search(name)
+
+
+# --- lines -------------------------------------------------------------------------------
+
+LINE_LIMIT = 512  # bytes, CR LF included (RFC 1459 §2.3)
+USER_MAX = 10  # ident with the "~" some servers add
+HOST_MAX = 63  # a host name label limit; cloaks are shorter
+MIN_BUDGET = 32
 
 
 def line_budget(
@@ -179,124 +228,3 @@ def _cut_word(word: str, first: int, rest: int) -> list[str]:
         piece += char
     pieces.append(piece)
     return pieces
-
-
-def fold(name: str) -> str:
-    """Nick or channel in RFC 1459 case mapping, for comparisons."""
-    return name.lower().translate(str.maketrans("[]\\^", "{}|~"))
-
-
-def alternative_nick(nick: str, attempt: int) -> str:
-    """The nick to try when ``nick`` is taken: ``nick_``, ``nick__``, then ``nick_3``…"""
-    return nick + ("_" * attempt if attempt <= 2 else f"_{attempt}")
-
-
-def parse_caps(text: str) -> dict[str, str]:
-    """CAP LS text → ``{capability: value}``: ``"sasl=PLAIN multi-prefix"`` → two entries."""
-    return {name: value for name, _, value in (cap.partition("=") for cap in text.split())}
-
-
-def sasl_plain(account: str, password: str) -> list[str]:
-    """AUTHENTICATE payloads for SASL PLAIN; ``+`` ends a payload that fills its last piece."""
-    data = base64.b64encode(f"{account}\0{account}\0{password}".encode()).decode()
-    pieces = [data[i : i + SASL_CHUNK] for i in range(0, len(data), SASL_CHUNK)]
-    return [*pieces, "+"] if len(data) % SASL_CHUNK == 0 else pieces
-
-
-class Pacer:
-    """Token bucket: ``burst`` lines at once, then one line per ``interval`` seconds."""
-
-    def __init__(
-        self, burst: int, interval: float, clock: Callable[[], float] = time.monotonic
-    ) -> None:
-        self.burst, self.interval, self._clock = burst, interval, clock
-        self._tokens, self._stamp = float(burst), clock()
-
-    def delay(self) -> float:
-        """Seconds until the next line may go (0: now)."""
-        self._refill()
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) * self.interval
-
-    def take(self) -> None:
-        self._refill()
-        self._tokens -= 1
-
-    def _refill(self) -> None:
-        now = self._clock()
-        gained = (now - self._stamp) / self.interval if self.interval else self.burst
-        self._tokens, self._stamp = min(float(self.burst), self._tokens + gained), now
-
-
-def join_lines(channels: list[str], limit: int) -> list[str]:
-    """Channels comma-joined into JOIN parameters of at most ``limit`` bytes each."""
-    lines: list[str] = []
-    for channel in channels:
-        if lines and len(f"{lines[-1]},{channel}".encode()) <= limit:
-            lines[-1] += f",{channel}"
-        else:
-            lines.append(channel)
-    return lines
-
-
-@dataclass
-class CapNegotiation:
-    """IRCv3 capability negotiation and SASL PLAIN, as a state machine: server replies in,
-    lines to send out. No I/O; the transport sends the lines and reads the outcome.
-
-    ``account`` None: no SASL wanted. ``required``: a SASL failure is a ``problem`` (drop the
-    connection); otherwise it is a ``warning`` and registration goes on without it.
-    """
-
-    account: str | None = None
-    password: str | None = None
-    required: bool = False
-    offered: dict[str, str] = field(default_factory=dict)
-    ended: bool = False
-    logged_in: bool = False
-    warning: str | None = None
-    problem: str | None = None
-
-    def on_cap(self, args: list[str]) -> list[str]:
-        """``CAP <nick> <args…>`` from the server (``args`` start at the subcommand)."""
-        sub, rest = (args[0], args[1:]) if args else ("", [])
-        if sub == "LS":
-            self.offered |= parse_caps(rest[-1] if rest else "")
-            more = len(rest) > 1 and rest[0] == "*"  # CAP LS 302 continues on another line
-            return [] if more else self._request()
-        if sub == "ACK" and "sasl" in (rest[-1].split() if rest else ()):
-            return ["AUTHENTICATE PLAIN"]
-        if sub in ("ACK", "NAK"):
-            refused = sub == "NAK" and self.account is not None
-            return self._end("the server refused SASL" if refused else None)
-        return []
-
-    def on_authenticate(self, arg: str) -> list[str]:
-        if arg != "+" or self.account is None:
-            return []
-        return [f"AUTHENTICATE {piece}" for piece in sasl_plain(self.account, self.password or "")]
-
-    def on_sasl_success(self) -> list[str]:
-        self.logged_in = True
-        return self._end(None)
-
-    def on_sasl_failure(self, reason: str) -> list[str]:
-        return self._end(f"SASL login failed ({reason})")
-
-    def _request(self) -> list[str]:
-        wanted = [cap for cap in OPTIONAL_CAPS if cap in self.offered]
-        mechanisms = self.offered.get("sasl")
-        if self.account is not None:
-            if mechanisms is None or (mechanisms and "PLAIN" not in mechanisms.split(",")):
-                return self._end("the server offers no SASL PLAIN")
-            wanted.append("sasl")
-        return [f"CAP REQ :{' '.join(wanted)}"] if wanted else self._end(None)
-
-    def _end(self, trouble: str | None) -> list[str]:
-        if trouble and self.required:
-            self.problem = f"{trouble}, and auth: sasl requires it"
-            return []
-        self.warning = trouble
-        if self.ended:
-            return []
-        self.ended = True
-        return ["CAP END"]

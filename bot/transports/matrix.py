@@ -1,8 +1,9 @@
 """Matrix transport on matrix-nio's ``AsyncClient``.
 
-Two background jobs share one client: a sync loop (long-poll ``/sync``, reconnect with backoff)
-that turns room messages into :class:`Incoming`, and a sender that delivers queued notices, one
-at a time, retrying through outages with the same transaction id (so a retry never posts twice).
+Two background jobs share one client: the sync sessions (long-poll ``/sync``, kept up by
+:func:`bot.core.retry.keep_connected`) that turn room messages into :class:`Incoming`, and a
+sender that delivers queued notices, one at a time, retrying through outages with the same
+transaction id (so a retry never posts twice).
 Encrypted rooms are skipped: the bot does not do end-to-end encryption. Every HTTP call runs
 under a timeout of ours, because nio leaves some without one (a ``full_state`` sync).
 """
@@ -23,8 +24,10 @@ from typing import Any, TypeVar
 import nio
 
 from bot.config import MatrixSettings
-from bot.core.retry import Backoff
-from bot.transports.base import Health, Incoming, Room, Text, User, queued_messages
+from bot.core.errors import ReadableError, describe
+from bot.core.retry import Backoff, Link, keep_connected
+from bot.transports.base import Health, Incoming, Room, Text, User, link_health
+from bot.transports.queues import Inbox, Outbox
 
 log = logging.getLogger(__name__)
 
@@ -90,12 +93,11 @@ class MatrixTransport:
         self._names: dict[str, str] = {}  # room id → room as configured
         self._encrypted: dict[str, bool] = {}  # room id → encrypted (checked on join)
         self._threads: OrderedDict[str, str] = OrderedDict()
-        self._outbox: asyncio.Queue[_Notice] = asyncio.Queue()
-        self._incoming: asyncio.Queue[Incoming | None] = asyncio.Queue(INCOMING_MAX)
-        self._synced, self._tried, self._idle = asyncio.Event(), asyncio.Event(), asyncio.Event()
-        self._idle.set()
+        self._outbox: Outbox[_Notice] = Outbox()
+        self._inbox = Inbox("Matrix", INCOMING_MAX)
+        self._link = Link()
+        self._synced, self._tried = asyncio.Event(), asyncio.Event()  # a sync worked; 1st try over
         self._closing, self._first_sync_done = False, False
-        self._detail = "not connected"
         self._started = time.time()
 
     # --- the Transport interface -----------------------------------------------------------
@@ -119,8 +121,11 @@ class MatrixTransport:
             ssl=None if s.verify_tls else False,
         )
         self._started = time.time()
+        syncing = keep_connected(
+            self._sync_session, self._link, self._backoff(), healthy_after=0, on_down=self._on_down
+        )
         self._tasks = [
-            asyncio.create_task(self._sync_loop(), name="matrix sync"),
+            asyncio.create_task(syncing, name="matrix sync"),
             asyncio.create_task(self._sender(), name="matrix send"),
         ]
         await self._tried.wait()
@@ -131,14 +136,13 @@ class MatrixTransport:
             try:
                 await self._room_id(room.id)
             except Exception as exc:  # joined again with the next session
-                log.warning("Matrix: cannot join %s now: %s", room.id, _describe(exc))
+                log.warning("Matrix: cannot join %s now: %s", room.id, describe(exc))
 
     async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
         """Queue a notice for ``room``; a reply to a message with an event id is threaded."""
         event = reply_to.event_id if reply_to is not None else None
         thread = self._threads.get(event) if event else None
-        self._idle.clear()
-        await self._outbox.put(_Notice(room.id, notice_content(text, event, thread), _txn()))
+        self._outbox.put(_Notice(room.id, notice_content(text, event, thread), _txn()))
 
     async def send_image(
         self, room: Room, png: bytes, filename: str, *, reply_to: Incoming | None = None
@@ -164,21 +168,22 @@ class MatrixTransport:
 
     async def flush(self) -> None:
         """Return once every notice queued so far was accepted by the homeserver (or dropped
-        as undeliverable, which the sender logs). The delivery journal waits for this."""
-        await self._idle.wait()
+        as undeliverable, which the sender logs)."""
+        await self._outbox.flush()
 
     def incoming(self) -> AsyncIterator[Incoming]:
-        return queued_messages(self._incoming, self._closing)
+        return self._inbox.messages()
 
     def health(self) -> Health:
-        return Health(self._synced.is_set() and not self._closing, self._detail)
+        s = self.settings
+        return link_health(self._link, f"{s.homeserver} as {s.user_id}", closed=self._closing)
 
     async def close(self) -> None:
         if self._closing:
             return
         if self._synced.is_set():
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._idle.wait(), CLOSE_GRACE)
+                await asyncio.wait_for(self._outbox.flush(), CLOSE_GRACE)
         self._closing = True
         for task in self._tasks:
             task.cancel()
@@ -186,35 +191,33 @@ class MatrixTransport:
         if self._client is not None:
             await self._client.close()
         self._synced.clear()
-        self._detail = "closed"
-        while self._incoming.full():
-            self._incoming.get_nowait()
-        self._incoming.put_nowait(None)
+        self._inbox.close()
 
-    # --- the sync loop ---------------------------------------------------------------------
+    # --- the sync sessions -----------------------------------------------------------------
 
-    async def _sync_loop(self) -> None:
-        s = self.settings
-        backoff = Backoff(initial=min(1.0, s.reconnect_max_delay), maximum=s.reconnect_max_delay)
+    def _backoff(self) -> Backoff:
+        limit = self.settings.reconnect_max_delay
+        return Backoff(initial=min(1.0, limit), maximum=limit)
+
+    async def _sync_session(self) -> None:
+        """One session, for keep_connected: log in, then sync until a sync fails.
+
+        Each sync that works keeps the link up; a failure after one (``healthy_after=0``) is
+        retried after the initial delay, as a homeserver restart is worth trying again soon.
+        """
+        await self._start_session()
         while True:
-            try:
-                await self._start_session()
-                while True:
-                    await self._sync_once(s.sync_timeout)
-                    backoff.reset()
-            except Exception as exc:
-                self._lose(exc)
-            self._tried.set()
-            delay = backoff.next_delay()
-            log.info("Matrix %s: retrying in %.1f s", s.homeserver, delay)
-            await asyncio.sleep(delay)
+            await self._sync_once(self.settings.sync_timeout)
 
-    def _lose(self, exc: Exception) -> None:
+    def _on_down(self, exc: BaseException, delay: float, lasted: float) -> None:
         self._synced.clear()
-        self._detail = _describe(exc)
-        log.warning("Matrix %s: %s", self.settings.homeserver, self._detail)
-        if "M_UNKNOWN_TOKEN" in self._detail and self.settings.password is not None:
+        self._tried.set()
+        homeserver = self.settings.homeserver
+        log.warning("Matrix %s: %s", homeserver, describe(exc))
+        expired = isinstance(exc, _MatrixError) and exc.code == "M_UNKNOWN_TOKEN"
+        if expired and self.settings.password is not None:
             self._client.access_token = ""  # logged out elsewhere: log in again
+        log.info("Matrix %s: retrying in %.1f s", homeserver, delay)
 
     async def _start_session(self) -> None:
         await self._login()
@@ -227,8 +230,7 @@ class MatrixTransport:
             await self._call(sync)
             self._first_sync_done = True
         await self._sync_once(0)  # a quick one: connected is only said after a sync worked
-        self._detail = f"{self.settings.homeserver} as {self.settings.user_id}"
-        log.info("Matrix: connected to %s", self._detail)
+        log.info("Matrix: connected to %s as %s", self.settings.homeserver, self.settings.user_id)
 
     async def _login(self) -> None:
         client, s = self._client, self.settings
@@ -251,6 +253,7 @@ class MatrixTransport:
     async def _sync_once(self, poll: float) -> None:
         """One ``/sync``, held open by the server up to ``poll`` seconds when nothing happens."""
         response = await self._call(self._client.sync(timeout=int(poll * 1000)), poll)
+        self._link.up()
         self._synced.set()
         self._tried.set()
         for room_id, info in response.rooms.join.items():
@@ -272,13 +275,8 @@ class MatrixTransport:
         room = self._client.rooms.get(room_id)
         name = (room.user_name(event.sender) if room else None) or localpart(event.sender)
         user = User("matrix", event.sender, name)
-        message = Incoming(
-            Room("matrix", self._names[room_id]), user, event.body.strip(), event.event_id
-        )
-        try:
-            self._incoming.put_nowait(message)
-        except asyncio.QueueFull:
-            log.warning("Matrix: incoming queue full; dropped a message from %s", event.sender)
+        room_name = Room("matrix", self._names[room_id])
+        self._inbox.put(Incoming(room_name, user, event.body.strip(), event.event_id))
 
     def _sent_before_start(self, event: Any) -> bool:
         """Whether ``event`` predates this process (the history a newly joined room shows).
@@ -301,7 +299,7 @@ class MatrixTransport:
         """The id of room ``name`` (an id or alias), joined first if need be."""
         if known := self._rooms.get(name):
             return known
-        response = await self._call(self._client.join(name), permanent=_RoomUnavailable)
+        response = await self._call(self._client.join(name), room=True)
         room_id: str = response.room_id
         self._rooms[name], self._names[room_id] = room_id, name
         state = await self._client_call(
@@ -320,15 +318,14 @@ class MatrixTransport:
     # --- the sender ------------------------------------------------------------------------
 
     async def _sender(self) -> None:
-        s = self.settings
-        backoff = Backoff(initial=min(1.0, s.reconnect_max_delay), maximum=s.reconnect_max_delay)
+        """Deliver the oldest notice, retrying it (paused by a backoff) until it goes out."""
+        backoff = self._backoff()
         while True:
-            if self._outbox.empty():
-                self._idle.set()
-            notice = await self._outbox.get()
+            notice = await self._outbox.oldest()
             while not await self._deliver(notice):
                 await asyncio.sleep(backoff.next_delay())
                 await self._synced.wait()
+            self._outbox.done(notice)
             backoff.reset()
 
     async def _deliver(self, notice: _Notice) -> bool:
@@ -340,12 +337,12 @@ class MatrixTransport:
                 return True
             await self._call(
                 self._client.room_send(room_id, "m.room.message", notice.content, tx_id=notice.txn),
-                permanent=_RoomUnavailable,
+                room=True,
             )
         except _RoomUnavailable as exc:
             log.error("Matrix: notice to %s dropped: %s", notice.room, exc)
         except Exception as exc:
-            log.warning("Matrix: notice to %s not sent yet: %s", notice.room, _describe(exc))
+            log.warning("Matrix: notice to %s not sent yet: %s", notice.room, describe(exc))
             return False
         return True
 
@@ -356,31 +353,29 @@ class MatrixTransport:
         async with asyncio.timeout(self.settings.request_timeout + extra):
             return await call
 
-    async def _call(
-        self, call: Awaitable[Any], extra: float = 0.0, permanent: type[Exception] | None = None
-    ) -> Any:
-        """``call`` under our timeout; an error response raises (``permanent`` when final)."""
+    async def _call(self, call: Awaitable[Any], extra: float = 0.0, *, room: bool = False) -> Any:
+        """``call`` under our timeout; an error response raises :class:`_MatrixError`, or for a
+        ``room`` call (join, send) :class:`_RoomUnavailable` when retrying will not help."""
         response = await self._client_call(call, extra)
         if isinstance(response, nio.ErrorResponse):
             problem = str(response)  # "LoginError: M_FORBIDDEN Invalid username or password"
-            if permanent is not None and response.status_code in PERMANENT:
-                raise permanent(problem)
-            raise _MatrixError(problem)
+            code = response.status_code
+            if room and code in PERMANENT:
+                raise _RoomUnavailable(problem, code)
+            raise _MatrixError(problem, code)
         return response
 
 
-class _MatrixError(Exception):
-    """The homeserver answered with an error that may pass."""
+class _MatrixError(ReadableError):
+    """The homeserver answered with an error (its message is readable); it may pass."""
+
+    def __init__(self, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code  # "M_FORBIDDEN", "M_UNKNOWN_TOKEN" …
 
 
-class _RoomUnavailable(Exception):
+class _RoomUnavailable(_MatrixError):
     """Joining or sending to a room failed for good (not invited, no such room, no right)."""
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, _MatrixError | _RoomUnavailable):
-        return str(exc)
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
 
 def _txn() -> str:
