@@ -7,7 +7,6 @@ from pydantic import ValidationError
 
 from bot.chat.acl import (
     Acl,
-    glob_match,
     is_member,
     room_matches,
     user_key,
@@ -16,6 +15,7 @@ from bot.chat.dispatcher import Dispatcher
 from bot.chat.ratelimit import RateLimiter
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.transports.base import Room, User
+from bot.transports.registry import kind_of
 from tests import test_chat as kit
 from tests.test_chat import (
     DASHBOARD,
@@ -66,12 +66,14 @@ def irc(ident: str, account: str | None = None) -> User:
     ],
 )
 def test_glob(pattern: str, value: str, matches: bool) -> None:
-    assert glob_match(pattern, value, irc=True) is matches
+    assert kind_of("irc").matches(pattern, value) is matches
 
 
 def test_irc_globs_fold_case_the_rfc1459_way() -> None:
-    assert glob_match("OPS[away]!*@*", "ops{AWAY}!x@y", irc=True)
-    assert not glob_match("@Alice:example.org", "@alice:example.org")  # Matrix: exact case
+    assert kind_of("irc").matches("OPS[away]!*@*", "ops{AWAY}!x@y")
+    assert not kind_of("matrix").matches(
+        "@Alice:example.org", "@alice:example.org"
+    )  # Matrix: exact case
 
 
 @pytest.mark.parametrize(

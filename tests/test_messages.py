@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.bugs import jira, launchpad
 from bot.events.model import FailedBuild, Job
+from bot.transports.ircformat import BOLD
 from bot.watch.messages import (
-    BOLD,
     format_bug_list,
     format_found,
     format_not_ready,

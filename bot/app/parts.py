@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
-from bot.app.wiring import build_sources, build_transports, to_failed_build
+from bot.app.wiring import build_sources, to_failed_build
 from bot.bugs import Bug
 from bot.config import Settings
 from bot.dashboard.build import DashboardBuilder
@@ -29,6 +29,7 @@ from bot.search.breaker import CircuitBreaker, GuardedBackend
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
 from bot.transports.base import Transport
+from bot.transports.registry import transports_from
 from bot.watch.classify import Classifier
 from bot.watch.delivery import TransportOutlet
 from bot.watch.intake import Intake
@@ -82,9 +83,13 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
     watcher = QueryWatcher(settings.queries, store, loader=loader)
     log.info("%d queries loaded from %s", await watcher.load(), settings.queries)
     routing = load_channels(settings.channels)
-    transports = await build_transports(settings, routing)
-    for transport in transports.values():
+    transports = transports_from(settings)
+    for name, transport in transports.items():
         stack.push_async_callback(transport.close)
+        await transport.connect()
+        for room in routing.rooms:
+            if room.transport == name:
+                await transport.join(room)
     return Clients(search, state, trackers, store, watcher, routing, transports)
 
 

@@ -20,13 +20,14 @@ from bot.app.parts import Parts, assemble
 from bot.app.services import AppServices
 from bot.app.vitals import Vitals
 from bot.chat.dispatcher import Dispatcher
+from bot.chat.services import SendImage
 from bot.config import Settings
 from bot.core.logs import install_secret_masking
 from bot.intel.quality import BugClosed
 from bot.queries import Query
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
-from bot.transports.base import Incoming, Room, Transport
+from bot.transports.base import ImageSender, Incoming, Room, Transport
 from bot.watch.returned import watch_returned
 
 log = logging.getLogger(__name__)
@@ -125,14 +126,14 @@ def _dispatcher(settings: Settings, parts: Parts, vitals: Vitals) -> Dispatcher:
     )
 
 
-def _image_sender(transports: Mapping[str, Transport]) -> Any:
+def _image_sender(transports: Mapping[str, Transport]) -> SendImage:
     async def send_image(
         room: Room, png: bytes, filename: str, *, reply_to: Incoming | None = None
     ) -> None:
-        # Only transports that show images have send_image (Matrix); others get no chart.
-        sender = getattr(transports.get(room.transport), "send_image", None)
-        if sender is not None:
-            await sender(room, png, filename, reply_to=reply_to)
+        # Only transports that show images (Matrix) get the chart.
+        transport = transports.get(room.transport)
+        if isinstance(transport, ImageSender):
+            await transport.send_image(room, png, filename, reply_to=reply_to)
 
     return send_image
 

@@ -10,8 +10,6 @@ from bot.events.model import FailedBuild
 from bot.events.parse import Skip, parse_event
 from bot.events.source import EventSource, RawEvent
 from bot.events.zuul_mqtt import parse_mqtt_message
-from bot.transports.base import Transport
-from bot.watch.routing import Routing
 
 log = logging.getLogger(__name__)
 
@@ -49,26 +47,3 @@ def _gerrit_source(server: GerritServer) -> EventSource:
     from bot.events.gerrit_ssh import GerritStreamSource
 
     return GerritStreamSource(server)
-
-
-async def build_transports(settings: Settings, routing: Routing) -> dict[str, Transport]:
-    """Connect the transports the settings configure and join the rooms routed to them."""
-    transports: dict[str, Transport] = {}
-    if settings.console:
-        from bot.transports.console import ConsoleTransport
-
-        transports["console"] = ConsoleTransport()
-    if settings.irc:
-        from bot.transports.irc import IrcTransport
-
-        transports["irc"] = IrcTransport(settings.irc)
-    if settings.matrix:
-        from bot.transports.matrix import MatrixTransport
-
-        transports["matrix"] = MatrixTransport(settings.matrix)
-    for name, transport in transports.items():
-        await transport.connect()
-        for room in routing.rooms:
-            if room.transport == name:
-                await transport.join(room)
-    return transports

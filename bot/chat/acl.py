@@ -7,30 +7,12 @@ masks and services accounts, Matrix user ids, the room they speak in. Display na
 
 from __future__ import annotations
 
-import functools
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.config.chat import ChatSettings, Level, Principals
 from bot.transports.base import Room, User
-from bot.transports.ircformat import fold as irc_fold
-
-TRANSPORTS = ("irc", "matrix", "console")
-
-
-@functools.lru_cache(maxsize=512)
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    # Only * and ?: fnmatch's [classes] would misread nicks like "alice[m]" and "[afk]bob".
-    parts = (".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile("".join(parts), re.DOTALL)
-
-
-def glob_match(pattern: str, value: str, *, irc: bool = False) -> bool:
-    """``value`` matches the ``*``/``?`` glob; IRC names compare case-insensitively."""
-    if irc:
-        pattern, value = irc_fold(pattern), irc_fold(value)
-    return _glob_regex(pattern).fullmatch(value) is not None
+from bot.transports.registry import TRANSPORTS, kind_of
 
 
 def room_matches(pattern: str, room: Room) -> bool:
@@ -40,25 +22,14 @@ def room_matches(pattern: str, room: Room) -> bool:
         if room.transport != transport:
             return False
         pattern = rest
-    return glob_match(pattern, room.id, irc=room.transport == "irc")
+    return kind_of(room.transport).matches(pattern, room.id)
 
 
 def is_member(who: Principals, user: User, room: Room) -> bool:
     """``user`` (speaking in ``room``) is one of ``who``."""
     if any(room_matches(pattern, room) for pattern in who.rooms):
         return True
-    if user.transport == "irc":
-        return _irc_member(who, user)
-    if user.transport == "matrix":
-        return any(glob_match(pattern, user.id) for pattern in who.matrix_users)
-    return user.transport == "console" and who.console
-
-
-def _irc_member(who: Principals, user: User) -> bool:
-    if user.account and any(glob_match(p, user.account, irc=True) for p in who.irc_accounts):
-        return True
-    # A mask needs the full nick!user@host; a bare nick (no "!") is never trusted.
-    return "!" in user.id and any(glob_match(p, user.id, irc=True) for p in who.irc_masks)
+    return kind_of(user.transport).is_principal(who, user)
 
 
 @dataclass(frozen=True)
@@ -83,13 +54,5 @@ class Acl:
 
 
 def user_key(user: User) -> str:
-    """Whose bucket a message draws from.
-
-    The services account when known; on IRC otherwise ``user@host`` without the nick, so that
-    changing nick does not refill the bucket.
-    """
-    if user.account:
-        return f"{user.transport}:account:{irc_fold(user.account)}"
-    if user.transport == "irc" and "!" in user.id:
-        return f"irc:{irc_fold(user.id.partition('!')[2])}"
-    return f"{user.transport}:{user.id}"
+    """Whose rate bucket a message draws from (see :meth:`TransportKind.user_key`)."""
+    return kind_of(user.transport).user_key(user)

@@ -10,6 +10,7 @@ from html import escape
 from typing import TYPE_CHECKING
 
 from bot.transports.base import Text
+from bot.transports.ircformat import bold as irc_bold
 
 if TYPE_CHECKING:
     pass
@@ -65,7 +66,7 @@ def _plain(part: Part) -> str:
 
 def _irc(part: Part) -> str:
     text = _plain(part)
-    return f"\x02{text}\x02" if isinstance(part, Span) and part.bold else text
+    return irc_bold(text) if isinstance(part, Span) and part.bold else text
 
 
 def _html(part: Part) -> str:

@@ -20,14 +20,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot.core.errors import ReadableError, describe
 from bot.core.retry import Backoff
 from bot.state import StateStore
-from bot.transports.base import Room, Text, Transport
+from bot.transports.base import Flushable, Room, Text, Transport
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,8 @@ class Outlet(Protocol):
 
 
 class TransportOutlet:
-    """The app's transports as an :class:`Outlet` (a transport may lack ``flush``)."""
+    """The app's transports as an :class:`Outlet` (a transport that queues nothing is written
+    out once ``send`` returns)."""
 
     def __init__(self, transports: Mapping[str, Transport]) -> None:
         self._transports = transports
@@ -83,10 +84,9 @@ class TransportOutlet:
         await self._transports[room.transport].send(room, text)
 
     async def flush(self, room: Room) -> None:
-        flush: Callable[[], Awaitable[None]] | None
-        flush = getattr(self._transports[room.transport], "flush", None)
-        if flush is not None:
-            await flush()
+        transport = self._transports[room.transport]
+        if isinstance(transport, Flushable):
+            await transport.flush()
 
 
 class OutageLog:

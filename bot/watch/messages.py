@@ -12,13 +12,11 @@ from html import escape
 from bot.bugs import Bug
 from bot.events.model import FailedBuild
 from bot.transports.base import Text
+from bot.transports.ircformat import GREEN, RED, RESET, bold, color_code
 from bot.watch.outcome import JobResult
 
-BOLD = "\x02"
-COLOR = "\x03"
-RESET = "\x0f"
-RED = "04"
-GREEN = "03"
+#: ER's colours: red for what nobody explained, green for a known bug's title.
+UNKNOWN, KNOWN = color_code(RED), color_code(GREEN)
 
 
 def change_link(build: FailedBuild) -> str:
@@ -31,7 +29,7 @@ def format_found(build: FailedBuild, jobs: Sequence[JobResult]) -> Text:
     plain = ", ".join(_plain_entry(job) for job in ordered)
     irc = ", ".join(_irc_entry(job) for job in ordered)
     head = f"{build.project} change: {change_link(build)} failed because of: "
-    irc_head = f"{BOLD}{build.project}{BOLD} change: {change_link(build)} failed because of: "
+    irc_head = f"{bold(build.project)} change: {change_link(build)} failed because of: "
     items = "".join(f"<li>{_html_entry(job)}</li>" for job in ordered)
     html = f"{_html_head(build)} failed because of:<ul>{items}</ul>"
     return Text(head + plain, irc_head + irc, html)
@@ -46,8 +44,8 @@ def format_unrecognized(
     see = f" (see {uncategorized_url})" if uncategorized_url else ""
     plain = f"{build.project} change: {change_link(build)} failed {jobs}{tail}{see}"
     irc = (
-        f"{BOLD}{build.project}{BOLD} change: {change_link(build)} failed "
-        f"{COLOR}{RED}{jobs}{RESET}{tail}{see}"
+        f"{bold(build.project)} change: {change_link(build)} failed "
+        f"{UNKNOWN}{jobs}{RESET}{tail}{see}"
     )
     link = ""
     if uncategorized_url:
@@ -86,9 +84,9 @@ def _plain_bug(bug: Bug) -> str:
 
 def _irc_entry(job: JobResult) -> str:
     if not job.bugs:
-        return f"{job.name}: {COLOR}{RED}unrecognized error{RESET}"
+        return f"{job.name}: {UNKNOWN}unrecognized error{RESET}"
     return f"{job.name}: " + " ".join(
-        f"{bug.url} {COLOR}{GREEN}{bug.title}{RESET}" if bug.title else bug.url for bug in job.bugs
+        f"{bug.url} {KNOWN}{bug.title}{RESET}" if bug.title else bug.url for bug in job.bugs
     )
 
 

@@ -4,8 +4,9 @@ ER's file is read unchanged (``channels: {name: {projects: [..|all], events: [po
 negative]}}`` plus ``messages:`` templates; the ``channels:`` wrapper may be omitted). Each
 channel may add routing keys; all of them narrow what it hears:
 
-- ``transport`` (irc | matrix | console, default irc) and ``room`` (Matrix id or alias;
-  IRC channel names get their ``#`` from the key when missing);
+- ``transport`` (a name of :data:`bot.transports.registry.TRANSPORTS`: irc, matrix, console;
+  default irc) and ``room`` (Matrix id or alias; IRC channel names get their ``#`` from the key
+  when missing: each transport's own rule);
 - ``gerrit``: server names; ``projects`` / ``jobs``: globs; ``branches``; ``queues``
   (default ``[gate]``, as ER announced gate failures only);
 - ``teams`` (query ``owner``) and ``bugs`` (tracker projects): the channel also hears verdicts
@@ -23,10 +24,11 @@ from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from bot.config import ConfigError, format_validation_error, read_yaml_mapping
 from bot.transports.base import Room
+from bot.transports.registry import kind_of
 
 EventKind = Literal["positive", "negative"]
 
@@ -36,7 +38,7 @@ class ChannelConfig(BaseModel):
 
     projects: tuple[str, ...]
     events: tuple[EventKind, ...]
-    transport: Literal["irc", "matrix", "console"] = "irc"
+    transport: str = "irc"
     room: str | None = None
     gerrit: tuple[str, ...] = ()
     branches: tuple[str, ...] = ()
@@ -45,11 +47,11 @@ class ChannelConfig(BaseModel):
     teams: tuple[str, ...] = ()
     bugs: tuple[str, ...] = ()
 
-    @model_validator(mode="after")
-    def _matrix_needs_room(self) -> ChannelConfig:
-        if self.transport == "matrix" and not (self.room or "").startswith(("!", "#")):
-            raise ValueError("a matrix channel needs room: '!id:server' or '#alias:server'")
-        return self
+    @field_validator("transport")
+    @classmethod
+    def _known_transport(cls, value: str) -> str:
+        kind_of(value)  # raises ValueError naming the transports there are
+        return value
 
     @field_validator("projects", "events")
     @classmethod
@@ -164,7 +166,9 @@ def parse_channels(data: Mapping[str, Any], origin: str = "channels.yaml") -> Ro
         parsed = ChannelsFile.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc, origin)) from None
-    channels = tuple(Channel(name, _room(name, cfg), cfg) for name, cfg in parsed.channels.items())
+    channels = tuple(
+        Channel(name, _room(name, cfg, origin), cfg) for name, cfg in parsed.channels.items()
+    )
     return Routing(channels, parsed.messages)
 
 
@@ -172,12 +176,12 @@ def _messages(data: Mapping[str, Any]) -> dict[str, Any]:
     return {"messages": data["messages"]} if "messages" in data else {}
 
 
-def _room(name: str, cfg: ChannelConfig) -> Room:
-    if cfg.room:
-        return Room(cfg.transport, cfg.room)
-    if cfg.transport == "irc" and not name.startswith(("#", "&")):
-        return Room("irc", f"#{name}")
-    return Room(cfg.transport, name)
+def _room(name: str, cfg: ChannelConfig, origin: str) -> Room:
+    """The room a channel entry means, by its transport's rules (IRC: ``#`` added)."""
+    try:
+        return kind_of(cfg.transport).room(name, cfg.room)
+    except ValueError as exc:
+        raise ConfigError(f"{origin}: channels.{name}.room: {exc}") from None
 
 
 def load_channels(path: Path) -> Routing:
