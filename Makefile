@@ -29,6 +29,7 @@ lint: $(BIN)/recheckbot
 	$(BIN)/ruff check bot commands tests benchmarks
 	$(BIN)/ruff format --check bot commands tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 format: $(BIN)/recheckbot
 	$(BIN)/ruff format bot commands tests benchmarks

@@ -22,7 +22,7 @@ from bot.chat.options import days_option, split_options
 from bot.chat.reply import Part, bold, link, quoted, rich
 from bot.config.chat import ChatSettings
 from bot.queries import Query
-from bot.queries.lucene import lucene_problems, parse_lucene
+from bot.queries.lucene import lucene_problems, parse_lucene, walk
 from bot.search.stats import QueryReport, parse_report, report_body
 from bot.transports.base import Text
 
@@ -90,19 +90,12 @@ def check_user_lucene(ctx: Context, text: str) -> str:
 def chat_problems(node: Any, settings: ChatSettings, *, admin: bool = False) -> Iterator[str]:
     """What the chat rules forbid in a query that passed the repo's checks (pure)."""
     terms = 0
-    for item, field in _walk(node, None):
+    for item, field in walk(node):
         if isinstance(item, tree.Word | tree.Phrase | tree.Regex):
             terms += 1
         yield from _item_problems(item, field, settings, admin=admin)
     if terms > settings.max_query_terms:
         yield f"too many terms ({terms}; the limit is {settings.max_query_terms})"
-
-
-def _walk(node: Any, field: str | None) -> Iterator[tuple[Any, str | None]]:
-    yield node, field
-    inner = node.name if isinstance(node, tree.SearchField) else field
-    for child in node.children:
-        yield from _walk(child, inner)
 
 
 def _item_problems(

@@ -21,7 +21,6 @@ from bot.config import Settings
 from bot.demo.data import generate
 from bot.queries import load_queries
 from bot.search.embedded import EmbeddedSearch
-from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 
 log = logging.getLogger(__name__)
@@ -67,7 +66,8 @@ async def _seed(search: EmbeddedSearch, settings: Settings) -> tuple[int, list[d
     data = generate(repo.queries)
     backend = OpenSearchBackend(search.settings())
     try:
-        count = await bulk_index(backend.client, data.documents())
+        count = await backend.write_documents(list(data.documents()))
+        await backend.refresh()
     finally:
         await backend.close()
     log.info("demo: %d log documents for %d queries", count, len(repo.queries))

@@ -21,6 +21,7 @@ from bot.intel.normalize import normalize
 from bot.intel.uncategorized import UncatBuild
 from bot.search.base import Response, SearchBackend, SearchQueryError, server_reason
 from bot.search.builds import CONSOLE_END
+from bot.search.schema import doc_text
 from bot.search.stats import query_string, since
 
 #: Error lines kept per build (newest first: the fatal error is usually near the end).
@@ -154,19 +155,13 @@ def parse_lines(bucket: Mapping[str, Any], name: str) -> tuple[EvidenceLine, ...
 
 
 def _line(source: Mapping[str, Any]) -> EvidenceLine:
-    message = _text(source.get("message"))[:MAX_LINE]
+    message = doc_text(source, "message")[:MAX_LINE]
     return EvidenceLine(
         message=message,
         template=normalize(message),
-        filename=_text(source.get("filename")),
-        timestamp=_text(source.get("@timestamp")),
+        filename=doc_text(source, "filename"),
+        timestamp=doc_text(source, "@timestamp"),
     )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return "" if value is None else str(value)
 
 
 def parse_evidence(response: Response, builds: Sequence[UncatBuild]) -> list[JobEvidence]:

@@ -22,6 +22,7 @@ from typing import Any
 
 from bot.queries import Query
 from bot.search.base import Response, SearchBackend
+from bot.search.schema import doc_text
 from bot.search.stats import query_string, since
 
 #: Failed builds per report: ES' default bucket limit is 65535; ten days of a busy gate fit.
@@ -158,19 +159,13 @@ def parse_build(bucket: Mapping[str, Any]) -> UncatBuild:
     source = bucket["first"]["hits"]["hits"][0]["_source"]
     return UncatBuild(
         uuid=str(bucket["key"]),
-        job=_text(source.get("build_name")) or "(unknown job)",
-        project=_text(source.get("project")),
-        log_url=log_dir(_text(source.get("log_url"))),
+        job=doc_text(source, "build_name") or "(unknown job)",
+        project=doc_text(source, "project"),
+        log_url=log_dir(doc_text(source, "log_url")),
         timestamp=parse_time(str(source["@timestamp"])),
-        change=_text(source.get("build_change")),
-        patchset=_text(source.get("build_patchset")),
+        change=doc_text(source, "build_change"),
+        patchset=doc_text(source, "build_patchset"),
     )
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return "" if value is None else str(value)
 
 
 def log_dir(url: str) -> str:

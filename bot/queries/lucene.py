@@ -54,7 +54,7 @@ def lucene_problems(text: str) -> list[str]:
         node = parse_lucene(text)
     except LuceneSyntaxError as exc:
         return [str(exc)]
-    found = [msg for item, field in _walk(node, None) for msg in _item_problems(item, field)]
+    found = [msg for item, field in walk(node) for msg in _item_problems(item, field)]
     if not any("matches every document" in msg for msg in found):  # else it would say it twice
         found += _scope_problems(node)
     return list(dict.fromkeys(found))
@@ -147,14 +147,14 @@ def _near(text: str, offset: int, width: int = 20) -> str:
 # --- structure checks ----------------------------------------------------------------------
 
 
-def _walk(node: Any, field: str | None) -> Iterator[tuple[Any, str | None]]:
+def walk(node: Any, field: str | None = None) -> Iterator[tuple[Any, str | None]]:
     """Every node with the field it searches (``None``: the default field)."""
     yield node, field
     if isinstance(node, tree.Range):
         return  # its bounds are not terms of their own (a ``*`` bound is not "match all")
     inner = node.name if isinstance(node, tree.SearchField) else field
     for child in node.children:
-        yield from _walk(child, inner)
+        yield from walk(child, inner)
 
 
 def _item_problems(item: Any, field: str | None) -> Iterator[str]:

@@ -7,7 +7,8 @@ import ssl
 from bot.config import SearchSettings
 
 
-def basic_auth(settings: SearchSettings) -> tuple[str, str] | None:
+def credentials(settings: SearchSettings) -> tuple[str, str] | None:
+    """The user name and password for HTTP basic auth, when both are set."""
     if settings.username and settings.password:
         return settings.username, settings.password.get_secret_value()
     return None

@@ -11,7 +11,7 @@ from elasticsearch import AsyncElasticsearch
 
 from bot.config import SearchSettings
 from bot.core.retry import with_retries
-from bot.search.auth import basic_auth
+from bot.search.auth import credentials
 from bot.search.base import (
     Body,
     Response,
@@ -41,7 +41,7 @@ class ElasticsearchBackend:
         self._client = AsyncElasticsearch(
             hosts=[settings.url],
             # The client refuses both at once; an API key, when configured, wins.
-            basic_auth=None if settings.api_key else basic_auth(settings),
+            basic_auth=None if settings.api_key else credentials(settings),
             api_key=settings.api_key.get_secret_value() if settings.api_key else None,
             request_timeout=settings.timeout,
             max_retries=0,  # we retry ourselves, with backoff

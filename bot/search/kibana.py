@@ -9,7 +9,6 @@ with a redirect or an HTML page instead of JSON, which we report as an authentic
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 from collections.abc import Mapping, Sequence
@@ -18,8 +17,9 @@ from typing import Any
 import aiohttp
 
 from bot.config import SearchSettings
+from bot.core.http import basic_auth
 from bot.core.retry import with_retries
-from bot.search.auth import api_key_header, basic_auth, tls_context
+from bot.search.auth import api_key_header, credentials, tls_context
 from bot.search.base import (
     Body,
     Response,
@@ -114,11 +114,8 @@ def _auth_headers(settings: SearchSettings) -> dict[str, str]:
     """An API key if one is configured, else basic auth (one ``Authorization`` header only)."""
     if settings.api_key:
         return api_key_header(settings)
-    credentials = basic_auth(settings)
-    if credentials is None:
-        return {}
-    token = base64.b64encode(":".join(credentials).encode()).decode()
-    return {"authorization": f"Basic {token}"}
+    pair = credentials(settings)
+    return {"authorization": basic_auth(*pair)} if pair else {}
 
 
 def interpret_reply(status: int, headers: Mapping[str, str], raw: bytes, url: str) -> Response:

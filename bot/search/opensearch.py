@@ -10,7 +10,7 @@ from opensearchpy import AsyncOpenSearch
 
 from bot.config import SearchSettings
 from bot.core.retry import with_retries
-from bot.search.auth import api_key_header, basic_auth, tls_context
+from bot.search.auth import api_key_header, credentials, tls_context
 from bot.search.base import (
     Body,
     Response,
@@ -35,7 +35,7 @@ class OpenSearchBackend:
         self._client = AsyncOpenSearch(
             hosts=[settings.url],
             # An API key wins over a password, as in the other backends.
-            http_auth=None if settings.api_key else basic_auth(settings),
+            http_auth=None if settings.api_key else credentials(settings),
             headers=api_key_header(settings),
             ssl_context=tls_context(settings) if settings.url.startswith("https") else None,
             timeout=settings.timeout,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -80,7 +81,7 @@ def daily_index(when: datetime, prefix: str = "logstash-") -> str:
     return f"{prefix}{when.astimezone(UTC):%Y.%m.%d}"
 
 
-def doc_field(source: dict[str, Any], name: str) -> Any:
+def doc_field(source: Mapping[str, Any], name: str) -> Any:
     """A field of a hit's ``_source`` in either layout: flat, ``@name`` or ``@fields.name``.
 
     List values collapse to their first element, as ER did.
@@ -92,6 +93,12 @@ def doc_field(source: dict[str, Any], name: str) -> Any:
     if isinstance(fields, dict):
         return _first(fields.get(name))
     return None
+
+
+def doc_text(source: Mapping[str, Any], name: str) -> str:
+    """:func:`doc_field` as text: ``""`` when the document lacks it."""
+    value = doc_field(source, name)
+    return "" if value is None else str(value)
 
 
 def _first(value: Any) -> Any:
