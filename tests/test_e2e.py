@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from bot.config import SearchSettings
@@ -45,6 +46,14 @@ async def notices_in(peer: IrcPeer, channel: str, count: int) -> list[str]:
         event = await peer.expect("pubnotice", lambda e: e.target == channel)
         texts.append(event.arguments[0])
     return texts
+
+
+async def get_metrics(dashboard: str) -> dict[str, float]:
+    """``/metrics`` as ``{name{labels}: value}``."""
+    async with aiohttp.ClientSession() as http, http.get(f"{dashboard}/metrics") as reply:
+        text = await reply.text()
+    samples = (line.rsplit(" ", 1) for line in text.splitlines() if not line.startswith("#"))
+    return {name: float(value) for name, value in samples}
 
 
 def matrix_bot(synapse: SynapseServer) -> dict[str, Any]:
@@ -137,6 +146,13 @@ async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered
     assert stray == []
     qa_notices = [e for e in bob.raw if f"NOTICE {qa} " in e]
     assert len(qa_notices) == 1
+
+    # What the operator sees of it: every announcement counted, the round trips made.
+    metrics = await get_metrics(app.parts.dashboard.url)
+    assert metrics['recheckbot_announcements_total{result="sent"}'] >= 4
+    assert metrics['recheckbot_announcements_total{result="given-up"}'] == 0
+    assert metrics['recheckbot_search_requests_total{kind="classification"}'] >= 1
+    assert metrics['recheckbot_builds_finished_total{result="judged"}'] >= 2
     bob.close()
     await alice.client.close()
 
