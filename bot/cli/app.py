@@ -61,48 +61,34 @@ class Common:
         return settings
 
 
+def _option(name: str, kind: Any, option: Any, default: Any = None) -> inspect.Parameter:
+    """A keyword-only parameter typer reads as ``option``."""
+    annotation = Annotated[kind, option]
+    return inspect.Parameter(
+        name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation
+    )
+
+
 _COMMON_PARAMS = [
-    inspect.Parameter(
+    _option(
         "es_url",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
-            str | None,
-            typer.Option("--es-url", envvar="RECHECKBOT_ES_URL", help="Search server URL."),
-        ],
+        str | None,
+        typer.Option("--es-url", envvar="RECHECKBOT_ES_URL", help="Search server URL."),
     ),
-    inspect.Parameter(
+    _option(
         "queries",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
-            Path | None,
-            typer.Option("--queries", envvar="RECHECKBOT_QUERIES", help="Query repo directory."),
-        ],
+        Path | None,
+        typer.Option("--queries", envvar="RECHECKBOT_QUERIES", help="Query repo directory."),
     ),
-    inspect.Parameter(
-        "index",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
-            str | None, typer.Option("--index", help="Index pattern [default: logstash-*].")
-        ],
+    _option(
+        "index", str | None, typer.Option("--index", help="Index pattern [default: logstash-*].")
     ),
-    inspect.Parameter(
+    _option(
         "config",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=None,
-        annotation=Annotated[
-            Path | None,
-            typer.Option("--config", envvar="RECHECKBOT_CONFIG", help="YAML settings file."),
-        ],
+        Path | None,
+        typer.Option("--config", envvar="RECHECKBOT_CONFIG", help="YAML settings file."),
     ),
-    inspect.Parameter(
-        "debug",
-        inspect.Parameter.KEYWORD_ONLY,
-        default=False,
-        annotation=Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")],
-    ),
+    _option("debug", bool, typer.Option("--debug", help="Show tracebacks and debug logs."), False),
 ]
 
 

@@ -25,14 +25,8 @@ class Section(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _read_secret_files(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            return data
-        data = dict(data)
-        for name, field in cls.model_fields.items():
-            key = f"{name}_file"
-            if key in data and _is_secret(field):
-                data[name] = _read_secret(data.pop(key), key)
-        return data
+        # A section built from the environment or in code may name secret files too.
+        return resolve_secret_files(cls, data)
 
 
 def _is_secret(field: FieldInfo) -> bool:

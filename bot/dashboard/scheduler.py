@@ -54,6 +54,31 @@ class RunStatus:
     runs: int = 0
     failures: int = 0
 
+    def failed(self, started: datetime, duration: float, error: str) -> RunStatus:
+        """This part after one more run, which failed: its last good counts stay."""
+        return replace(
+            self,
+            started=started,
+            duration=duration,
+            ok=False,
+            error=error,
+            runs=self.runs + 1,
+            failures=self.failures + 1,
+        )
+
+    def succeeded(self, started: datetime, duration: float, counts: Mapping[str, int]) -> RunStatus:
+        """This part after one more run, which wrote its files."""
+        return replace(
+            self,
+            started=started,
+            duration=duration,
+            ok=True,
+            error=None,
+            counts=dict(counts),
+            last_success=started,
+            runs=self.runs + 1,
+        )
+
 
 class Coalescer(Generic[T]):
     """Runs ``func`` once at a time; callers arriving during a run share its result."""
@@ -166,28 +191,11 @@ class DashboardRefresher:
                 )
             else:
                 log.debug("dashboard %s: refresh failed again: %s", part, reason)
-            status = replace(
-                before,
-                started=started,
-                duration=time.monotonic() - clock,
-                ok=False,
-                error=reason,
-                runs=before.runs + 1,
-                failures=before.failures + 1,
-            )
+            status = before.failed(started, time.monotonic() - clock, reason)
         else:
             if before.ok is False:
                 log.info("dashboard %s: refresh works again", part)
-            status = replace(
-                before,
-                started=started,
-                duration=time.monotonic() - clock,
-                ok=True,
-                error=None,
-                counts=dict(counts),
-                last_success=started,
-                runs=before.runs + 1,
-            )
+            status = before.succeeded(started, time.monotonic() - clock, counts)
         self._status[part] = status
         return status
 
