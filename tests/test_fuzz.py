@@ -21,8 +21,9 @@ from hypothesis import strategies as st
 
 from bot.chat.dispatcher import parse_invocation, strip_formatting, text_problem
 from bot.config import ConfigError
+from bot.events.decode import BadLine, decode_event
 from bot.events.model import FailedBuild
-from bot.events.parse import BadLine, Skip, parse_event, parse_stream_line
+from bot.events.parse import Skip, parse_event
 from bot.events.source import RawEvent
 from bot.queries import QueryError, load_queries, parse_query_yaml
 from bot.watch.routing import load_channels, parse_channels
@@ -134,8 +135,12 @@ def test_any_event_parses_to_a_build_or_a_reason(data: dict[str, Any]) -> None:
 @PROFILE
 @given(st.text() | st.binary() | json_values.map(json.dumps) | events.map(json.dumps))
 def test_any_stream_line_parses_or_is_refused_with_a_reason(line: str | bytes) -> None:
-    result = parse_stream_line(line)
+    result = decode_event(line)
     assert result is None or isinstance(result, BadLine | dict)
+    if isinstance(result, dict):
+        assert isinstance(result["type"], str)
+    elif isinstance(result, BadLine):
+        assert result.reason
 
 
 # --- query files ---------------------------------------------------------------------------------
