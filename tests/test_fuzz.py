@@ -21,6 +21,7 @@ from hypothesis import strategies as st
 
 from bot.chat.dispatcher import parse_invocation, strip_formatting, text_problem
 from bot.config import ConfigError
+from bot.events.convert import to_failed_build
 from bot.events.decode import BadLine, decode_event
 from bot.events.model import FailedBuild
 from bot.events.parse import Skip, parse_event
@@ -141,6 +142,15 @@ def test_any_stream_line_parses_or_is_refused_with_a_reason(line: str | bytes) -
         assert isinstance(result["type"], str)
     elif isinstance(result, BadLine):
         assert result.reason
+
+
+@PROFILE
+@given(st.sampled_from(["gerrit", "zuul-mqtt", "", "gerrit-ssh"]), json_values)
+def test_any_raw_event_of_any_kind_converts_or_is_skipped(kind: str, data: Any) -> None:
+    result = to_failed_build(RawEvent("s", data, kind=kind), ["zuul"])
+    assert isinstance(result, FailedBuild | Skip)
+    if isinstance(result, Skip):
+        assert not result.reason.startswith("internal error"), result.reason
 
 
 # --- query files ---------------------------------------------------------------------------------
