@@ -59,18 +59,35 @@ async def connect(
     settings: GerritServer, key: asyncssh.SSHKey | None = None
 ) -> asyncssh.SSHClientConnection:
     """An SSH connection to a Gerrit server: host key checked, explicit key, timeouts set."""
-    return await asyncssh.connect(
-        settings.host,
-        settings.port,
-        username=settings.user,
-        known_hosts=await known_hosts(settings),
-        client_keys=[key] if key else (),
-        agent_path=None if key else (),  # with a configured key, no agent keys on the side
-        config=None,  # settings are explicit: no ~/.ssh/config surprises
-        connect_timeout=settings.connect_timeout,
-        keepalive_interval=settings.keepalive_interval,
-        keepalive_count_max=settings.keepalive_count_max,
+    trusted = await known_hosts(settings)
+    opening = asyncio.ensure_future(
+        asyncssh.connect(
+            settings.host,
+            settings.port,
+            username=settings.user,
+            known_hosts=trusted,
+            client_keys=[key] if key else (),
+            agent_path=None if key else (),  # with a configured key, no agent keys on the side
+            config=None,  # settings are explicit: no ~/.ssh/config surprises
+            connect_timeout=settings.connect_timeout,
+            keepalive_interval=settings.keepalive_interval,
+            keepalive_count_max=settings.keepalive_count_max,
+        )
     )
+    try:
+        # shield: cancelled in the middle of a handshake (as a login is refused), asyncssh may
+        # wait forever for the connection it aborts to close; whoever cancels must not wait too.
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        opening.cancel()
+        opening.add_done_callback(_close_if_open)
+        raise
+
+
+def _close_if_open(opening: asyncio.Future[asyncssh.SSHClientConnection]) -> None:
+    """A connection that opened after all, for nobody: closed. A failure: nobody to tell."""
+    if not opening.cancelled() and opening.exception() is None:
+        opening.result().abort()
 
 
 async def run_command(settings: GerritServer, key: asyncssh.SSHKey | None, command: str) -> None:
