@@ -23,8 +23,10 @@ from bot.chat.command import Rejected
 from bot.chat.invocation import parse_invocation, text_problem
 from bot.chat.options import split_options
 from bot.config import ConfigError
+from bot.events.convert import to_failed_build
+from bot.events.decode import BadLine, decode_event
 from bot.events.model import FailedBuild
-from bot.events.parse import BadLine, Skip, parse_event, parse_stream_line
+from bot.events.parse import Skip, parse_event
 from bot.events.source import RawEvent
 from bot.queries import QueryError, load_queries, parse_query_yaml
 from bot.transports.ircformat import strip_formatting
@@ -136,8 +138,21 @@ def test_any_event_parses_to_a_build_or_a_reason(data: dict[str, Any]) -> None:
 @PROFILE
 @given(st.text() | st.binary() | json_values.map(json.dumps) | events.map(json.dumps))
 def test_any_stream_line_parses_or_is_refused_with_a_reason(line: str | bytes) -> None:
-    result = parse_stream_line(line)
+    result = decode_event(line)
     assert result is None or isinstance(result, BadLine | dict)
+    if isinstance(result, dict):
+        assert isinstance(result["type"], str)
+    elif isinstance(result, BadLine):
+        assert result.reason
+
+
+@PROFILE
+@given(st.sampled_from(["gerrit", "zuul-mqtt", "", "gerrit-ssh"]), json_values)
+def test_any_raw_event_of_any_kind_converts_or_is_skipped(kind: str, data: Any) -> None:
+    result = to_failed_build(RawEvent("s", data, kind=kind), ["zuul"])
+    assert isinstance(result, FailedBuild | Skip)
+    if isinstance(result, Skip):
+        assert not result.reason.startswith("internal error"), result.reason
 
 
 # --- query files ---------------------------------------------------------------------------------

@@ -29,10 +29,12 @@ from bot.config import GerritServer
 from bot.core.retry import Backoff
 from bot.events import gerrit_rest as rest
 from bot.events.gerrit_rest import OVERLAP, GerritRestPoller
-from bot.events.gerrit_ssh import event_identity
 from bot.events.model import FailedBuild
 from bot.events.parse import parse_event
+from bot.events.recent import event_identity
 from bot.events.source import RawEvent
+from bot.gerrit import changes as gerrit_changes
+from bot.gerrit.rest import parse_gerrit_date
 from tests.gerrit_standin import wait_until
 
 USER, PASSWORD = "recheckbot", "s3cret-http-pw"
@@ -130,18 +132,21 @@ def settings(**changes: Any) -> GerritServer:
 
 def test_gerrit_dates_are_utc_with_nanoseconds() -> None:
     eight = datetime(2026, 11, 26, 8, tzinfo=UTC).timestamp()
-    assert rest.parse_gerrit_date("2026-11-26 08:00:00.000000000") == eight
-    assert rest.parse_gerrit_date("2026-11-26 08:00:00.500000000") == eight + 0.5
-    assert rest.parse_gerrit_date("2026-11-26 08:00:00") == eight
+    assert parse_gerrit_date("2026-11-26 08:00:00.000000000") == eight
+    assert parse_gerrit_date("2026-11-26 08:00:00.500000000") == eight + 0.5
+    assert parse_gerrit_date("2026-11-26 08:00:00") == eight
     for bad in ("2026-13-01 00:00:00.000000000", "yesterday", "", None, 1764144000):
-        assert rest.parse_gerrit_date(bad) is None
+        assert parse_gerrit_date(bad) is None
 
 
 def test_the_request_asks_for_messages_accounts_and_the_current_revision() -> None:
     s = settings(ci_usernames=["zuul", "third party ci"])
-    assert rest.changes_url(s) == "https://review.example.org/a/changes/"
-    assert rest.changes_url(settings(http_password=None)) == "https://review.example.org/changes/"
-    assert rest.changes_params(s, age=3600, start=200, page_size=100) == [
+    assert gerrit_changes.changes_url(s) == "https://review.example.org/a/changes/"
+    assert (
+        gerrit_changes.changes_url(settings(http_password=None))
+        == "https://review.example.org/changes/"
+    )
+    assert gerrit_changes.changes_params(s, age=3600, start=200, page_size=100) == [
         ("q", '-age:3600s (commentby:zuul OR commentby:"third party ci")'),
         ("o", "MESSAGES"),
         ("o", "DETAILED_ACCOUNTS"),
@@ -150,12 +155,12 @@ def test_the_request_asks_for_messages_accounts_and_the_current_revision() -> No
         ("S", "200"),
     ]
     custom = settings(poll_query="project:openstack/nova commentby:zuul")
-    assert rest.changes_params(custom, age=60)[0] == (
+    assert gerrit_changes.changes_params(custom, age=60)[0] == (
         "q",
         "-age:60s (project:openstack/nova commentby:zuul)",
     )
-    assert ("S", "0") not in rest.changes_params(custom, age=60)
-    assert rest.default_query(["zuul"]) == "commentby:zuul"
+    assert ("S", "0") not in gerrit_changes.changes_params(custom, age=60)
+    assert gerrit_changes.default_query(["zuul"]) == "commentby:zuul"
 
 
 def test_the_age_widens_after_an_outage_up_to_a_limit() -> None:
@@ -170,7 +175,7 @@ def test_a_changes_response_becomes_stream_events() -> None:
     now = time.time()
     last = change(912000, []) | {"_more_changes": True}
     body = ")]}'\n" + json.dumps([*recorded_shape(now), last])
-    page = rest.decode_changes(body)
+    page = gerrit_changes.decode_changes(body)
     assert (len(page.changes), page.more, page.count) == (2, True, 2)
     url = "https://review.example.org/"
     events = rest.change_events(page.changes[0], http_url=url, ci_usernames={"zuul"}, after=0)
@@ -205,8 +210,8 @@ def test_what_is_not_a_change_list_is_refused_with_the_reason() -> None:
         ("<html><body>Sign in</body></html>", "not JSON"),
     ]:
         with pytest.raises(ValueError, match=reason):
-            rest.decode_changes(body)
-    assert rest.decode_changes("[]").changes == ()  # no prefix: still fine
+            gerrit_changes.decode_changes(body)
+    assert gerrit_changes.decode_changes("[]").changes == ()  # no prefix: still fine
 
 
 def test_rest_settings_and_what_the_poller_refuses() -> None:
@@ -446,6 +451,22 @@ async def test_failures_are_logged_once_each_and_polling_recovers(
     assert caplog.text.count("HTTP 500") == 3  # once a warning, then at debug
     assert "polling works again after 5 failed polls" in caplog.text
     assert collector.poller.status.failures == 5
+    assert collector.poller.status.connected
+
+
+async def test_a_poll_that_works_starts_the_backoff_over(gerrit: GerritRestStandIn) -> None:
+    gerrit.changes = [change(912345, [message(ZUUL, REPORT, time.time() - 60, 3)])]
+    gerrit.script = [Reply(500, "down"), Reply(500, "down"), Reply(), Reply(503, "again")]
+    backoff = Backoff(initial=0.01, maximum=0.05, rng=random.Random(7))
+    values = {"http_url": gerrit.url, "poll_interval": 0.02, "http_timeout": 2.0}
+    collector = Collector(GerritRestPoller(settings(**values), backoff=backoff))
+    try:
+        await wait_until(lambda: collector.poller.status.failures >= 3, "the third failure")
+        assert backoff.attempts == 1  # after two failures in a row it was 2; a good poll reset it
+        status = collector.poller.status
+        assert (status.events, status.last_error) == (1, "HTTP 503 Service Unavailable: again")
+    finally:
+        await collector.stop()
 
 
 async def test_a_401_is_logged_as_an_error_without_the_password(
@@ -460,6 +481,9 @@ async def test_a_401_is_logged_as_an_error_without_the_password(
     assert "HTTP 401 Unauthorized (check user and http_password)" in errors[0].getMessage()
     assert PASSWORD not in caplog.text
     assert collector.events == []
-    assert collector.poller.status.last_error is not None
+    assert collector.poller.status.last_error == (
+        "HTTP 401 Unauthorized (check user and http_password)"
+    )
+    assert not collector.poller.status.connected
     gerrit.password = PASSWORD  # fixed on the server side: the poller goes on by itself
     await wait_until(lambda: len(collector.events) >= 1, "the report once let in")

@@ -1,5 +1,5 @@
-"""ReplaySource on upstream's fixtures and the modern samples, and the stream-line decoder it
-shares with the Gerrit SSH source."""
+"""ReplaySource on upstream's fixtures and the modern samples (its lines go through the decoder
+every source shares: tests/test_decode.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ import pytest
 
 from bot.events import replay
 from bot.events.model import FailedBuild
-from bot.events.parse import BadLine, parse_event, parse_stream_line
+from bot.events.parse import parse_event
 from bot.events.replay import ReplaySource, read_events
 from bot.events.source import EventSource, RawEvent
 from tests.conftest import FIXTURES, require_upstream
@@ -73,9 +73,9 @@ async def test_json_lines_skip_bad_lines_with_their_numbers(
     assert len(events) == 6  # plus the ref-updated event
     warnings = [r.getMessage() for r in caplog.records]
     assert len(warnings) == 2
-    assert warnings[0].endswith("stream.jsonl:6: line skipped: bad JSON at column 56: "
-                                "Expecting ',' delimiter")  # fmt: skip
-    assert warnings[1].endswith("stream.jsonl:8: line skipped: JSON list is not an object")
+    assert warnings[0].endswith("stream.jsonl:6: line skipped: "
+                                "not JSON (Expecting ',' delimiter at column 56)")  # fmt: skip
+    assert warnings[1].endswith("stream.jsonl:8: line skipped: not a JSON object but list")
 
 
 async def test_pretty_printed_single_event() -> None:
@@ -125,8 +125,13 @@ async def test_loop_over_an_empty_file_ends(tmp_path: Path) -> None:
 
 
 async def test_missing_file_raises(tmp_path: Path) -> None:
+    source = ReplaySource(tmp_path / "nope.json", server="s")
     with pytest.raises(FileNotFoundError):
-        await collect(ReplaySource(tmp_path / "nope.json", server="s"))
+        await collect(source)
+    assert not source.status.connected
+    assert source.status.failures == 1
+    assert source.status.last_error is not None
+    assert "nope.json" in source.status.last_error
 
 
 async def test_file_reads_run_in_worker_threads(
@@ -150,32 +155,19 @@ async def test_file_reads_run_in_worker_threads(
     assert "_looks_like_document" in calls
 
 
-def test_replay_source_is_an_event_source(tmp_path: Path) -> None:
-    source: EventSource = ReplaySource(tmp_path / "x.jsonl", server="s")
+async def test_replay_source_is_an_event_source_connected_while_it_plays(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"type": "a", "eventCreatedOn": 20}\n{"type": "b", "eventCreatedOn": 10}\n')
+    source: EventSource = ReplaySource(path, server="s")
     assert source.name == "replay:x.jsonl"
-
-
-# --- the stream-line decoder (shared with the Gerrit SSH source) -----------------------------
-
-
-@pytest.mark.parametrize(
-    ("line", "expected"),
-    [
-        ('{"type": "ref-updated"}\n', {"type": "ref-updated"}),
-        (b'{"type": "x"}\r\n', {"type": "x"}),
-        ("", None),
-        ("   \n", None),
-        (b"\xff{}", BadLine("not UTF-8 at byte 0")),
-        ('{"type": ', BadLine("bad JSON at column 9: Expecting value")),
-        ("[1, 2]", BadLine("JSON list is not an object")),
-        ("null", BadLine("JSON null is not an object")),
-        ("[" * 100_000 + "]" * 100_000, BadLine("JSON nested too deeply")),
-    ],
-)
-def test_stream_lines(line: str | bytes, expected: object) -> None:
-    assert parse_stream_line(line) == expected
-
-
-def test_overlong_stream_line() -> None:
-    result = parse_stream_line("x" * 5_000_000)
-    assert result == BadLine("line of 5000000 characters is too long")
+    assert not source.status.connected
+    stream = source.events()
+    first = await anext(stream)
+    assert first.data["type"] == "a"
+    assert source.status.connected
+    assert [event.data["type"] async for event in stream] == ["b"]
+    status = source.status
+    assert (status.connected, status.events, status.last_created) == (False, 2, 20.0)
+    assert (status.failures, status.last_error) == (0, None)

@@ -17,8 +17,9 @@ from bot.config import MqttSettings
 from bot.events.model import FailedBuild
 from bot.events.parse import Skip
 from bot.events.source import RawEvent
-from bot.events.zuul_mqtt import ZuulMqttSource, decode_message, parse_mqtt_message
+from bot.events.zuul_mqtt import ZuulMqttSource, parse_mqtt_message
 from tests.conftest import require_program
+from tests.gerrit_standin import wait_until
 
 UUID = "4f0c3b9a1d2e4c5f8a7b6c5d4e3f2a1b"
 
@@ -90,12 +91,6 @@ def test_other_reports_are_skipped_with_a_reason(data: dict[str, Any], reason: s
     assert reason in skip.reason
 
 
-def test_decode_message() -> None:
-    assert decode_message(b'{"a": 1}') == {"a": 1}
-    assert decode_message(b"\xff{not json").startswith("not JSON")  # type: ignore[union-attr]
-    assert decode_message(b"[1, 2]") == "not a JSON object"
-
-
 class Mosquitto:
     """A mosquitto broker on a free loopback port, restartable on the same port."""
 
@@ -144,7 +139,9 @@ async def publish(port: int, payload: bytes | str) -> None:
         await client.publish("zuul/openstack/gate", payload, qos=1)
 
 
-async def test_source_receives_reports_and_survives_a_broker_restart(broker: Mosquitto) -> None:
+async def test_source_receives_reports_and_survives_a_broker_restart(
+    broker: Mosquitto, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = MqttSettings(
         name="zuul", host="127.0.0.1", port=broker.port, reconnect_max_delay=0.5
     )
@@ -164,9 +161,20 @@ async def test_source_receives_reports_and_survives_a_broker_restart(broker: Mos
         assert first.kind == "zuul-mqtt"
         assert first.server == "zuul"
         assert isinstance(parse_mqtt_message(first), FailedBuild)
+        assert "skipped a message: not JSON" in caplog.text
+        status = source.status
+        assert (status.name, status.connected, status.events, status.failures) == (
+            "zuul",
+            True,
+            1,
+            0,
+        )
 
         broker.stop()
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: source.status.failures >= 1, "the lost broker noticed")
+        assert not source.status.connected
+        assert source.status.last_error
+        assert "reconnecting in" in caplog.text
         broker.start()
         delivered = False
         for _ in range(40):  # publish until the reconnected source has subscribed again
@@ -180,6 +188,8 @@ async def test_source_receives_reports_and_survives_a_broker_restart(broker: Mos
         assert delivered, "no message after the broker restart"
         assert second.data["action"] == "success"
         assert received.empty()  # the garbage payload never became an event
+        assert source.status.connected
+        assert source.status.events == 2
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

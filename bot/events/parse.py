@@ -6,12 +6,12 @@ newer Zuul a buildset URL, then one line per job:
 ``- <job> <url> : <RESULT>[ <detail>][ in <elapsed>][ (non-voting)]``.
 
 Nothing here raises on bad input: one odd event must never stop a stream. Bad input becomes a
-``Skip`` (or ``BadLine``) whose reason the caller logs.
+``Skip`` whose reason the caller logs. Decoding the JSON of a stream line is
+:mod:`bot.events.decode`'s.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import re
@@ -29,8 +29,6 @@ log = logging.getLogger(__name__)
 #: Gerrit caps review messages at 16 KiB by default; anything far bigger is not a Zuul report,
 #: and refusing it keeps a hostile or broken event from costing real time.
 MAX_COMMENT_CHARS = 1_000_000
-#: Longest stream line accepted (a comment-added event is a few KiB).
-MAX_LINE_CHARS = 4_000_000
 
 
 class CommentKind(StrEnum):
@@ -63,13 +61,6 @@ class ParsedComment:
 @dataclass(frozen=True)
 class Skip:
     """An event that is not a failed build, and why (for the debug log and the journal)."""
-
-    reason: str
-
-
-@dataclass(frozen=True)
-class BadLine:
-    """A stream line that is not a JSON object, and why."""
 
     reason: str
 
@@ -384,30 +375,3 @@ def _brief(value: object) -> str:
     if value is None or (isinstance(value, int | float) and abs(value) < 1e40):
         return repr(value)
     return f"of type {type(value).__name__}"
-
-
-def parse_stream_line(line: str | bytes) -> Mapping[str, Any] | BadLine | None:
-    """One ``gerrit stream-events`` line → the event object; None for a blank line (keepalive).
-
-    A line that is not a JSON object gives a BadLine whose reason the caller logs.
-    """
-    if len(line) > MAX_LINE_CHARS:
-        return BadLine(f"line of {len(line)} characters is too long")
-    if isinstance(line, bytes):
-        try:
-            line = line.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            return BadLine(f"not UTF-8 at byte {exc.start}")
-    line = line.strip()
-    if not line:
-        return None
-    try:
-        value: object = json.loads(line)
-    except json.JSONDecodeError as exc:
-        return BadLine(f"bad JSON at column {exc.colno}: {exc.msg}")
-    except RecursionError:
-        return BadLine("JSON nested too deeply")
-    if not isinstance(value, dict):
-        kind = "null" if value is None else type(value).__name__
-        return BadLine(f"JSON {kind} is not an object")
-    return value

@@ -4,6 +4,7 @@ A replay file is either JSON lines (one event per line, as ``gerrit stream-event
 or one JSON document: a list of events, ``{"events": [...]}`` (upstream's fixtures replay as
 they are) or a single event. Bad lines are logged with their number and skipped. File reads run
 in a worker thread, a batch of lines at a time, so a big recording never blocks the event loop.
+Its status says connected while it plays.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from bot.events.parse import BadLine, parse_stream_line
-from bot.events.source import RawEvent
+from bot.core.errors import describe
+from bot.events.decode import BadLine, decode_object, kind_of
+from bot.events.source import RawEvent, SourceBase
 
 log = logging.getLogger(__name__)
 
@@ -24,7 +26,7 @@ log = logging.getLogger(__name__)
 _BATCH_BYTES = 256 * 1024
 
 
-class ReplaySource:
+class ReplaySource(SourceBase):
     """An EventSource that yields the events of a file, ``interval`` seconds apart.
 
     With ``loop`` it starts over at the end of the file (the demo runs forever); a file with no
@@ -38,9 +40,21 @@ class ReplaySource:
         self.server = server
         self.interval = interval
         self.loop = loop
-        self.name = f"replay:{path.name}"
+        super().__init__(f"replay:{path.name}")
 
     async def events(self) -> AsyncIterator[RawEvent]:
+        self._link.up()
+        try:
+            async for data in self._play():
+                self._tally.add(data)
+                yield RawEvent(server=self.server, data=data)
+        except Exception as exc:  # a missing or unreadable file: say so in the status too
+            self._link.down(describe(exc))
+            raise
+        finally:
+            self._link.connected = False
+
+    async def _play(self) -> AsyncIterator[Mapping[str, Any]]:
         first = True
         while True:
             count = 0
@@ -49,7 +63,7 @@ class ReplaySource:
                     await asyncio.sleep(self.interval)
                 first = False
                 count += 1
-                yield RawEvent(server=self.server, data=data)
+                yield data
             log.info("replay %s: %d events replayed", self.path, count)
             if not self.loop:
                 return
@@ -74,10 +88,10 @@ def _looks_like_document(path: Path) -> bool:
     """True when the first non-blank line opens JSON that does not end on that line."""
     with path.open("rb") as handle:
         for line in handle:
-            parsed = parse_stream_line(line)
+            parsed = decode_object(line)
             if parsed is None:
                 continue
-            # A one-line list is a whole document too; parse_stream_line only takes objects.
+            # A one-line list is a whole document too; decode_object only takes objects.
             return isinstance(parsed, BadLine) and line.lstrip()[:1] in (b"[", b"{")
     return False
 
@@ -100,7 +114,7 @@ async def _read_lines(path: Path) -> AsyncIterator[Mapping[str, Any]]:
         while batch := await asyncio.to_thread(handle.readlines, _BATCH_BYTES):
             for line in batch:
                 lineno += 1
-                parsed = parse_stream_line(line)
+                parsed = decode_object(line)
                 if isinstance(parsed, BadLine):
                     log.warning("replay %s:%d: line skipped: %s", path, lineno, parsed.reason)
                 elif parsed is not None:
@@ -119,8 +133,4 @@ def _objects(document: object, where: str) -> Iterator[Mapping[str, Any]]:
         if isinstance(item, dict):
             yield item
         else:
-            log.warning("replay %s: event %d is %s, not an object", where, index, _kind(item))
-
-
-def _kind(value: object) -> str:
-    return "null" if value is None else type(value).__name__
+            log.warning("replay %s: event %d is %s, not an object", where, index, kind_of(item))

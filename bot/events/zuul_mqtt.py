@@ -9,24 +9,21 @@ start_time, end_time, ...}]}``.
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator, Mapping
+from contextlib import aclosing
 from typing import Any
 
 import aiomqtt
 
 from bot.config import MqttSettings
 from bot.core.retry import Backoff
+from bot.events.decode import BadLine, decode_object
 from bot.events.model import FailedBuild, Job
 from bot.events.parse import Skip, parse_log_url
-from bot.events.source import RawEvent
+from bot.events.source import RawEvent, SourceBase, default_backoff, sessions
 
 log = logging.getLogger(__name__)
-
-#: Reporter actions that mean "this buildset failed" (Zuul names its reporters per outcome).
-FAILURE_ACTIONS = frozenset({"failure", "merge-failure", "merge-conflict", "config-error"})
 
 
 def parse_mqtt_message(raw: RawEvent) -> FailedBuild | Skip:
@@ -88,24 +85,32 @@ def _float(value: Any) -> float:
         return 0.0
 
 
-class ZuulMqttSource:
+class ZuulMqttSource(SourceBase):
     """Subscribes to Zuul's MQTT reports; reconnects with backoff until cancelled."""
 
-    def __init__(self, settings: MqttSettings) -> None:
-        self.name = settings.name
+    def __init__(self, settings: MqttSettings, *, backoff: Backoff | None = None) -> None:
+        super().__init__(settings.name)
         self._settings = settings
-        maximum = settings.reconnect_max_delay
-        self._backoff = Backoff(initial=min(1.0, maximum), maximum=maximum)
+        self._backoff = backoff or default_backoff(settings.reconnect_max_delay)
 
     async def events(self) -> AsyncIterator[RawEvent]:
-        while True:
-            try:
-                async for event in self._session():
-                    yield event
-            except aiomqtt.MqttError as exc:
-                delay = self._backoff.next_delay()
-                log.warning("MQTT %s: %s; reconnecting in %.1fs", self.name, exc, delay)
-                await asyncio.sleep(delay)
+        # healthy_after=0: a subscription that worked starts the backoff over.
+        connections = sessions(
+            self._session, self._link, self._backoff, healthy_after=0.0, on_down=self._on_down
+        )
+        async with aclosing(connections):
+            async for event in connections:
+                self._tally.add(event.data)
+                yield event
+
+    def _on_down(self, exc: BaseException, delay: float, lasted: float) -> None:
+        expected = isinstance(exc, aiomqtt.MqttError)
+        log.log(
+            logging.WARNING if expected else logging.ERROR,
+            "MQTT %s: %s; reconnecting in %.1f s",
+            *(self.name, self._link.last_error, delay),
+            exc_info=None if expected else exc,  # a bug: show where
+        )
 
     async def _session(self) -> AsyncIterator[RawEvent]:
         s = self._settings
@@ -114,24 +119,11 @@ class ZuulMqttSource:
             s.host, s.port, username=s.username, password=password, timeout=s.timeout
         ) as client:
             await client.subscribe(s.topic, qos=1)
+            self._link.up()
             log.info("MQTT %s: subscribed to %s on %s:%d", self.name, s.topic, s.host, s.port)
-            self._backoff.reset()
             async for message in client.messages:
-                event = decode_message(message.payload)
-                if isinstance(event, str):
-                    log.warning("MQTT %s: skipped a message: %s", self.name, event)
-                    continue
-                yield RawEvent(self.name, event, kind="zuul-mqtt")
-
-
-def decode_message(payload: Any) -> Mapping[str, Any] | str:
-    """The JSON object in an MQTT payload, or the reason it is not one."""
-    if isinstance(payload, (bytes, bytearray)):
-        payload = bytes(payload).decode("utf-8", "replace")
-    if not isinstance(payload, str):
-        return f"payload of type {type(payload).__name__}"
-    try:
-        data = json.loads(payload)
-    except ValueError as exc:
-        return f"not JSON ({exc})"
-    return data if isinstance(data, dict) else "not a JSON object"
+                event = decode_object(message.payload)
+                if isinstance(event, BadLine):
+                    log.warning("MQTT %s: skipped a message: %s", self.name, event.reason)
+                elif event is not None:
+                    yield RawEvent(self.name, event, kind="zuul-mqtt")

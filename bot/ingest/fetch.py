@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import zlib
 from typing import Any
 from urllib.parse import urlsplit
@@ -14,6 +13,7 @@ import aiohttp
 from bot.config.ingest import MIB, IngestSettings
 from bot.core.errors import ReadableError
 from bot.events.model import Job
+from bot.events.zuul_api import ZuulApiError, resolve_build_page
 from bot.ingest.logs import MANIFEST, index_links, listing_dirs, manifest_files
 
 log = logging.getLogger(__name__)
@@ -25,9 +25,6 @@ class IngestError(ReadableError):
 
 _CHUNK = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
-_BUILD_PAGE = re.compile(
-    r"^(?P<root>https?://.+?)/t/(?P<tenant>[^/]+)/build/(?P<uuid>[0-9a-f-]{32,36})/?$", re.I
-)
 
 
 class LogFetcher:
@@ -58,6 +55,16 @@ class LogFetcher:
     async def get_text(self, url: str, limit: int | None = None) -> str | None:
         data = await self.get(url, limit)
         return None if data is None else data.decode("utf-8", errors="replace")
+
+    async def zuul_log_url(self, url: str) -> str | None:
+        """The log URL of a Zuul build page, from Zuul's API; None when ``url`` is no such page."""
+        try:
+            build = await resolve_build_page(
+                self._session, url, timeout=self._settings.timeout, ssl=self._settings.verify_tls
+            )
+        except ZuulApiError as exc:
+            raise IngestError(str(exc)) from None
+        return build.log_url if build else None
 
 
 async def _read_capped(response: aiohttp.ClientResponse, limit: int, url: str) -> bytes:
@@ -94,24 +101,11 @@ async def log_root_for(job: Job, fetcher: LogFetcher) -> str:
     url = job.url
     if not url or urlsplit(url).scheme not in ("http", "https"):
         raise IngestError(f"job {job.name} has no http(s) log URL")
-    if page := _BUILD_PAGE.match(url):
-        url = await _zuul_log_url(page, fetcher)
+    url = await fetcher.zuul_log_url(url) or url
     # A link to a file of the tree (…/job-output.txt) stands for the tree.
     if not url.endswith("/") and "." in url.rsplit("/", 1)[-1]:
         return url.rsplit("/", 1)[0] + "/"
     return url if url.endswith("/") else url + "/"
-
-
-async def _zuul_log_url(page: re.Match[str], fetcher: LogFetcher) -> str:
-    api = f"{page['root']}/api/tenant/{page['tenant']}/build/{page['uuid']}"
-    text = await fetcher.get_text(api, MIB)
-    try:
-        log_url = json.loads(text or "null")["log_url"]
-    except (ValueError, TypeError, KeyError):
-        log_url = None
-    if not isinstance(log_url, str) or urlsplit(log_url).scheme not in ("http", "https"):
-        raise IngestError(f"{api}: no log_url for build {page['uuid']}")
-    return log_url
 
 
 async def tree_files(root: str, fetcher: LogFetcher, patterns: tuple[str, ...]) -> list[str]:

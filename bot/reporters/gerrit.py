@@ -32,9 +32,10 @@ import aiohttp
 import asyncssh
 
 from bot.config import GerritServer
-from bot.events.gerrit_rest import basic_auth, http_problem
-from bot.events.gerrit_ssh import connect, import_key, strip_xssi
+from bot.core.errors import ReadableError, describe
 from bot.events.model import FailedBuild
+from bot.gerrit.rest import decode_json, open_session, request
+from bot.gerrit.ssh import import_key, run_command
 from bot.state import StateStore
 from bot.transports.base import Room
 from bot.watch.messages import format_bug_list
@@ -63,7 +64,7 @@ class ReportResult:
         return self.status != "failed"
 
 
-class PostError(Exception):
+class PostError(ReadableError):
     """Gerrit did not take the comment; the text says why, in one line."""
 
 
@@ -172,7 +173,7 @@ class GerritReporter:
         # One check-post-journal at a time per key: check and gate racing on one patchset.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
         self._last_error: str | None = None
-        # The stream source's SSH client (key, known_hosts, timeouts), reused for `gerrit review`.
+        # The stream source's SSH client (bot.gerrit.ssh: key, known_hosts, timeouts).
         self._via_ssh = server.comment_via == "ssh"
         self._key = import_key(server) if self._via_ssh else None
 
@@ -214,9 +215,10 @@ class GerritReporter:
             )
             await self._mark(key, room)
             return ReportResult("dry-run", key, text)
+        # ReadableError: PostError and Gerrit's refusals (bot.gerrit's CommandFailed, GerritError).
         try:
             await self._post(build, text)
-        except (PostError, asyncssh.Error, OSError, aiohttp.ClientError, TimeoutError) as exc:
+        except (ReadableError, asyncssh.Error, OSError, aiohttp.ClientError, TimeoutError) as exc:
             return self._failed(build, exc, text)
         await self._mark(key, room)
         if self._last_error is not None:
@@ -226,7 +228,7 @@ class GerritReporter:
         return ReportResult("posted", key, text)
 
     def _failed(self, build: FailedBuild, exc: BaseException, text: str) -> ReportResult:
-        reason = _describe(exc)
+        reason = describe(exc)
         # Once per outage: the same error again is only a debug line.
         level = logging.DEBUG if reason == self._last_error else logging.WARNING
         self._last_error = reason
@@ -243,33 +245,19 @@ class GerritReporter:
 
     async def _post_ssh(self, build: FailedBuild, text: str) -> None:
         command = review_command(build, text, self._server.comment_tag)
-        async with await connect(self._server, self._key) as conn:
-            result = await conn.run(command, check=False)
-        if result.exit_status != 0:
-            stderr = str(result.stderr or "").strip()
-            raise PostError(stderr.splitlines()[-1] if stderr else f"exit {result.exit_status}")
+        await run_command(self._server, self._key, command)
 
     async def _post_rest(self, build: FailedBuild, text: str) -> None:
         s = self._server
         if not (s.http_url and s.http_password):  # the settings validator requires both
             raise PostError("comment_via: rest needs http_url and http_password")
-        headers = {"Authorization": basic_auth(s.user, s.http_password.get_secret_value())}
-        timeout = aiohttp.ClientTimeout(total=s.comment_timeout)
-        async with (
-            aiohttp.ClientSession(timeout=timeout) as http,
-            http.post(
-                review_url(s.http_url, build),
-                json=review_body(text, s.comment_tag),
-                headers=headers,
-            ) as response,
-        ):
-            body = await response.text(errors="replace")
-            if response.status >= 400:
-                raise PostError(http_problem(response.status, response.reason, body))
+        async with open_session(s, timeout=s.comment_timeout) as http:
+            url, body = review_url(s.http_url, build), review_body(text, s.comment_tag)
+            answer = await request(http, "POST", url, json=body)
         try:
-            json.loads(strip_xssi(body))
+            decode_json(answer)
         except ValueError:
-            raise PostError(f"not a review result: {body[:120]!r}") from None
+            raise PostError(f"not a review result: {answer[:120]!r}") from None
 
     async def _delivered(self, key: str, room: Room) -> bool:
         if self._state is not None:
@@ -300,13 +288,3 @@ class GerritReporters:
         if reporter is None:  # a replayed or MQTT build: no Gerrit to comment on
             return ReportResult("skipped", f"no gerrit server named {build.server}")
         return await reporter.report(build, outcome)
-
-
-def _describe(exc: BaseException) -> str:
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, asyncssh.DisconnectError):
-        return exc.reason or type(exc).__name__
-    if isinstance(exc, asyncssh.HostKeyNotVerifiable):
-        return "host key not trusted"
-    return str(exc) or type(exc).__name__
