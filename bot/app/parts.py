@@ -13,13 +13,14 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
-from bot.app.wiring import build_sources, to_failed_build
 from bot.bugs import Bug
 from bot.config import Settings
 from bot.dashboard.build import DashboardBuilder
 from bot.dashboard.scheduler import DashboardRefresher
 from bot.dashboard.server import DashboardServer
+from bot.events.convert import to_failed_build
 from bot.events.source import EventSource
+from bot.events.sources import sources_from
 from bot.queries import Query, load_queries
 from bot.queries.reload import QueryWatcher
 from bot.queries.store import QueryStore
@@ -113,7 +114,7 @@ async def assemble(
     stack.push_async_callback(pipeline.close)
     return Parts(
         clients=clients,
-        sources=tuple(build_sources(settings)),
+        sources=tuple(sources_from(settings)),
         classifier=classifier,
         monitor=monitor,
         pipeline=pipeline,

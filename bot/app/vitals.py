@@ -61,7 +61,7 @@ class Vitals:
         return tuple(
             StreamStatus(
                 source.name,
-                connected=_connected(source),
+                connected=source.status.connected,
                 last_event=_when(self.intake.last_event.get(source.name)),
             )
             for source in self.sources
@@ -146,12 +146,6 @@ def refresh_status(runs: list[RunStatus]) -> RefreshStatus:
         seconds=sum(run.duration for run in runs),
         error="; ".join(errors) or None,
     )
-
-
-def _connected(source: EventSource) -> bool:
-    # Gerrit sources report their link; a replayed file or a broker client is up while it runs.
-    status = getattr(source, "status", None)
-    return bool(getattr(status, "connected", True))
 
 
 def _when(epoch: float | None) -> datetime | None:

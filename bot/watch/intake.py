@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection
 
 from bot.events.model import FailedBuild
 from bot.events.parse import Skip
@@ -18,7 +18,7 @@ from bot.watch.pipeline import Pipeline
 log = logging.getLogger(__name__)
 
 #: A raw event of any kind → the failed build it reports, or why it is skipped.
-Convert = Callable[[RawEvent, Sequence[str]], FailedBuild | Skip]
+Convert = Callable[[RawEvent, Collection[str]], FailedBuild | Skip]
 
 
 class Intake:
@@ -30,7 +30,7 @@ class Intake:
         self.received = 0  # events from all sources
         self.last_event: dict[str, float] = {}  # source name → wall time of its last event
 
-    async def pump(self, source: EventSource, ci_accounts: Sequence[str]) -> None:
+    async def pump(self, source: EventSource, ci_accounts: Collection[str]) -> None:
         """Take ``source``'s events until it ends (or the task is cancelled)."""
         async for raw in source.events():
             self.received += 1
