@@ -144,12 +144,11 @@ async def keep_connected(
     """:func:`reconnecting` for a session that yields nothing (a chat connection): runs until
     cancelled."""
 
-    async def quiet() -> AsyncIterator[None]:
+    async def once() -> AsyncIterator[None]:
         await session()
-        return
-        yield  # an async generator that yields nothing
+        yield None  # the session ended by itself (not a failure of its own)
 
-    async for _ in reconnecting(quiet, link, backoff, healthy_after=healthy_after, on_down=on_down):
+    async for _ in reconnecting(once, link, backoff, healthy_after=healthy_after, on_down=on_down):
         pass
 
 

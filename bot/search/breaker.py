@@ -142,7 +142,6 @@ class GuardedBackend:
         self.name = inner.name
         self.breaker = breaker
         self._limit = asyncio.Semaphore(max_concurrent)
-        self.in_flight = 0
 
     async def search(self, body: Body, *, index: str | None = None) -> Response:
         return await self.guarded(lambda: self.inner.search(body, index=index))
@@ -167,7 +166,6 @@ class GuardedBackend:
             self.breaker.acquire()
         async with self._limit:
             self.breaker.acquire()  # again: the circuit may have opened while we queued
-            self.in_flight += 1
             try:
                 result = await call()
             except SearchUnavailable as exc:
@@ -179,8 +177,6 @@ class GuardedBackend:
             except BaseException:
                 self.breaker.release()
                 raise
-            finally:
-                self.in_flight -= 1
         self.breaker.success()
         return result
 

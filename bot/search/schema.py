@@ -60,9 +60,6 @@ LEGACY_FIELDS: frozenset[str] = frozenset(
 #: Field names a query may use: current fields, legacy ones, and ``@fields.<name>``.
 KNOWN_FIELDS: frozenset[str] = frozenset(FIELD_TYPES) | LEGACY_FIELDS
 
-#: Fields that tie a document to a build (added by the bot, not written in query files).
-BUILD_KEYS = ("build_uuid", "build_short_uuid", "build_change", "build_patchset", "build_name")
-
 
 def is_known_field(name: str) -> bool:
     """True for a field of the log document schema (legacy ``@fields.x`` spelling included)."""
