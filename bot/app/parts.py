@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
@@ -94,9 +94,7 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
     return Clients(search, state, trackers, store, watcher, routing, transports)
 
 
-async def assemble(
-    settings: Settings, stack: AsyncExitStack, *, announce: Callable[[str], None]
-) -> Parts:
+async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
     """Every part of the bot, started; closing ``stack`` stops them in reverse order."""
     clients = await open_clients(settings, stack)
     monitor = ReadinessMonitor(clients.search)
@@ -105,7 +103,6 @@ async def assemble(
     dashboard = DashboardServer(settings.dashboard)
     await dashboard.start()
     stack.push_async_callback(dashboard.close)
-    announce(f"dashboard: {dashboard.url}/")
     dashboard_url = (settings.dashboard.url or dashboard.url).rstrip("/")
     classifier = Classifier(clients.store)
     pipeline = build_pipeline(settings, clients, classifier, monitor, dashboard_url)

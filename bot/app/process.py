@@ -57,10 +57,11 @@ class App:
             # Before anything can log: secrets never reach a log record, whoever logs it.
             stack.callback(install_secret_masking(self.settings.masked_values()))
             started = time.time()
-            parts = self.parts = await assemble(self.settings, stack, announce=self._announce)
+            parts = self.parts = await assemble(self.settings, stack)
             vitals = self.vitals = _vitals(parts, started)
             parts.dashboard.attach(health=vitals.health, metrics=vitals.metrics)
             await _start_work(self.settings, parts, vitals, _TaskGroup(stack), stack)
+            self._announce(f"dashboard: {parts.dashboard.url}/")
             self.ready.set()
             await stop.wait()
             log.info("stopping: letting in-flight builds finish for %.0fs", SHUTDOWN_GRACE)
