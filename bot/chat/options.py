@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    pass
 
 from bot.chat.command import Context, Rejected
 from bot.chat.reply import no_controls, quoted

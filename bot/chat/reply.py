@@ -7,13 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
-from typing import TYPE_CHECKING
 
 from bot.transports.base import Text
 from bot.transports.ircformat import bold as irc_bold
-
-if TYPE_CHECKING:
-    pass
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _SAFE_URL = re.compile(r"https?://[^\s<>\"\x00-\x1f]+\Z")
