@@ -21,7 +21,7 @@ from bot.transports.base import Room
 from bot.watch.outcome import JobResult, Outcome
 from bot.watch.pipeline import Limits, Pipeline
 from bot.watch.routing import parse_channels
-from tests.httpstub import ForwardingProxy
+from tests.support.http import ForwardingProxy
 from tests.support.outlet import FakeOutlet
 
 ROUTING = parse_channels({"qa": {"projects": ["all"], "events": ["positive", "negative"]}})

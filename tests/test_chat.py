@@ -32,7 +32,7 @@ from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text, User
 from bot.transports.ircformat import strip_formatting
-from tests.conftest import UPSTREAM_QUERIES, require_upstream
+from tests.support.paths import UPSTREAM_QUERIES, require_upstream
 
 ALICE = User("irc", "alice!~alice@home.example.net", "alice")
 OPS = User("irc", "ops!~ops@trusted.host", "ops")

@@ -29,7 +29,7 @@ from bot.watch.classify import (
     failed_tests_lucene,
 )
 from bot.watch.readiness import ReadinessMonitor
-from tests.conftest import UPSTREAM_QUERIES, require_upstream
+from tests.support.paths import UPSTREAM_QUERIES, require_upstream
 from tests.test_readiness import NOW, CountingBackend, FakeClock, log_docs, make_build, make_job
 
 TEST_ID = (

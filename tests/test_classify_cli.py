@@ -18,7 +18,7 @@ from bot.cli.app import app
 from bot.config import SearchSettings
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.conftest import FIXTURES, require_upstream
+from tests.support.paths import FIXTURES, require_upstream
 
 LOGS = "http://logs.openstack.org/49/64750/6/gate"
 #: The node-offline line ER's fixture logs carry (fixtures/tests/unit/logstash/1284371.json).

@@ -18,7 +18,7 @@ from bot.dashboard.build import build_dashboard
 from bot.dashboard.server import DashboardServer
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.conftest import require_program
+from tests.support.paths import require_program
 from tests.test_graph import QUERIES, documents, make_builds
 
 CHROMIUM_FLAGS = (

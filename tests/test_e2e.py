@@ -17,8 +17,8 @@ import pytest
 
 from bot.config import SearchSettings
 from bot.transports.ircformat import strip_formatting
-from tests.e2e import STORAGE_BUG, Scenario, scenario, unique
-from tests.servers import IrcServer, SynapseServer
+from tests.support.scenario import STORAGE_BUG, Scenario, scenario, unique
+from tests.support.servers import IrcServer, SynapseServer
 from tests.test_irc import Peer as IrcPeer
 from tests.test_irc import settings_for
 from tests.test_matrix import Peer as MatrixPeer

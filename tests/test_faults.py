@@ -22,9 +22,9 @@ import pytest
 from bot.app.process import App
 from bot.demo.data import DemoBuildset, gerrit_event
 from bot.transports.ircformat import strip_formatting
-from tests.botproc import IrcWatcher, matrix_notices, until
-from tests.e2e import Scenario, scenario, unique
-from tests.servers import IrcServer, SynapseServer, free_port
+from tests.support.botproc import IrcWatcher, matrix_notices, until
+from tests.support.scenario import Scenario, scenario, unique
+from tests.support.servers import IrcServer, SynapseServer, free_port
 from tests.test_e2e import matrix_bot
 from tests.test_irc import settings_for
 from tests.test_matrix import Peer as MatrixPeer

@@ -35,7 +35,7 @@ from bot.events.recent import event_identity
 from bot.events.source import RawEvent
 from bot.gerrit import changes as gerrit_changes
 from bot.gerrit.rest import parse_gerrit_date
-from tests.gerrit_standin import wait_until
+from tests.support.gerrit import wait_until
 
 USER, PASSWORD = "recheckbot", "s3cret-http-pw"
 SHA_3 = "4f3c9a1e0b7d2c5a8e6f1d0c3b9a7e5d2c1b0a9f"

@@ -1,4 +1,4 @@
-"""GerritStreamSource against the SSH + events-log stand-in (tests/gerrit_standin.py)."""
+"""GerritStreamSource against the SSH + events-log stand-in (tests/support/gerrit.py)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,8 @@ from bot.events.events_log import decode_events_log, events_log_time
 from bot.events.gerrit_ssh import GerritStreamSource
 from bot.events.recent import RecentSet, event_identity
 from bot.events.source import RawEvent
-from tests.conftest import FIXTURES, require_upstream
-from tests.gerrit_standin import GerritStandIn, run_gerrit_command, wait_until
+from tests.support.gerrit import GerritStandIn, run_gerrit_command, wait_until
+from tests.support.paths import FIXTURES, require_upstream
 
 log = logging.getLogger(__name__)
 

@@ -30,8 +30,8 @@ from bot.ingest.logs import build_info, log_level, manifest_files, parse_timesta
 from bot.queries import load_queries
 from bot.search.opensearch import OpenSearchBackend
 from bot.watch.classify import Classifier, classify_when_ready
-from tests.conftest import ROOT
-from tests.httpstub import _LoopbackServer
+from tests.support.http import LoopbackServer
+from tests.support.paths import ROOT
 
 runner = CliRunner()
 
@@ -143,7 +143,7 @@ def zuul_tree() -> dict[str, File]:
     return files
 
 
-class LogServer(_LoopbackServer):
+class LogServer(LoopbackServer):
     """A log server on 127.0.0.1 serving ``files`` under ``/logs/<prefix>``, plus Zuul's API."""
 
     def __init__(self, files: Mapping[str, File], prefix: str = "") -> None:

@@ -20,7 +20,7 @@ from bot.transports.irc import IrcTransport
 from bot.transports.ircformat import BOLD, LINE_LIMIT, RESET, color
 
 if TYPE_CHECKING:
-    from tests.servers import IrcServer
+    from tests.support.servers import IrcServer
 
 
 TIMEOUT = 10.0

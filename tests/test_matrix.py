@@ -17,7 +17,7 @@ from bot.transports.base import Incoming, Room, Text, User
 from bot.transports.matrix import MatrixTransport, notice_content
 
 if TYPE_CHECKING:
-    from tests.servers import SynapseServer
+    from tests.support.servers import SynapseServer
 
 
 TIMEOUT = 15.0

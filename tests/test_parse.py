@@ -21,7 +21,7 @@ from bot.events.parse import (
     parse_log_url,
 )
 from bot.events.source import RawEvent
-from tests.conftest import FIXTURES, require_upstream
+from tests.support.paths import FIXTURES, require_upstream
 
 SAMPLES = Path(__file__).parent / "data" / "events"
 

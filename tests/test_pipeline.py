@@ -120,7 +120,7 @@ async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:
 def test_outcome_of_a_verdict() -> None:
     from bot.queries import load_queries
     from bot.watch.classify import JobVerdict, Verdict
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     queries = {q.id: q for q in load_queries(ROOT / "queries").queries}
     jobs = (

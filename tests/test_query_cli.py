@@ -18,7 +18,7 @@ from bot.demo.data import generate
 from bot.queries import load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 runner = CliRunner()
 BUG = "1541364"  # "Failed to update apt repos, we're dead now" AND tags:"console"

@@ -1,6 +1,6 @@
 """The Gerrit review comment: ER's exact text, safe quoting, modes, dedupe, SSH and REST posting.
 
-SSH posting runs against tests/gerrit_standin.py (a real asyncssh server that records every
+SSH posting runs against tests/support/gerrit.py (a real asyncssh server that records every
 ``gerrit review`` as Gerrit would parse it); REST against a small aiohttp stand-in of Gerrit's
 review endpoint below. The journal is the real SQLite state store.
 """
@@ -38,8 +38,8 @@ from bot.reporters.gerrit import (
 from bot.state import StateStore
 from bot.watch.outcome import JobResult, Outcome
 from bot.watch.routing import Messages, load_channels
-from tests.conftest import UPSTREAM, require_upstream
-from tests.gerrit_standin import GerritStandIn
+from tests.support.gerrit import GerritStandIn
+from tests.support.paths import UPSTREAM, require_upstream
 
 BUILD = FailedBuild(
     server="gerrit",

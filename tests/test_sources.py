@@ -24,7 +24,7 @@ from bot.events.replay import ReplaySource
 from bot.events.source import EventSource, RawEvent, SourceStatus
 from bot.events.sources import BUILDERS, sources_from
 from bot.events.zuul_mqtt import ZuulMqttSource, parse_mqtt_message
-from tests.gerrit_standin import GerritStandIn, wait_until
+from tests.support.gerrit import GerritStandIn, wait_until
 from tests.test_gerrit_rest import PASSWORD, REPORT, USER, ZUUL, GerritRestStandIn, change, message
 from tests.test_gerrit_ssh import fixture_events
 from tests.test_zuul_mqtt import report

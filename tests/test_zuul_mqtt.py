@@ -18,8 +18,8 @@ from bot.events.model import FailedBuild
 from bot.events.parse import Skip
 from bot.events.source import RawEvent
 from bot.events.zuul_mqtt import ZuulMqttSource, parse_mqtt_message
-from tests.conftest import require_program
-from tests.gerrit_standin import wait_until
+from tests.support.gerrit import wait_until
+from tests.support.paths import require_program
 
 UUID = "4f0c3b9a1d2e4c5f8a7b6c5d4e3f2a1b"
 

@@ -25,9 +25,9 @@ import irc.client_aio
 import nio
 import yaml
 
-from tests.conftest import ROOT
-from tests.gerrit_standin import GerritStandIn
-from tests.servers import IrcServer, SynapseServer
+from tests.support.gerrit import GerritStandIn
+from tests.support.paths import ROOT
+from tests.support.servers import IrcServer, SynapseServer
 from tests.test_irc import Peer as IrcPeer
 from tests.test_query_cli import recheckbot
 

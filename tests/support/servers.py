@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, require_program
+from tests.support.paths import ROOT, require_program
 
 HOST = "127.0.0.1"
 

@@ -55,7 +55,7 @@ def strip_compat_mimetypes(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: _COMPAT_MIMETYPE.sub(r"application/\1", value) for name, value in headers.items()}
 
 
-class _LoopbackServer:
+class LoopbackServer:
     """An aiohttp application on 127.0.0.1, port chosen by the OS."""
 
     def __init__(self) -> None:
@@ -109,7 +109,7 @@ def _forwardable(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
 
 
-class ForwardingProxy(_LoopbackServer):
+class ForwardingProxy(LoopbackServer):
     """Forwards every request to ``target_url``; counts round trips and body bytes.
 
     ``delay`` seconds are slept before each forwarded request (to stand in for network latency).
@@ -210,7 +210,7 @@ class RecordedRequest:
     body: bytes
 
 
-class StubServer(_LoopbackServer):
+class StubServer(LoopbackServer):
     """Answers requests with ``replies`` in order; the last reply repeats forever."""
 
     def __init__(self, *replies: Reply) -> None:
@@ -237,7 +237,7 @@ class StubServer(_LoopbackServer):
         return reply.response()
 
 
-class KibanaStandIn(_LoopbackServer):
+class KibanaStandIn(LoopbackServer):
     """A minimal stand-in for Kibana's / OpenSearch Dashboards' console proxy API.
 
     ``POST /api/console/proxy?path=P&method=M`` with the xsrf header is forwarded to
