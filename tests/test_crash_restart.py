@@ -33,9 +33,9 @@ from tests.support.botproc import (
 )
 from tests.support.gerrit import GerritStandIn
 from tests.support.http import ForwardingProxy
-from tests.support.scenario import Scenario, unique
+from tests.support.peers import MatrixPeer, unique
+from tests.support.scenario import Scenario
 from tests.support.servers import IrcServer, SynapseServer
-from tests.test_matrix import Peer as MatrixPeer
 
 
 class HoldingProxy(ForwardingProxy):

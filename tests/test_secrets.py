@@ -35,9 +35,9 @@ from bot.search.opensearch import OpenSearchBackend
 from bot.transports.base import Incoming, Room, Text
 from tests.support.botproc import BotProcess, IrcWatcher, secret_file, until, write_config
 from tests.support.gerrit import GerritStandIn
-from tests.support.scenario import Scenario, unique
+from tests.support.peers import MatrixPeer, unique
+from tests.support.scenario import Scenario
 from tests.support.servers import IrcServer, SynapseServer, make_certificate
-from tests.test_matrix import Peer as MatrixPeer
 
 KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
 b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW

@@ -39,10 +39,6 @@ owner: storage
 STORAGE_BUG = "OSPRH-77"
 
 
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
 def write_queries(directory: Path) -> Path:
     """The example repo plus the team-owned query."""
     shutil.copytree(ROOT / "queries", directory)
