@@ -12,6 +12,7 @@ import pytest
 from bot.config import SearchSettings
 
 # Fixtures defined with their helpers, imported here so that every test module can use them.
+from tests.support.chat import chat, services  # noqa: F401
 from tests.support.servers import irc_server, irc_server_factory, synapse_server  # noqa: F401
 
 

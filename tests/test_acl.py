@@ -16,8 +16,8 @@ from bot.chat.ratelimit import RateLimiter
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.transports.base import Room, User
 from bot.transports.registry import kind_of
-from tests import test_chat as kit
-from tests.test_chat import (
+from tests.support.chat import (
+    CHANNEL,
     DASHBOARD,
     MATRIX_ROOM,
     OPS,
@@ -26,9 +26,6 @@ from tests.test_chat import (
     FakeServices,
 )
 
-CHANNEL = Room("irc", "#openstack-qa")
-# The shared fixtures (real osmem + StateStore behind FakeServices, and the chat harness).
-services, chat = kit.services, kit.chat
 ADMINS = Principals(
     irc_masks=("*!*@trusted.host", "ops!*@*.example.org"),
     irc_accounts=("infra-root",),

@@ -27,8 +27,7 @@ from bot.search.stats import QueryReport
 from bot.transports.base import Text
 from commands.bug import per_day
 from commands.query import format_report
-from tests import test_chat as kit
-from tests.test_chat import (
+from tests.support.chat import (
     ALICE,
     DASHBOARD,
     MATRIX_ROOM,
@@ -39,9 +38,6 @@ from tests.test_chat import (
     demo_uncat,
     spec,
 )
-
-# The shared fixtures (real osmem + StateStore behind FakeServices, and the chat harness).
-services, chat = kit.services, kit.chat
 
 
 def bug_jobs(data: DemoData, bug: str) -> list[tuple[DemoBuildset, DemoJob]]:

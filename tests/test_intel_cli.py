@@ -25,7 +25,7 @@ from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text
 from commands.suggest import cluster_lines
-from tests.test_chat import ALICE, CHANNEL, SETTINGS
+from tests.support.chat import ALICE, CHANNEL, SETTINGS
 from tests.test_intel_cluster import KNOWN_QUERY, seed_builds
 
 
