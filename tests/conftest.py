@@ -7,9 +7,12 @@ fixtures, and everything else tests share, live in :mod:`tests.support`.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import pytest
 
 from bot.config import SearchSettings
+from bot.search.opensearch import OpenSearchBackend
 
 # Fixtures defined with their helpers, imported here so that every test module can use them.
 from tests.support.chat import chat, services  # noqa: F401
@@ -20,3 +23,11 @@ from tests.support.servers import irc_server, irc_server_factory, synapse_server
 def search_settings(osmem_url: str) -> SearchSettings:
     """Settings for an empty, writable osmem clone of this test's own."""
     return SearchSettings(url=osmem_url, timeout=30, retries=0)
+
+
+@pytest.fixture
+async def search(search_settings: SearchSettings) -> AsyncIterator[OpenSearchBackend]:
+    """A backend on this test's own osmem clone, closed after the test."""
+    backend = OpenSearchBackend(search_settings)
+    yield backend
+    await backend.close()

@@ -30,6 +30,7 @@ from bot.ingest.logs import build_info, log_level, manifest_files, parse_timesta
 from bot.queries import load_queries
 from bot.search.opensearch import OpenSearchBackend
 from bot.watch.classify import Classifier, classify_when_ready
+from tests.support.builds import failed_build
 from tests.support.http import LoopbackServer
 from tests.support.paths import ROOT
 
@@ -200,7 +201,8 @@ def zuul_event(job_url: str) -> dict[str, Any]:
     }
 
 
-def failed_build(job_url: str) -> FailedBuild:
+def reported_build(job_url: str) -> FailedBuild:
+    """The build :func:`zuul_event` reports, as the event parser makes it."""
     found = parse_event(RawEvent(server="review", data=zuul_event(job_url)), ci_accounts=["zuul"])
     assert isinstance(found, FailedBuild), found
     return found
@@ -230,7 +232,7 @@ async def search(settings: SearchSettings, lucene: str) -> list[dict[str, Any]]:
 async def test_zuul_tree_is_ingested_and_the_build_classified(
     log_server: LogServer, search_settings: SearchSettings, tmp_path: Path
 ) -> None:
-    build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
+    build = reported_build(f"{log_server.url}/logs/{JOB_PATH}")
     job = build.failed_jobs[0]
     backend = OpenSearchBackend(search_settings)
     try:
@@ -252,7 +254,7 @@ async def test_zuul_tree_is_ingested_and_the_build_classified(
 async def test_documents_carry_the_build_fields_and_line_times(
     log_server: LogServer, search_settings: SearchSettings
 ) -> None:
-    build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
+    build = reported_build(f"{log_server.url}/logs/{JOB_PATH}")
     backend = OpenSearchBackend(search_settings)
     try:
         await ingest_build(backend, build, build.failed_jobs[0], IngestSettings())
@@ -306,7 +308,7 @@ async def ingest_collect(
     """Ingest the tree at ``url`` into a collecting sink."""
     sink = sink or Collect()
     async with aiohttp.ClientSession() as session:
-        build = failed_build(url)
+        build = reported_build(url)
         info = build_info(build, build.failed_jobs[0], url)
         await ingest_tree(info, LogFetcher(session, settings), settings, sink)
     return sink
@@ -356,12 +358,12 @@ async def test_size_caps_hold_for_plain_and_gzip_bomb_files() -> None:
 
 async def test_build_page_is_resolved_through_zuul_api(log_server: LogServer) -> None:
     log_server.builds[UUID] = f"{log_server.url}/logs/{JOB_PATH}"
-    build = failed_build(f"{log_server.url}/t/openstack/build/{UUID}")
+    build = reported_build(f"{log_server.url}/t/openstack/build/{UUID}")
     assert build.failed_jobs[0].uuid == UUID
     count = await ingest_build(None, build, build.failed_jobs[0], IngestSettings())
     assert count == 13
 
-    missing = failed_build(f"{log_server.url}/t/openstack/build/{'0' * 32}")
+    missing = reported_build(f"{log_server.url}/t/openstack/build/{'0' * 32}")
     with pytest.raises(IngestError, match="no log_url"):
         await ingest_build(None, missing, missing.failed_jobs[0], IngestSettings())
 
@@ -377,7 +379,7 @@ async def test_no_console_log_writes_nothing() -> None:
 
 async def test_unreachable_log_server_is_one_clear_error() -> None:
     job = Job("tempest-full-py3", "FAILURE", url="http://127.0.0.1:1/logs/x/")
-    build = FailedBuild("r", "p", "1", "1", "gate", (job,))
+    build = failed_build(job)
     with pytest.raises(IngestError, match=r"127\.0\.0\.1:1"):
         await ingest_build(None, build, job, IngestSettings(timeout=5))
 
@@ -448,7 +450,7 @@ async def test_the_bot_ingests_before_judging_when_configured(
     from bot.watch.judging import Judge, log_ingest
     from bot.watch.readiness import ReadinessMonitor
 
-    build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
+    build = reported_build(f"{log_server.url}/logs/{JOB_PATH}")
     repo = load_queries(query_repo(tmp_path))
     inner = OpenSearchBackend(search_settings.model_copy(update={"retries": 0}))
     backend = GuardedBackend(inner, CircuitBreaker(failures=3, cooldown=5.0))

@@ -13,6 +13,7 @@ import json
 import logging
 import shlex
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 
 from bot.bugs import launchpad
 from bot.config import GerritServer
-from bot.events.model import FailedBuild, Job
+from bot.events.model import FailedBuild
 from bot.reporters.gerrit import (
     CUT,
     GerritReporter,
@@ -38,20 +39,12 @@ from bot.reporters.gerrit import (
 from bot.state import StateStore
 from bot.watch.outcome import JobResult, Outcome
 from bot.watch.routing import Messages, load_channels
+from tests.support.builds import failed_build
 from tests.support.gerrit import GerritStandIn
 from tests.support.paths import UPSTREAM, require_upstream
 
-BUILD = FailedBuild(
-    server="gerrit",
-    project="openstack/nova",
-    change="912345",
-    patchset="2",
-    queue="gate",
-    jobs=(
-        Job("tempest-full", "FAILURE"),
-        Job("grenade", "FAILURE"),
-        Job("nova-tox-py311", "FAILURE"),
-    ),
+BUILD = failed_build(
+    "tempest-full", "grenade", "nova-tox-py311", server="gerrit", change="912345", patchset="2"
 )
 BUG_A = launchpad("1284371").described(title="volume boot times out")
 BUG_B = launchpad("1708704")
@@ -267,7 +260,7 @@ async def test_a_verdict_is_said_once_per_patchset(
     reporter = GerritReporter(settings, er_messages, state=state)
     assert (await reporter.report(BUILD, OUTCOME)).status == "posted"
     assert (await reporter.report(BUILD, OUTCOME)).status == "duplicate"
-    check = FailedBuild(**{**BUILD.__dict__, "queue": "check"})
+    check = replace(BUILD, queue="check")
     assert (await reporter.report(check, OUTCOME)).status == "duplicate"
     await state.close()
 
@@ -276,7 +269,7 @@ async def test_a_verdict_is_said_once_per_patchset(
     assert (await again.report(BUILD, OUTCOME)).status == "duplicate"
     changed = Outcome(jobs=(*OUTCOME.jobs[:2], JobResult("nova-tox-py311", (BUG_A,))))
     assert (await again.report(BUILD, changed)).status == "posted"  # a new verdict is news
-    next_patchset = FailedBuild(**{**BUILD.__dict__, "patchset": "3"})
+    next_patchset = replace(BUILD, patchset="3")
     gerrit.strict_reviews = False
     assert (await again.report(next_patchset, OUTCOME)).status == "posted"
     await reopened.close()
@@ -285,7 +278,7 @@ async def test_a_verdict_is_said_once_per_patchset(
 
 async def test_racing_reports_of_one_verdict_post_once(gerrit: GerritStandIn) -> None:
     reporter = GerritReporter(gerrit.settings(comment="on"), Messages())
-    check = FailedBuild(**{**BUILD.__dict__, "queue": "check"})
+    check = replace(BUILD, queue="check")
     results = await asyncio.gather(reporter.report(BUILD, OUTCOME), reporter.report(check, OUTCOME))
     assert sorted(r.status for r in results) == ["duplicate", "posted"]
     assert len(gerrit.reviews) == 1
@@ -323,7 +316,7 @@ async def test_project_globs_and_no_bug_verdicts(gerrit: GerritStandIn) -> None:
 
 async def test_gerrit_refusing_is_a_failed_result(gerrit: GerritStandIn) -> None:
     reporter = GerritReporter(gerrit.settings(comment="on"), Messages())
-    unknown = FailedBuild(**{**BUILD.__dict__, "change": "999999"})
+    unknown = replace(BUILD, change="999999")
     result = await reporter.report(unknown, OUTCOME)
     assert (result.status, result.detail) == ("failed", 'fatal: "999999,2" no such patch set')
 
@@ -345,7 +338,7 @@ async def test_ssh_down_fails_quietly_and_logs_once(
 
 async def test_reporters_pick_the_build_s_server(gerrit: GerritStandIn) -> None:
     reporters = GerritReporters([gerrit.settings(comment="on")], Messages())
-    demo = FailedBuild(**{**BUILD.__dict__, "server": "demo"})
+    demo = replace(BUILD, server="demo")
     assert (await reporters.report(demo, OUTCOME)).status == "skipped"
     assert (await reporters.report(BUILD, OUTCOME)).status == "posted"
 
