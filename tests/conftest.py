@@ -16,6 +16,7 @@ from bot.search.opensearch import OpenSearchBackend
 
 # Fixtures defined with their helpers, imported here so that every test module can use them.
 from tests.support.chat import chat, services  # noqa: F401
+from tests.support.graph import graph_search  # noqa: F401
 from tests.support.servers import irc_server, irc_server_factory, synapse_server  # noqa: F401
 
 
