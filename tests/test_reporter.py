@@ -2,14 +2,12 @@
 
 SSH posting runs against tests/support/gerrit.py (a real asyncssh server that records every
 ``gerrit review`` as Gerrit would parse it); REST against a small aiohttp stand-in of Gerrit's
-review endpoint below. The journal is the real SQLite state store.
+review endpoint (tests/support/gerrit_rest.py). The journal is the real SQLite state store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import shlex
 from collections.abc import AsyncIterator
@@ -18,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -41,6 +38,7 @@ from bot.watch.outcome import JobResult, Outcome
 from bot.watch.routing import Messages, load_channels
 from tests.support.builds import failed_build
 from tests.support.gerrit import GerritStandIn
+from tests.support.gerrit_rest import ReviewEndpoint
 from tests.support.paths import UPSTREAM, require_upstream
 
 BUILD = failed_build(
@@ -344,49 +342,6 @@ async def test_reporters_pick_the_build_s_server(gerrit: GerritStandIn) -> None:
 
 
 # -- posting over REST -----------------------------------------------------------------------
-
-
-class ReviewEndpoint:
-    """Gerrit's ``POST /a/changes/<id>/revisions/<rev>/review``: basic auth, ``)]}'`` replies."""
-
-    def __init__(self, user: str = "recheckbot", password: str = "http-s3cret") -> None:
-        self.user, self.password = user, password
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.status = 200
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def __aenter__(self) -> ReviewEndpoint:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
-
-    def settings(self, **overrides: Any) -> GerritServer:
-        values: dict[str, Any] = {
-            **{"name": "gerrit", "host": "127.0.0.1", "user": self.user, "comment": "on"},
-            **{"comment_via": "rest", "http_url": self.url + "/", "http_password": self.password},
-        }
-        return GerritServer(**{**values, **overrides})
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        pair = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        if request.headers.get("Authorization") != f"Basic {pair}":
-            return web.Response(status=401, text="Unauthorized")
-        if request.method != "POST" or not request.raw_path.endswith("/review"):
-            return web.Response(status=404, text="Not found")
-        self.calls.append((request.raw_path, await request.json()))
-        if self.status != 200:
-            return web.Response(status=self.status, text="Internal server error")
-        body = ")]}'\n" + json.dumps({"labels": {}, "ready": False})
-        return web.Response(text=body, content_type="application/json")
 
 
 async def test_rest_posts_with_auth_tag_and_body(er_messages: Messages, state: StateStore) -> None:

@@ -1,4 +1,4 @@
-"""Real chat servers for the transport tests: ngIRCd and Synapse on 127.0.0.1.
+"""Real servers for the transport and source tests: ngIRCd, Synapse and mosquitto on 127.0.0.1.
 
 Each server is a process this module started (``Popen``), on a free port, with its files in a
 pytest temp dir. Readiness is polled with a deadline; ``restart()`` stops the process by its own
@@ -356,3 +356,26 @@ def synapse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse
     server.start()
     yield server
     server.stop()
+
+
+# --- mosquitto ----------------------------------------------------------------------------------
+
+
+class Mosquitto:
+    """A mosquitto MQTT broker (what Zuul's MQTT reporter publishes to), anonymous, in memory."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = require_program("mosquitto")
+        self.port = free_port()
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} {HOST}\nallow_anonymous true\npersistence false\n")
+        argv = [binary, "-c", str(conf)]
+        self.process = ServerProcess(
+            "mosquitto", argv, tcp_ready(self.port), workdir / "mosquitto.log"
+        )
+
+    def start(self) -> None:
+        self.process.start()
+
+    def stop(self) -> None:
+        self.process.stop()
