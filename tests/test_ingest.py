@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import json
 import shutil
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from typer.testing import CliRunner
 
 import bot.cli.ingest  # noqa: F401  (registers the subcommand until bot.cli imports it)
@@ -31,7 +28,7 @@ from bot.queries import load_queries
 from bot.search.opensearch import OpenSearchBackend
 from bot.watch.classify import Classifier, classify_when_ready
 from tests.support.builds import failed_build
-from tests.support.http import LoopbackServer
+from tests.support.logserver import File, LogServer, manifest
 from tests.support.paths import ROOT
 
 runner = CliRunner()
@@ -94,36 +91,6 @@ QUERIES = {
 }
 
 
-@dataclass
-class File:
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def manifest(paths: list[str]) -> bytes:
-    """A ``zuul-manifest.json`` for these paths (one level of directories is enough here)."""
-    tree: list[dict[str, Any]] = []
-    dirs: dict[str, list[dict[str, Any]]] = {}
-    for path in paths:
-        directory, _, name = path.rpartition("/")
-        node = {"name": name, "mimetype": "text/plain", "encoding": None, "size": 1}
-        if directory:
-            if directory not in dirs:
-                dirs[directory] = []
-                tree.append(
-                    {
-                        "name": directory,
-                        "mimetype": "application/directory",
-                        "encoding": None,
-                        "children": dirs[directory],
-                    }
-                )
-            dirs[directory].append(node)
-        else:
-            tree.append(node)
-    return json.dumps({"tree": tree, "index_links": False}).encode()
-
-
 def zuul_tree() -> dict[str, File]:
     """What OpenDev's log storage holds for one devstack job (a few files of it)."""
     files = {
@@ -142,38 +109,6 @@ def zuul_tree() -> dict[str, File]:
     }
     files["zuul-manifest.json"] = File(manifest(sorted(files)))
     return files
-
-
-class LogServer(LoopbackServer):
-    """A log server on 127.0.0.1 serving ``files`` under ``/logs/<prefix>``, plus Zuul's API."""
-
-    def __init__(self, files: Mapping[str, File], prefix: str = "") -> None:
-        super().__init__()
-        self.files = dict(files)
-        self.prefix = prefix
-        self.builds: dict[str, str] = {}
-        self.requests: list[str] = []
-
-    def _routes(self, app: web.Application) -> None:
-        app.router.add_get("/api/tenant/{tenant}/build/{uuid}", self._build)
-        app.router.add_get("/logs/{path:.*}", self._file)
-
-    async def _file(self, request: web.Request) -> web.Response:
-        path = request.match_info["path"]
-        if not path.startswith(self.prefix):
-            raise web.HTTPNotFound()
-        path = path.removeprefix(self.prefix)
-        self.requests.append(path)
-        found = self.files.get(path)
-        if found is None:
-            raise web.HTTPNotFound()
-        return web.Response(body=found.body, headers=found.headers)
-
-    async def _build(self, request: web.Request) -> web.Response:
-        log_url = self.builds.get(request.match_info["uuid"])
-        if log_url is None:
-            raise web.HTTPNotFound()
-        return web.json_response({"uuid": request.match_info["uuid"], "log_url": log_url})
 
 
 @pytest.fixture
