@@ -108,6 +108,21 @@ class ServerProcess:
         self.start()
 
 
+class Server:
+    """A server run by its :class:`ServerProcess`: started, stopped and restarted with it."""
+
+    process: ServerProcess
+
+    def start(self) -> None:
+        self.process.start()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def restart(self) -> None:
+        self.process.restart()
+
+
 # --- ngIRCd -------------------------------------------------------------------------------------
 
 NGIRCD_CONF = """\
@@ -138,7 +153,7 @@ NGIRCD_CONF = """\
 """
 
 
-class IrcServer:
+class IrcServer(Server):
     """An ngIRCd of our own; ``port`` stays the same across restarts."""
 
     def __init__(self, workdir: Path, password: str | None = None, tls: bool = False) -> None:
@@ -163,15 +178,6 @@ class IrcServer:
         )
         argv = [binary, "-n", "-f", str(conf)]
         self.process = ServerProcess("ngircd", argv, tcp_ready(self.port), workdir / "ngircd.log")
-
-    def start(self) -> None:
-        self.process.start()
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def restart(self) -> None:
-        self.process.restart()
 
 
 def make_certificate(workdir: Path) -> tuple[Path, Path]:
@@ -278,7 +284,7 @@ def synapse_python() -> str:
     pytest.skip(f"Synapse venv python {path} is missing (set RECHECKBOT_SYNAPSE_PYTHON)")
 
 
-class SynapseServer:
+class SynapseServer(Server):
     """A Synapse homeserver with SQLite, rate limits off; ``url`` stays the same on restart."""
 
     def __init__(self, workdir: Path) -> None:
@@ -323,15 +329,6 @@ class SynapseServer:
         log_config = Path(config["log_config"])
         log_config.write_text(log_config.read_text().replace("level: INFO", "level: WARNING"))
 
-    def start(self) -> None:
-        self.process.start()
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def restart(self) -> None:
-        self.process.restart()
-
     def register(self, username: str, password: str) -> str:
         """Create a user with the shared-secret admin API; returns the user id."""
         url = self.url + "/_synapse/admin/v1/register"
@@ -361,7 +358,7 @@ def synapse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse
 # --- mosquitto ----------------------------------------------------------------------------------
 
 
-class Mosquitto:
+class Mosquitto(Server):
     """A mosquitto MQTT broker (what Zuul's MQTT reporter publishes to), anonymous, in memory."""
 
     def __init__(self, workdir: Path) -> None:
@@ -373,9 +370,3 @@ class Mosquitto:
         self.process = ServerProcess(
             "mosquitto", argv, tcp_ready(self.port), workdir / "mosquitto.log"
         )
-
-    def start(self) -> None:
-        self.process.start()
-
-    def stop(self) -> None:
-        self.process.stop()
