@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import irc.client
-import irc.client_aio
 import pytest
 
 from bot.config import IrcSettings
 from bot.transports.base import Incoming, Room, Text, User
 from bot.transports.irc import IrcTransport
 from bot.transports.ircformat import BOLD, LINE_LIMIT, RESET, color
+from tests.support.ircd import IrcStandIn
 from tests.support.peers import IRC_TIMEOUT as TIMEOUT
 from tests.support.peers import IrcPeer, irc_settings, unique
 from tests.support.polling import until
@@ -280,65 +279,8 @@ async def test_close_ends_incoming_and_health(irc_server: IrcServer, make_bot: F
     assert bot.health().detail == "closed"
 
 
-class StandIn:
-    """A scripted IRC server for what ngIRCd cannot show: SASL, account tags, a dead link.
-
-    Neither ngIRCd nor any IRCd in Debian does SASL without a services package, so this part
-    of the protocol is checked against a stand-in that speaks it line by line. It answers
-    nothing it has no script for (PING included), which is how a dead link looks.
-    """
-
-    def __init__(self, password: str = "") -> None:
-        self.password, self.received, self.port = password, list[str](), 0
-        self.connections = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> StandIn:
-        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nick = "*"
-        self.connections += 1
-        while line := (await reader.readline()).decode().rstrip("\r\n"):
-            self.received.append(line)
-            command, _, rest = line.partition(" ")
-            nick = rest if command == "NICK" else nick
-            for reply in self._answer(command, rest, nick):
-                writer.write(f"{reply}\r\n".encode())
-        writer.close()
-
-    def _answer(self, command: str, rest: str, nick: str) -> list[str]:
-        login = base64.b64encode(f"acct\0acct\0{self.password}".encode()).decode()
-        script = {
-            ("CAP", "LS 302"): [":s CAP * LS :multi-prefix sasl=PLAIN,EXTERNAL account-tag"],
-            ("AUTHENTICATE", "PLAIN"): ["AUTHENTICATE +"],
-            ("AUTHENTICATE", login): [
-                f":s 900 {nick} {nick}!u@h acct :You are now logged in as acct",
-                f":s 903 {nick} :SASL authentication successful",
-            ],
-            ("CAP", "END"): [f":s 001 {nick} :Welcome"],
-            ("JOIN", "#sasl"): [
-                f":{nick}!u@h JOIN #sasl",
-                "@account=alice;time=x :alice!a@h PRIVMSG #sasl :!help",
-            ],
-        }
-        if (command, rest) in script:
-            return script[command, rest]
-        if command == "CAP" and rest.startswith("REQ :"):
-            return [f":s CAP * ACK :{rest.removeprefix('REQ :')}"]
-        if command == "AUTHENTICATE":
-            return [f":s 904 {nick} :SASL authentication failed"]
-        return []
-
-
 async def test_sasl_plain_login_and_account_tags(make_bot: Factory) -> None:
-    server = await StandIn("acct-pass").start()
+    server = await IrcStandIn("acct-pass").start()
     try:
         settings = IrcSettings(
             server="127.0.0.1",
@@ -362,7 +304,7 @@ async def test_sasl_plain_login_and_account_tags(make_bot: Factory) -> None:
 
 
 async def test_sasl_failure_with_auth_sasl_keeps_the_bot_off(make_bot: Factory) -> None:
-    server = await StandIn("the-right-one").start()
+    server = await IrcStandIn("the-right-one").start()
     try:
         settings = IrcSettings(
             server="127.0.0.1",
@@ -383,7 +325,7 @@ async def test_sasl_failure_with_auth_sasl_keeps_the_bot_off(make_bot: Factory) 
 
 
 async def test_a_silent_server_is_dropped_and_dialled_again(make_bot: Factory) -> None:
-    server = await StandIn().start()
+    server = await IrcStandIn().start()
     try:
         settings = IrcSettings(
             server="127.0.0.1",

@@ -1,9 +1,11 @@
-"""A search backend wrapped to count what the code under test asks of it."""
+"""Search backends wrapped to see what the code under test asks of them."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
+from typing import Any
 
 from bot.search.base import Body, Response, SearchUnavailable
 from bot.search.opensearch import OpenSearchBackend
@@ -47,3 +49,23 @@ class CountingBackend:
 
     async def close(self) -> None:
         await self.inner.close()
+
+
+class Recording:
+    """A search backend that records request bodies and can fake a server-side timeout."""
+
+    name = "recording"
+
+    def __init__(self, inner: Any, *, timed_out: bool = False, delay: float = 0) -> None:
+        self.inner = inner
+        self.bodies: list[Body] = []
+        self.timed_out = timed_out
+        self.delay = delay
+
+    async def search(self, body: Body, *, index: str | None = None) -> Response:
+        self.bodies.append(body)
+        await asyncio.sleep(self.delay)
+        response: Response = await self.inner.search(body, index=index)
+        if self.timed_out:
+            response["timed_out"] = True
+        return response
