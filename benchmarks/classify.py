@@ -44,7 +44,7 @@ from bot.watch.classify import (
     parse_classification,
 )
 from bot.watch.readiness import ReadinessMonitor
-from tests.httpstub import ForwardingProxy
+from tests.support.http import ForwardingProxy
 
 UPSTREAM = Path(__file__).resolve().parent.parent.parent / "shared" / "upstream" / "queries"
 DELAY = 0.005  # per request, through the "remote" proxy

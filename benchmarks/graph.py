@@ -45,7 +45,7 @@ from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.stats import query_string
 from bot.search.synth import matching_fields
-from tests.httpstub import ForwardingProxy
+from tests.support.http import ForwardingProxy
 
 ER_SIZE = 3000  # ER's graph search size
 ROUTINE_LINES = 5  # lines no query matches: they cost the server a scan, nobody bytes

@@ -16,8 +16,8 @@ from bot.chat.ratelimit import RateLimiter
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.transports.base import Room, User
 from bot.transports.registry import kind_of
-from tests import test_chat as kit
-from tests.test_chat import (
+from tests.support.chat import (
+    CHANNEL,
     DASHBOARD,
     MATRIX_ROOM,
     OPS,
@@ -25,23 +25,13 @@ from tests.test_chat import (
     ChatHarness,
     FakeServices,
 )
+from tests.support.clock import FakeClock
 
-CHANNEL = Room("irc", "#openstack-qa")
-# The shared fixtures (real osmem + StateStore behind FakeServices, and the chat harness).
-services, chat = kit.services, kit.chat
 ADMINS = Principals(
     irc_masks=("*!*@trusted.host", "ops!*@*.example.org"),
     irc_accounts=("infra-root",),
     matrix_users=("@*:admins.example", "@alice:example.org"),
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def irc(ident: str, account: str | None = None) -> User:
@@ -145,7 +135,7 @@ def test_command_levels_and_overrides() -> None:
 
 
 def test_limiter_takes_from_both_buckets_or_neither() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(
         RateLimit(burst=5, per_minute=60), RateLimit(burst=2, per_minute=6), clock
     )
@@ -159,7 +149,7 @@ def test_limiter_takes_from_both_buckets_or_neither() -> None:
 
 
 def test_limiter_skip_user_for_admins() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(
         RateLimit(burst=1, per_minute=1), RateLimit(burst=100, per_minute=100), clock
     )
@@ -170,7 +160,7 @@ def test_limiter_skip_user_for_admins() -> None:
 
 
 def test_limiter_warns_once_per_wait() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(RateLimit(burst=1, per_minute=1), RateLimit(burst=9, per_minute=9), clock)
     assert limiter.should_warn("u", 30)
     assert not limiter.should_warn("u", 30)
@@ -179,7 +169,7 @@ def test_limiter_warns_once_per_wait() -> None:
 
 
 def test_limiter_forgets_idle_buckets() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(
         RateLimit(burst=1, per_minute=60), RateLimit(burst=9, per_minute=60), clock
     )

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import SearchSettings
-from bot.events.model import FailedBuild, Job
+from bot.events.model import FailedBuild
 from bot.search.base import Body, Response, SearchQueryError, SearchUnavailable
 from bot.search.breaker import CircuitBreaker, CircuitOpen, GuardedBackend
 from bot.search.opensearch import OpenSearchBackend
@@ -21,18 +21,13 @@ from bot.transports.base import Room
 from bot.watch.outcome import JobResult, Outcome
 from bot.watch.pipeline import Limits, Pipeline
 from bot.watch.routing import parse_channels
-from tests.httpstub import ForwardingProxy
+from tests.support.builds import failed_build
+from tests.support.clock import FakeClock
+from tests.support.http import ForwardingProxy
 from tests.support.outlet import FakeOutlet
 
 ROUTING = parse_channels({"qa": {"projects": ["all"], "events": ["positive", "negative"]}})
-BUILD = FailedBuild(
-    server="opendev",
-    project="openstack/nova",
-    change="1",
-    patchset="1",
-    queue="gate",
-    jobs=(Job("tempest-full", "FAILURE"),),
-)
+BUILD = failed_build("tempest-full", change="1", patchset="1")
 FAST = Limits(retry_initial=0.01, retry_max=0.05)
 
 
@@ -40,19 +35,11 @@ def builds(n: int) -> list[FailedBuild]:
     return [replace(BUILD, change=str(1000 + i)) for i in range(n)]
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 # --- the circuit breaker ----------------------------------------------------------------------
 
 
 def test_breaker_opens_after_n_failures_then_probes_once() -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = CircuitBreaker(failures=3, cooldown=30, clock=clock)
     for _ in range(2):
         breaker.acquire()
@@ -79,7 +66,7 @@ def test_breaker_opens_after_n_failures_then_probes_once() -> None:
 
 
 def test_breaker_logs_an_outage_once(caplog: pytest.LogCaptureFixture) -> None:
-    clock = Clock()
+    clock = FakeClock()
     breaker = CircuitBreaker(failures=1, cooldown=1, clock=clock)
     with caplog.at_level("INFO", "bot.search.breaker"):
         for _ in range(5):

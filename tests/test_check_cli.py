@@ -19,7 +19,7 @@ import bot.cli.convert  # noqa: F401  (importing registers the subcommands)
 from bot.cli.app import app
 from bot.queries import load_queries
 from bot.search.schema import daily_index, index_mapping
-from tests.conftest import UPSTREAM_QUERIES, require_upstream
+from tests.support.paths import UPSTREAM_QUERIES, require_upstream
 
 runner = CliRunner()
 NOW = datetime.now(UTC)

@@ -1,6 +1,6 @@
 """``recheckbot check --trackers``: queries whose bug closed long ago, end to end.
 
-The trackers are the local stand-ins of tests/tracker_standins.py, served from a thread because
+The trackers are the local stand-ins of tests/support/trackers.py, served from a thread because
 the CLI runs its own event loop; the settings reach the CLI through a real config file.
 """
 
@@ -20,7 +20,7 @@ import bot.cli.check
 from bot.bugs import github, launchpad
 from bot.cli.app import app
 from bot.queries import Query
-from tests.tracker_standins import TrackerStandIn
+from tests.support.trackers import TrackerStandIn
 
 runner = CliRunner()
 RECENT = (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")

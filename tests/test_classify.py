@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-import pytest
-
 from bot.bugs import Bug
-from bot.config import SearchSettings
 from bot.demo.data import DemoBuildset, DemoJob, generate, gerrit_event, job_documents
 from bot.events.model import FailedBuild
 from bot.events.parse import parse_event
@@ -29,8 +26,10 @@ from bot.watch.classify import (
     failed_tests_lucene,
 )
 from bot.watch.readiness import ReadinessMonitor
-from tests.conftest import UPSTREAM_QUERIES, require_upstream
-from tests.test_readiness import NOW, CountingBackend, FakeClock, log_docs, make_build, make_job
+from tests.support.builds import NOW, log_docs, make_job, recent_build
+from tests.support.clock import FakeClock
+from tests.support.paths import UPSTREAM_QUERIES, require_upstream
+from tests.support.search import CountingBackend
 
 TEST_ID = (
     "tempest.api.compute.servers.test_device_tagging.TaggedAttachmentsTest.test_tagged_attachment"
@@ -74,18 +73,11 @@ class SelectorRefusingBackend(CountingBackend):
         return await super().search(body, index=index)
 
 
-@pytest.fixture
-async def search(search_settings: SearchSettings) -> AsyncIterator[OpenSearchBackend]:
-    backend = OpenSearchBackend(search_settings)
-    yield backend
-    await backend.close()
-
-
 # --- pure parts -------------------------------------------------------------------------
 
 
 def test_body_has_one_named_filter_per_query() -> None:
-    build = make_build(make_job("a", 1), make_job("b", 2))
+    build = recent_build(make_job("a", 1), make_job("b", 2))
     body = classify_body(build, QUERIES)
     per_build = body["aggs"]["jobs"]["aggs"]["build"]["aggs"]
     filters = per_build["q"]["filters"]["filters"]
@@ -117,7 +109,7 @@ async def test_zero_one_and_several_bugs_in_one_round_trip(search: OpenSearchBac
         + log_docs("tox-py3", 3, ["OSError: disk quota exceeded", "mirror unreachable"])
         + log_docs("unrelated", 4, ["disk quota exceeded"], change="999"),
     )
-    build = make_build(make_job("tempest", 1), make_job("grenade", 2), make_job("tox-py3", 3))
+    build = recent_build(make_job("tempest", 1), make_job("grenade", 2), make_job("tox-py3", 3))
     counting = CountingBackend(search)
     verdict = await Classifier(QUERIES).classify(build, counting)
     assert counting.round_trips == 1
@@ -139,7 +131,7 @@ async def test_non_voting_jobs_match_only_allow_nonvoting_queries(
         # The report says non-voting though the logs claim voting:1: the report wins.
         + log_docs("nv-mislabelled", 3, lines),
     )
-    build = make_build(
+    build = recent_build(
         make_job("nv", 1, voting=False),
         make_job("v", 2),
         make_job("nv-mislabelled", 3, voting=False),
@@ -153,7 +145,7 @@ async def test_suppressed_queries_are_reported_apart(search: OpenSearchBackend) 
         search.client,
         log_docs("req", 1, ["Requirement foo>=1 does not match openstack/requirements value"]),
     )
-    verdict = await Classifier(QUERIES).classify(make_build(make_job("req", 1)), search)
+    verdict = await Classifier(QUERIES).classify(recent_build(make_job("req", 1)), search)
     [job] = verdict.jobs
     assert (job.bugs, job.suppressed, job.status) == ((), ("1000005",), "unrecognized")
 
@@ -168,7 +160,7 @@ async def test_test_ids_need_a_failed_test_line(search: OpenSearchBackend) -> No
         # The failed test alone, without the query's own line, is not the bug either.
         + log_docs("t4", 4, [f"{{1}} {TEST_ID} [12.3s] ... FAILED"]),
     )
-    build = make_build(*(make_job(f"t{n}", n) for n in range(1, 5)))
+    build = recent_build(*(make_job(f"t{n}", n) for n in range(1, 5)))
     counting = CountingBackend(search)
     verdict = await Classifier(QUERIES).classify(build, counting)
     assert [j.bugs for j in verdict.jobs] == [(), (), ("1000006",), ()]
@@ -182,7 +174,7 @@ async def test_incomplete_logs(search: OpenSearchBackend) -> None:
         + log_docs("empty", 2, ["x"], end=None),
     )
     verdict = await Classifier(QUERIES).classify(
-        make_build(make_job("half", 1), make_job("empty", 2), make_job("absent", 3)), search
+        recent_build(make_job("half", 1), make_job("empty", 2), make_job("absent", 3)), search
     )
     half, empty, absent = verdict.jobs
     assert (half.bugs, half.ready, half.status) == (("1000002",), False, "classified")
@@ -197,7 +189,9 @@ async def test_job_known_by_name_only_uses_its_latest_build(search: OpenSearchBa
         log_docs("tox", 1, ["disk quota exceeded"], when=NOW - timedelta(hours=3))
         + log_docs("tox", 2, ["mirror unreachable"], when=NOW - timedelta(hours=1)),
     )
-    verdict = await Classifier(QUERIES).classify(make_build(make_job("tox", 0, by="name")), search)
+    verdict = await Classifier(QUERIES).classify(
+        recent_build(make_job("tox", 0, by="name")), search
+    )
     assert verdict.jobs[0].bugs == ("1000002",)
 
 
@@ -205,7 +199,7 @@ async def test_without_scripts_it_falls_back_once(search: OpenSearchBackend) -> 
     await bulk_index(search.client, log_docs("a", 1, ["mirror unreachable"]))
     refusing = SelectorRefusingBackend(search)
     classifier = Classifier(QUERIES)
-    build = make_build(make_job("a", 1))
+    build = recent_build(make_job("a", 1))
     first = await classifier.classify(build, refusing)
     second = await classifier.classify(build, refusing)
     assert first.jobs[0].bugs == second.jobs[0].bugs == ("1000002",)
@@ -216,7 +210,7 @@ async def test_replaced_queries_apply_to_the_next_build(search: OpenSearchBacken
     await bulk_index(search.client, log_docs("a", 1, ["brand new failure"]))
     store = QueryStore(QUERIES)
     classifier = Classifier(store)
-    build = make_build(make_job("a", 1))
+    build = recent_build(make_job("a", 1))
     assert (await classifier.classify(build, search)).jobs[0].bugs == ()
     store.replace([*QUERIES, query("2000000", 'message:"brand new failure"')])
     assert len(classifier.queries) == len(QUERIES) + 1
@@ -227,7 +221,7 @@ async def test_late_logs_cost_one_classification(search: OpenSearchBackend) -> N
     clock = FakeClock(NOW.timestamp())
     counting = CountingBackend(search)
     monitor = ReadinessMonitor(counting, interval=2.0, clock=clock, sleep=clock.sleep)
-    build = make_build(make_job("late", 1), make_job("later", 2), created=clock.now)
+    build = recent_build(make_job("late", 1), make_job("later", 2), created=clock.now)
 
     async def first() -> None:
         await bulk_index(search.client, log_docs("late", 1, ["mirror unreachable"]))
@@ -251,7 +245,7 @@ async def test_logs_that_never_come_give_a_not_ready_verdict(search: OpenSearchB
     clock = FakeClock(NOW.timestamp())
     counting = CountingBackend(search)
     monitor = ReadinessMonitor(counting, interval=2.0, clock=clock, sleep=clock.sleep)
-    build = make_build(make_job("gone", 1), created=clock.now)
+    build = recent_build(make_job("gone", 1), created=clock.now)
     verdict = await classify_when_ready(
         build, Classifier(QUERIES), counting, monitor=monitor, deadline=clock.now + 20
     )
@@ -362,7 +356,7 @@ async def test_builds_asked_for_together_share_requests(search: OpenSearchBacken
         change = str(3000 + i)
         docs += log_docs("a", 10 + i, lines[i % 3], change=change)
         docs += log_docs("b", 20 + i, lines[(i + 1) % 3], change=change)
-        builds.append(make_build(make_job("a", 10 + i), make_job("b", 20 + i), change=change))
+        builds.append(recent_build(make_job("a", 10 + i), make_job("b", 20 + i), change=change))
     await bulk_index(search.client, docs)
     counting = CountingBackend(search)
     classifier = Classifier(QUERIES, batch_jobs=4)
@@ -379,7 +373,7 @@ async def test_builds_asked_for_together_share_requests(search: OpenSearchBacken
 async def test_a_failed_batch_fails_its_callers(search: OpenSearchBackend) -> None:
     counting = CountingBackend(search, fail_first=1)
     classifier = Classifier(QUERIES)
-    builds = [make_build(make_job("a", i), change=str(4000 + i)) for i in range(3)]
+    builds = [recent_build(make_job("a", i), change=str(4000 + i)) for i in range(3)]
     results = await asyncio.gather(
         *(classifier.classify(b, counting) for b in builds), return_exceptions=True
     )

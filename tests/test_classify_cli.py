@@ -18,7 +18,7 @@ from bot.cli.app import app
 from bot.config import SearchSettings
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.conftest import FIXTURES, require_upstream
+from tests.support.events import gerrit_fixture
 
 LOGS = "http://logs.openstack.org/49/64750/6/gate"
 #: The node-offline line ER's fixture logs carry (fixtures/tests/unit/logstash/1284371.json).
@@ -56,16 +56,10 @@ EXPECTED = {
 }
 
 
-def recorded_events() -> list[dict[str, Any]]:
-    require_upstream()
-    events: list[dict[str, Any]] = json.loads((FIXTURES / "gerrit" / "events.json").read_text())
-    return events
-
-
 def event_of(change: str, patchset: str) -> dict[str, Any]:
     return next(
         e
-        for e in recorded_events()
+        for e in gerrit_fixture()
         if e["change"]["number"] == change
         and e["patchSet"]["number"] == patchset
         and "Build failed" in e["comment"]
@@ -179,12 +173,12 @@ def test_missing_logs_are_not_ready(search_settings: SearchSettings, event_file:
 @pytest.mark.usefixtures("clean_env")
 def test_events_that_are_not_failures(tmp_path: Path, queries_dir: Path) -> None:
     succeeded = tmp_path / "ok.json"
-    succeeded.write_text(json.dumps(recorded_events()[0], indent=2))  # pretty-printed is fine
+    succeeded.write_text(json.dumps(gerrit_fixture()[0], indent=2))  # pretty-printed is fine
     result = invoke(str(succeeded), "--queries", str(queries_dir), "--es-url", "http://127.0.0.1:9")
     assert result.exit_code != 0
     assert result.stderr.strip() == "recheckbot: error: not a failed build: build succeeded"
     many = tmp_path / "all.json"
-    many.write_text("\n".join(json.dumps(e) for e in recorded_events()[:2]))
+    many.write_text("\n".join(json.dumps(e) for e in gerrit_fixture()[:2]))
     result = invoke(str(many), "--queries", str(queries_dir))
     assert result.exit_code != 0
     assert "more than one JSON value" in result.stderr

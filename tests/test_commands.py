@@ -11,7 +11,6 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -21,14 +20,12 @@ from bot.chat.options import split_options
 from bot.chat.reply import link, rich
 from bot.config import SearchSettings
 from bot.demo.data import DemoBuildset, DemoData, DemoJob
-from bot.search.base import Body, Response
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.stats import QueryReport
 from bot.transports.base import Text
 from commands.bug import per_day
 from commands.query import format_report
-from tests import test_chat as kit
-from tests.test_chat import (
+from tests.support.chat import (
     ALICE,
     DASHBOARD,
     MATRIX_ROOM,
@@ -39,33 +36,11 @@ from tests.test_chat import (
     demo_uncat,
     spec,
 )
-
-# The shared fixtures (real osmem + StateStore behind FakeServices, and the chat harness).
-services, chat = kit.services, kit.chat
+from tests.support.search import Recording
 
 
 def bug_jobs(data: DemoData, bug: str) -> list[tuple[DemoBuildset, DemoJob]]:
     return [(bs, job) for bs in data.buildsets for job in bs.jobs if job.bug == bug]
-
-
-class Recording:
-    """A search backend that records request bodies and can fake a server-side timeout."""
-
-    name = "recording"
-
-    def __init__(self, inner: Any, *, timed_out: bool = False, delay: float = 0) -> None:
-        self.inner = inner
-        self.bodies: list[Body] = []
-        self.timed_out = timed_out
-        self.delay = delay
-
-    async def search(self, body: Body, *, index: str | None = None) -> Response:
-        self.bodies.append(body)
-        await asyncio.sleep(self.delay)
-        response: Response = await self.inner.search(body, index=index)
-        if self.timed_out:
-            response["timed_out"] = True
-        return response
 
 
 # --- !query ----------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 from aiohttp import web
 
 from bot.demo.data import DemoBuildset
-from tests.botproc import (
+from tests.support.botproc import (
     BotProcess,
     IrcWatcher,
     finished,
@@ -31,11 +31,11 @@ from tests.botproc import (
     until,
     write_config,
 )
-from tests.e2e import Scenario, unique
-from tests.gerrit_standin import GerritStandIn
-from tests.httpstub import ForwardingProxy
-from tests.servers import IrcServer, SynapseServer
-from tests.test_matrix import Peer as MatrixPeer
+from tests.support.gerrit import GerritStandIn
+from tests.support.http import ForwardingProxy
+from tests.support.peers import MatrixPeer, unique
+from tests.support.scenario import Scenario
+from tests.support.servers import IrcServer, SynapseServer
 
 
 class HoldingProxy(ForwardingProxy):

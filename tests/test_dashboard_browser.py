@@ -16,10 +16,9 @@ import pytest
 from bot.config import DashboardSettings, SearchSettings
 from bot.dashboard.build import build_dashboard
 from bot.dashboard.server import DashboardServer
-from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.conftest import require_program
-from tests.test_graph import QUERIES, documents, make_builds
+from tests.support.graph import QUERIES, index_graph_data
+from tests.support.paths import require_program
 
 CHROMIUM_FLAGS = (
     "--headless",
@@ -111,7 +110,7 @@ async def test_dashboard_in_chromium(search_settings: SearchSettings, tmp_path: 
     pytest.importorskip("selenium")
     backend = OpenSearchBackend(search_settings)
     try:
-        await bulk_index(backend.client, documents(make_builds()))
+        await index_graph_data(backend)
         await build_dashboard(tmp_path / "site", backend, QUERIES)
     finally:
         await backend.close()

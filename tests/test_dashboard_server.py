@@ -14,9 +14,8 @@ import pytest
 from bot.config import DashboardSettings, SearchSettings
 from bot.dashboard.build import build_dashboard, write_files
 from bot.dashboard.server import DashboardServer
-from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.test_graph import QUERIES, documents, make_builds
+from tests.support.graph import QUERIES, index_graph_data
 
 LOCAL = DashboardSettings(host="127.0.0.1", port=0)
 
@@ -25,7 +24,7 @@ LOCAL = DashboardSettings(host="127.0.0.1", port=0)
 async def built(search_settings: SearchSettings, tmp_path: Path) -> Path:
     backend = OpenSearchBackend(search_settings)
     try:
-        await bulk_index(backend.client, documents(make_builds()))
+        await index_graph_data(backend)
         counts = await build_dashboard(
             tmp_path / "site", backend, QUERIES, kibana="https://kibana.example"
         )

@@ -12,7 +12,7 @@ from bot.queries import load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.synth import matching_fields, required_fields
-from tests.conftest import UPSTREAM_QUERIES, require_upstream
+from tests.support.paths import UPSTREAM_QUERIES, require_upstream
 
 
 def test_synthesized_fields_follow_the_query_tree() -> None:

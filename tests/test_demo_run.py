@@ -18,8 +18,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_query_cli import recheckbot
+from tests.support.cli import recheckbot
+from tests.support.paths import ROOT
 
 
 class Lines:

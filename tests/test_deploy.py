@@ -27,7 +27,7 @@ import yaml
 from bot.config import DashboardSettings, Settings, load_settings
 from bot.queries import load_queries
 from bot.watch.routing import load_channels
-from tests.conftest import ROOT, require_program
+from tests.support.paths import ROOT, require_program
 
 DEPLOY = ROOT / "deploy"
 KUBE = DEPLOY / "kubernetes"

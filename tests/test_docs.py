@@ -19,7 +19,7 @@ from bot.cli.docs import NOTES, config_reference, describe
 from bot.config import Settings, load_settings
 from bot.queries import parse_query_yaml
 from bot.watch.routing import parse_channels
-from tests.conftest import ROOT
+from tests.support.paths import ROOT
 
 DOCS = ROOT / "docs"
 REFERENCE = DOCS / "configuration.md"

@@ -17,12 +17,9 @@ import pytest
 
 from bot.config import SearchSettings
 from bot.transports.ircformat import strip_formatting
-from tests.e2e import STORAGE_BUG, Scenario, scenario, unique
-from tests.servers import IrcServer, SynapseServer
-from tests.test_irc import Peer as IrcPeer
-from tests.test_irc import settings_for
-from tests.test_matrix import Peer as MatrixPeer
-from tests.test_matrix import only_notices
+from tests.support.peers import IrcPeer, MatrixPeer, irc_settings, matrix_bot, only_notices, unique
+from tests.support.scenario import STORAGE_BUG, Scenario, scenario
+from tests.support.servers import IrcServer, SynapseServer
 
 LP = "https://bugs.launchpad.net/bugs/"
 
@@ -56,18 +53,6 @@ async def get_metrics(dashboard: str) -> dict[str, float]:
     return {name: float(value) for name, value in samples}
 
 
-def matrix_bot(synapse: SynapseServer) -> dict[str, Any]:
-    name = unique("recheckbot")
-    return {
-        "homeserver": synapse.url,
-        "user_id": synapse.register(name, f"pw-{name}"),
-        "password": f"pw-{name}",
-        "sync_timeout": 5.0,
-        "request_timeout": 5.0,
-        "reconnect_max_delay": 1.0,
-    }
-
-
 async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered(
     run: Scenario, irc_server: IrcServer, synapse_server: SynapseServer
 ) -> None:
@@ -76,7 +61,7 @@ async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered
     alice = await MatrixPeer(synapse_server).login()
     nova_room = await alice.create_room(matrix["user_id"])
     storage_room = await alice.create_room(matrix["user_id"])
-    run.irc = settings_for(irc_server, nick=unique("rb")).model_dump()
+    run.irc = irc_settings(irc_server, nick=unique("rb")).model_dump()
     run.matrix = matrix
     run.channels = {
         nova: {"projects": ["nova"], "events": ["positive"]},
@@ -167,7 +152,7 @@ async def test_bot_reconnects_after_irc_and_synapse_restart(
     matrix = matrix_bot(synapse_server)
     alice = await MatrixPeer(synapse_server).login()
     room = await alice.create_room(matrix["user_id"])
-    run.irc = settings_for(irc_server, nick=unique("rb")).model_dump()
+    run.irc = irc_settings(irc_server, nick=unique("rb")).model_dump()
     run.matrix = matrix
     run.channels = {
         nova: {"projects": ["nova"], "events": ["positive"]},

@@ -22,12 +22,10 @@ import pytest
 from bot.app.process import App
 from bot.demo.data import DemoBuildset, gerrit_event
 from bot.transports.ircformat import strip_formatting
-from tests.botproc import IrcWatcher, matrix_notices, until
-from tests.e2e import Scenario, scenario, unique
-from tests.servers import IrcServer, SynapseServer, free_port
-from tests.test_e2e import matrix_bot
-from tests.test_irc import settings_for
-from tests.test_matrix import Peer as MatrixPeer
+from tests.support.botproc import IrcWatcher, matrix_notices, until
+from tests.support.peers import MatrixPeer, irc_settings, matrix_bot, unique
+from tests.support.scenario import Scenario, scenario
+from tests.support.servers import IrcServer, SynapseServer, free_port
 
 
 class TcpRelay:
@@ -138,7 +136,7 @@ async def test_no_event_is_lost_while_each_server_restarts(
     # back in the channel before the bot is (else it could miss the notice it must count).
     irc_relay = TcpRelay(f"irc://{irc.host}:{irc.port}")
     await irc_relay.start()
-    run.irc = settings_for(irc, nick=unique("rb"), port=irc_relay.port).model_dump()
+    run.irc = irc_settings(irc, nick=unique("rb"), port=irc_relay.port).model_dump()
     run.matrix = matrix
     run.channels = {
         channel: {"projects": ["nova"], "events": ["positive"]},

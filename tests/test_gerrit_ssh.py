@@ -1,4 +1,4 @@
-"""GerritStreamSource against the SSH + events-log stand-in (tests/gerrit_standin.py)."""
+"""GerritStreamSource against the SSH + events-log stand-in (tests/support/gerrit.py)."""
 
 from __future__ import annotations
 
@@ -6,10 +6,8 @@ import asyncio
 import base64
 import json
 import logging
-import random
 import shlex
 from collections.abc import AsyncIterator, Callable
-from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -20,27 +18,16 @@ import pytest
 from pydantic import SecretStr
 
 from bot.config import GerritServer, load_settings
-from bot.core.retry import Backoff
 from bot.events.decode import decode_event
 from bot.events.events_log import decode_events_log, events_log_time
 from bot.events.gerrit_ssh import GerritStreamSource
 from bot.events.recent import RecentSet, event_identity
 from bot.events.source import RawEvent
-from tests.conftest import FIXTURES, require_upstream
-from tests.gerrit_standin import GerritStandIn, run_gerrit_command, wait_until
+from tests.support.events import Collector, fast_backoff, fixture_events
+from tests.support.gerrit import GerritStandIn, run_gerrit_command
+from tests.support.polling import until
 
 log = logging.getLogger(__name__)
-
-
-def fixture_events() -> list[dict[str, Any]]:
-    """All upstream stream-events, in the order Gerrit emits them (by eventCreatedOn)."""
-    require_upstream()
-    events = json.loads((FIXTURES / "gerrit" / "events.json").read_text(encoding="utf-8"))
-    return sorted(events, key=lambda e: int(e["eventCreatedOn"]))
-
-
-def fast_backoff() -> Backoff:
-    return Backoff(initial=0.01, maximum=0.05, rng=random.Random(7))
 
 
 def ids(events: list[RawEvent] | list[dict[str, Any]]) -> list[str]:
@@ -53,27 +40,6 @@ def failed_builds(events: list[dict[str, Any]]) -> list[tuple[str, str]]:
         for e in events
         if e.get("comment", "").startswith("Build failed")
     ]
-
-
-class Collector:
-    """Consumes a source in a task, as the app will."""
-
-    def __init__(self, source: GerritStreamSource) -> None:
-        self.source = source
-        self.events: list[RawEvent] = []
-        self.task = asyncio.create_task(self._run())
-
-    async def _run(self) -> None:
-        async with aclosing(self.source.events()) as events:
-            async for event in events:
-                self.events.append(event)
-
-    async def wait_for(self, count: int) -> None:
-        await wait_until(lambda: len(self.events) >= count, f"{count} events")
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        await asyncio.gather(self.task, return_exceptions=True)
 
 
 Collect = Callable[..., Collector]  # collect(settings, **source_kwargs) -> Collector
@@ -178,7 +144,7 @@ async def test_catch_up_failure_is_logged_and_the_stream_goes_on(
     await gerrit.publish_all(events[:3])
     gerrit.end_outage()
     await gerrit.wait_for_streams(2)
-    await wait_until(lambda: "catch-up from events-log failed" in caplog.text, "catch-up log")
+    await until(lambda: "catch-up from events-log failed" in caplog.text, "catch-up log")
     await gerrit.publish(events[3])
     await consumer.wait_for(2)
     assert ids(consumer.events) == ids([events[0], events[3]])
@@ -224,7 +190,7 @@ async def test_a_healthy_session_resets_the_backoff(
         await gerrit.wait_for_streams(drops)
         await gerrit.disconnect()
         failures = drops
-        await wait_until(lambda: consumer.source.status.failures >= failures, "a failure")  # noqa: B023
+        await until(lambda: consumer.source.status.failures >= failures, "a failure")  # noqa: B023
         assert backoff.attempts == 1
 
 
@@ -238,7 +204,7 @@ async def test_a_wrong_host_key_is_refused_and_retried(
     known_hosts = tmp_path / "known_hosts"
     known_hosts.write_text(f"[127.0.0.1]:{gerrit.port} {impostor}", encoding="utf-8")
     consumer = collect(gerrit.settings("review", known_hosts=known_hosts))
-    await wait_until(lambda: consumer.source.status.failures >= 3, "three refusals")
+    await until(lambda: consumer.source.status.failures >= 3, "three refusals")
     await gerrit.publish(fixture_events()[0])
     assert consumer.events == []
     assert gerrit.logins == 0
@@ -256,7 +222,7 @@ async def test_without_known_hosts_the_users_file_is_used_and_still_verified(
 ) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))  # an empty home: no ~/.ssh/known_hosts
     consumer = collect(gerrit.settings("review", known_hosts=None))
-    await wait_until(lambda: consumer.source.status.failures >= 2, "two refusals")
+    await until(lambda: consumer.source.status.failures >= 2, "two refusals")
     assert gerrit.logins == 0
     assert "host key not trusted by ~/.ssh/known_hosts" in caplog.text
 
@@ -267,7 +233,7 @@ async def test_a_bad_client_key_is_refused_and_retried_with_backoff(
     stranger = asyncssh.generate_private_key("ssh-ed25519").export_private_key().decode()
     backoff = fast_backoff()
     consumer = collect(gerrit.settings("review", ssh_key=SecretStr(stranger)), backoff=backoff)
-    await wait_until(lambda: gerrit.auth_failures >= 3, "three refused logins")
+    await until(lambda: gerrit.auth_failures >= 3, "three refused logins")
     assert consumer.events == []
     assert gerrit.streams_started == 0
     assert backoff.attempts >= 2  # not reset: no session was ever healthy
@@ -288,7 +254,7 @@ async def test_a_missing_or_broken_known_hosts_file_is_reported_and_retried(
     if content is not None:
         known_hosts.write_text(content, encoding="utf-8")
     consumer = collect(gerrit.settings("review", known_hosts=known_hosts))
-    await wait_until(lambda: consumer.source.status.failures >= 2, "two failures")
+    await until(lambda: consumer.source.status.failures >= 2, "two failures")
     assert gerrit.logins == 0
     assert "cannot connect (" in caplog.text
     assert expected in caplog.text
@@ -300,7 +266,7 @@ async def test_a_stream_the_server_ends_is_reported_with_gerrits_reason(
 ) -> None:
     async with GerritStandIn(deny_streams="not permitted to stream events") as gerrit:
         consumer = collect(gerrit.settings("review"))
-        await wait_until(lambda: consumer.source.status.failures >= 2, "two failures")
+        await until(lambda: consumer.source.status.failures >= 2, "two failures")
     reason = "stream-events exited with status 1: fatal: not permitted to stream events"
     assert consumer.source.status.last_error == reason
     assert reason in caplog.text

@@ -1,19 +1,11 @@
-"""Graph JSON on a real osmem server, checked against counts computed here from the documents.
-
-The dataset (also used by the uncategorized, server and browser tests) is hand-made: builds
-over 11 days whose lines are 17 minutes apart, so a build often spans two hourly buckets, and
-some lines sit in the current hour (counted in ``fails``, left out of the series, as in ER).
-"""
+"""Graph JSON on a real osmem server, checked against counts computed here from the documents
+of the graph data set (tests/support/graph.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import random
 from collections import defaultdict
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,126 +24,11 @@ from bot.dashboard.graph import (
 )
 from bot.dashboard.links import kibana_url, rison_string
 from bot.queries import Query
-from bot.search.indexing import bulk_index
-from bot.search.opensearch import OpenSearchBackend
-
-NOW = datetime.now(UTC).replace(microsecond=0)
-NOW_MS = int(NOW.timestamp() * 1000)
-JOBS = ("tempest-full", "grenade", "tox-py311")
-PROJECTS = ("openstack/nova", "openstack/neutron")
-LINE_GAP = timedelta(minutes=17)
-
-
-def bug(qid: str, lucene: str, **kw: Any) -> Query:
-    ref = Bug("launchpad", qid, f"https://bugs.launchpad.net/bugs/{qid}", "nova")
-    return Query(id=qid, lucene=lucene, bug=ref, **kw)
-
-
-QUERIES = (
-    bug("1001", 'message:"disk quota exceeded"', title="Disk quota <exceeded> on nodes"),
-    bug("1002", 'message:"mirror unreachable" AND build_name:"grenade"'),
-    bug("1003", 'message:"kernel panic"', suppress_graph=True),
-    bug("1004", 'message:"flaky test"', allow_nonvoting=True, owner="qa"),
-    bug("1005", 'message:"never logged anywhere"'),
-)
-
-#: The same queries as Python predicates over one document: the independent side of the tests.
-MATCHERS: dict[str, Callable[[dict[str, Any]], bool]] = {
-    "1001": lambda d: "disk quota exceeded" in d["message"],
-    "1002": lambda d: "mirror unreachable" in d["message"] and d["build_name"] == "grenade",
-    "1003": lambda d: "kernel panic" in d["message"],
-    "1004": lambda d: "flaky test" in d["message"],
-    "1005": lambda d: False,
-}
-ERRORS = ("disk quota exceeded", "mirror unreachable", "kernel panic", "flaky test")
-
-
-@dataclass(frozen=True)
-class Build:
-    uuid: str
-    job: str
-    project: str
-    queue: str
-    status: str
-    voting: bool
-    start: datetime
-    messages: tuple[str, ...]
-
-
-def make_builds(seed: int = 13, n: int = 160) -> list[Build]:
-    rng = random.Random(seed)
-    builds = []
-    for i in range(n):
-        # A third in the last 30 hours, so that fails24 and the current hour have data.
-        age = rng.uniform(0.05, 30) if rng.random() < 0.33 else rng.uniform(0.05, 11 * 24)
-        while 10 * 24 - 3 < age < 10 * 24 + 2:  # stay clear of the window's edge
-            age = rng.uniform(0.05, 11 * 24)
-        status = rng.choice(("FAILURE", "FAILURE", "SUCCESS"))
-        messages = ["all fine"] * 4
-        for _ in range(rng.choice((0, 1, 1, 2)) if status == "FAILURE" else rng.choice((0, 0, 1))):
-            messages[rng.randrange(4)] = f"ERROR: {rng.choice(ERRORS)} on node"
-        builds.append(
-            Build(
-                uuid=f"{i:04d}" + "ab" * 14,
-                job=rng.choice(JOBS),
-                project=rng.choice(PROJECTS),
-                queue=rng.choice(("gate", "gate", "check")),
-                status=status,
-                voting=rng.random() > 0.15,
-                start=NOW - timedelta(hours=age),
-                messages=tuple(messages),
-            )
-        )
-    # One failure inside the current hour, whatever minute the tests run at: ER counts it in
-    # ``fails`` but not in the series.
-    hour = NOW.replace(minute=0, second=0)
-    builds.append(
-        Build(
-            uuid="9999" + "cd" * 14,
-            job="grenade",
-            project=PROJECTS[0],
-            queue="gate",
-            status="FAILURE",
-            voting=True,
-            start=hour + (NOW - hour) / 2,
-            messages=("ERROR: disk quota exceeded on node", "all fine"),
-        )
-    )
-    return builds
-
-
-def documents(builds: list[Build]) -> list[dict[str, Any]]:
-    docs = []
-    for b in builds:
-        for n, message in enumerate(b.messages):
-            when = b.start + n * LINE_GAP
-            docs.append(
-                {
-                    "@timestamp": when.isoformat(timespec="seconds"),
-                    "message": message,
-                    "build_uuid": b.uuid,
-                    "build_short_uuid": b.uuid[:7],
-                    "build_name": b.job,
-                    "build_status": b.status,
-                    "build_queue": b.queue,
-                    "project": b.project,
-                    "voting": "1" if b.voting else "0",
-                    "log_url": f"https://logs.example.org/{b.queue}/{b.job}/{b.uuid[:7]}/job-output.txt",
-                    "filename": "job-output.txt",
-                    "tags": ["console", "job-output.txt"],
-                }
-            )
-    return docs
+from tests.support.graph import MATCHERS, NOW_MS, QUERIES, matches, seed_graph_data, write_repo
 
 
 def ts_ms(doc: dict[str, Any]) -> int:
     return int(datetime.fromisoformat(doc["@timestamp"]).timestamp() * 1000)
-
-
-def matches(query: Query, doc: dict[str, Any], queue: str | None = None) -> bool:
-    voting_ok = query.allow_nonvoting or doc["voting"] == "1"
-    queue_ok = queue is None or doc["build_queue"] == queue
-    return MATCHERS[query.id](doc) and voting_ok and queue_ok
 
 
 def expected_bug(
@@ -182,18 +59,9 @@ def expected_bug(
     }
 
 
-@pytest.fixture
-async def loaded(search_settings: SearchSettings) -> Iterator[Any]:
-    backend = OpenSearchBackend(search_settings)
-    docs = documents(make_builds())
-    await bulk_index(backend.client, docs)
-    yield backend, docs
-    await backend.close()
-
-
 @pytest.mark.parametrize("queue", [None, "gate"])
-async def test_graph_numbers_match_independent_counts(loaded: Any, queue: str | None) -> None:
-    backend, docs = loaded
+async def test_graph_numbers_match_independent_counts(graph_search: Any, queue: str | None) -> None:
+    backend, docs = graph_search
     data = await graph(backend, QUERIES, days=10, queue=queue, now=NOW_MS)
     doc = graph_json(data)
     assert list(doc)[:5] == ["now", "last_indexed", "behind", "buglist", "status"]
@@ -225,9 +93,9 @@ async def test_graph_numbers_match_independent_counts(loaded: Any, queue: str | 
     assert ranks == sorted(ranks, reverse=True)
 
 
-async def test_data_spans_what_the_test_claims(loaded: Any) -> None:
+async def test_data_spans_what_the_test_claims(graph_search: Any) -> None:
     """Guard the dataset: hits in the current hour and builds spanning two hours exist."""
-    _, docs = loaded
+    _, docs = graph_search
     hour = NOW_MS - NOW_MS % STEP_MS
     quota = [d for d in docs if MATCHERS["1001"](d) and d["voting"] == "1"]
     assert any(hour <= ts_ms(d) <= NOW_MS for d in docs)
@@ -239,8 +107,8 @@ async def test_data_spans_what_the_test_claims(loaded: Any) -> None:
     assert expected_bug(docs, QUERIES[0], None)["fails24"] > 0
 
 
-async def test_bug_info_hook_and_failures(loaded: Any) -> None:
-    backend, _ = loaded
+async def test_bug_info_hook_and_failures(graph_search: Any) -> None:
+    backend, _ = graph_search
 
     async def tracker(query: Query) -> Bug | None:
         if query.id == "1002":
@@ -257,8 +125,8 @@ async def test_bug_info_hook_and_failures(loaded: Any) -> None:
     assert by_id["1004"] == unable
 
 
-async def test_default_bug_data_comes_from_the_query(loaded: Any) -> None:
-    backend, _ = loaded
+async def test_default_bug_data_comes_from_the_query(graph_search: Any) -> None:
+    backend, _ = graph_search
     data = await graph(backend, QUERIES, now=NOW_MS)
     first = {b["number"]: b for b in graph_json(data, kibana="https://kibana.example")["buglist"]}
     assert first["1001"]["bug_data"] == {
@@ -302,37 +170,13 @@ def test_kibana_link_escapes_rison_and_url() -> None:
     assert kibana_url(None, "x", 10) == ""
 
 
-def write_repo(folder: Path) -> Path:
-    """The test queries as an ER-format query repo."""
-    folder.mkdir()
-    for q in QUERIES:
-        lines = [f"query: >-\n  {q.lucene}"]
-        if q.title:
-            lines.append(f'title: "{q.title}"')
-        if q.suppress_graph:
-            lines.append("suppress-graph: true")
-        if q.allow_nonvoting:
-            lines.append("allow-nonvoting: true")
-        if q.owner:
-            lines.append(f"owner: {q.owner}")
-        (folder / f"{q.id}.yaml").write_text("\n".join(lines) + "\n")
-    return folder
-
-
 def test_graph_command(search_settings: SearchSettings, tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
     import bot.cli.graph  # noqa: F401  (registers the subcommand)
     from bot.cli.app import app
 
-    async def load() -> list[dict[str, Any]]:
-        backend = OpenSearchBackend(search_settings)
-        docs = documents(make_builds())
-        await bulk_index(backend.client, docs)
-        await backend.close()
-        return docs
-
-    docs = asyncio.run(load())
+    docs = seed_graph_data(search_settings)
     repo = write_repo(tmp_path / "queries")
     out = tmp_path / "out" / "all.json"
     common = ["--es-url", search_settings.url, "--queries", str(repo)]

@@ -9,10 +9,7 @@ from __future__ import annotations
 import pytest
 
 from bot.config.chat import RateLimit
-from tests import test_chat as kit
-from tests.test_chat import MATRIX_ROOM, ChatHarness
-
-services, chat = kit.services, kit.chat
+from tests.support.chat import MATRIX_ROOM, SETTINGS, ChatHarness, FakeServices
 
 MANY_TERMS = "message:(" + " OR ".join(f"t{n}" for n in range(25)) + ")"
 
@@ -116,8 +113,8 @@ async def test_html_in_a_query_is_never_rendered_for_matrix(chat: ChatHarness) -
     assert refused.html is None  # refusals are plain text: nothing for a client to render
 
 
-async def test_a_flood_of_junk_is_throttled_quietly(services: kit.FakeServices) -> None:
-    settings = kit.SETTINGS.model_copy(update={"user_rate": RateLimit(burst=3, per_minute=2)})
+async def test_a_flood_of_junk_is_throttled_quietly(services: FakeServices) -> None:
+    settings = SETTINGS.model_copy(update={"user_rate": RateLimit(burst=3, per_minute=2)})
     flood = ChatHarness(services, settings)
     replies = [await flood.run_command("!query \x00") for _ in range(20)]
     spoken = [r for r in replies if r]

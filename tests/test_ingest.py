@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import json
 import shutil
-from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 from typer.testing import CliRunner
 
 import bot.cli.ingest  # noqa: F401  (registers the subcommand until bot.cli imports it)
@@ -30,8 +27,9 @@ from bot.ingest.logs import build_info, log_level, manifest_files, parse_timesta
 from bot.queries import load_queries
 from bot.search.opensearch import OpenSearchBackend
 from bot.watch.classify import Classifier, classify_when_ready
-from tests.conftest import ROOT
-from tests.httpstub import _LoopbackServer
+from tests.support.builds import failed_build
+from tests.support.logserver import File, LogServer, manifest
+from tests.support.paths import ROOT
 
 runner = CliRunner()
 
@@ -93,36 +91,6 @@ QUERIES = {
 }
 
 
-@dataclass
-class File:
-    body: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def manifest(paths: list[str]) -> bytes:
-    """A ``zuul-manifest.json`` for these paths (one level of directories is enough here)."""
-    tree: list[dict[str, Any]] = []
-    dirs: dict[str, list[dict[str, Any]]] = {}
-    for path in paths:
-        directory, _, name = path.rpartition("/")
-        node = {"name": name, "mimetype": "text/plain", "encoding": None, "size": 1}
-        if directory:
-            if directory not in dirs:
-                dirs[directory] = []
-                tree.append(
-                    {
-                        "name": directory,
-                        "mimetype": "application/directory",
-                        "encoding": None,
-                        "children": dirs[directory],
-                    }
-                )
-            dirs[directory].append(node)
-        else:
-            tree.append(node)
-    return json.dumps({"tree": tree, "index_links": False}).encode()
-
-
 def zuul_tree() -> dict[str, File]:
     """What OpenDev's log storage holds for one devstack job (a few files of it)."""
     files = {
@@ -141,38 +109,6 @@ def zuul_tree() -> dict[str, File]:
     }
     files["zuul-manifest.json"] = File(manifest(sorted(files)))
     return files
-
-
-class LogServer(_LoopbackServer):
-    """A log server on 127.0.0.1 serving ``files`` under ``/logs/<prefix>``, plus Zuul's API."""
-
-    def __init__(self, files: Mapping[str, File], prefix: str = "") -> None:
-        super().__init__()
-        self.files = dict(files)
-        self.prefix = prefix
-        self.builds: dict[str, str] = {}
-        self.requests: list[str] = []
-
-    def _routes(self, app: web.Application) -> None:
-        app.router.add_get("/api/tenant/{tenant}/build/{uuid}", self._build)
-        app.router.add_get("/logs/{path:.*}", self._file)
-
-    async def _file(self, request: web.Request) -> web.Response:
-        path = request.match_info["path"]
-        if not path.startswith(self.prefix):
-            raise web.HTTPNotFound()
-        path = path.removeprefix(self.prefix)
-        self.requests.append(path)
-        found = self.files.get(path)
-        if found is None:
-            raise web.HTTPNotFound()
-        return web.Response(body=found.body, headers=found.headers)
-
-    async def _build(self, request: web.Request) -> web.Response:
-        log_url = self.builds.get(request.match_info["uuid"])
-        if log_url is None:
-            raise web.HTTPNotFound()
-        return web.json_response({"uuid": request.match_info["uuid"], "log_url": log_url})
 
 
 @pytest.fixture
@@ -200,7 +136,8 @@ def zuul_event(job_url: str) -> dict[str, Any]:
     }
 
 
-def failed_build(job_url: str) -> FailedBuild:
+def reported_build(job_url: str) -> FailedBuild:
+    """The build :func:`zuul_event` reports, as the event parser makes it."""
     found = parse_event(RawEvent(server="review", data=zuul_event(job_url)), ci_accounts=["zuul"])
     assert isinstance(found, FailedBuild), found
     return found
@@ -230,7 +167,7 @@ async def search(settings: SearchSettings, lucene: str) -> list[dict[str, Any]]:
 async def test_zuul_tree_is_ingested_and_the_build_classified(
     log_server: LogServer, search_settings: SearchSettings, tmp_path: Path
 ) -> None:
-    build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
+    build = reported_build(f"{log_server.url}/logs/{JOB_PATH}")
     job = build.failed_jobs[0]
     backend = OpenSearchBackend(search_settings)
     try:
@@ -252,7 +189,7 @@ async def test_zuul_tree_is_ingested_and_the_build_classified(
 async def test_documents_carry_the_build_fields_and_line_times(
     log_server: LogServer, search_settings: SearchSettings
 ) -> None:
-    build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
+    build = reported_build(f"{log_server.url}/logs/{JOB_PATH}")
     backend = OpenSearchBackend(search_settings)
     try:
         await ingest_build(backend, build, build.failed_jobs[0], IngestSettings())
@@ -306,7 +243,7 @@ async def ingest_collect(
     """Ingest the tree at ``url`` into a collecting sink."""
     sink = sink or Collect()
     async with aiohttp.ClientSession() as session:
-        build = failed_build(url)
+        build = reported_build(url)
         info = build_info(build, build.failed_jobs[0], url)
         await ingest_tree(info, LogFetcher(session, settings), settings, sink)
     return sink
@@ -356,12 +293,12 @@ async def test_size_caps_hold_for_plain_and_gzip_bomb_files() -> None:
 
 async def test_build_page_is_resolved_through_zuul_api(log_server: LogServer) -> None:
     log_server.builds[UUID] = f"{log_server.url}/logs/{JOB_PATH}"
-    build = failed_build(f"{log_server.url}/t/openstack/build/{UUID}")
+    build = reported_build(f"{log_server.url}/t/openstack/build/{UUID}")
     assert build.failed_jobs[0].uuid == UUID
     count = await ingest_build(None, build, build.failed_jobs[0], IngestSettings())
     assert count == 13
 
-    missing = failed_build(f"{log_server.url}/t/openstack/build/{'0' * 32}")
+    missing = reported_build(f"{log_server.url}/t/openstack/build/{'0' * 32}")
     with pytest.raises(IngestError, match="no log_url"):
         await ingest_build(None, missing, missing.failed_jobs[0], IngestSettings())
 
@@ -377,7 +314,7 @@ async def test_no_console_log_writes_nothing() -> None:
 
 async def test_unreachable_log_server_is_one_clear_error() -> None:
     job = Job("tempest-full-py3", "FAILURE", url="http://127.0.0.1:1/logs/x/")
-    build = FailedBuild("r", "p", "1", "1", "gate", (job,))
+    build = failed_build(job)
     with pytest.raises(IngestError, match=r"127\.0\.0\.1:1"):
         await ingest_build(None, build, job, IngestSettings(timeout=5))
 
@@ -448,7 +385,7 @@ async def test_the_bot_ingests_before_judging_when_configured(
     from bot.watch.judging import Judge, log_ingest
     from bot.watch.readiness import ReadinessMonitor
 
-    build = failed_build(f"{log_server.url}/logs/{JOB_PATH}")
+    build = reported_build(f"{log_server.url}/logs/{JOB_PATH}")
     repo = load_queries(query_repo(tmp_path))
     inner = OpenSearchBackend(search_settings.model_copy(update={"retries": 0}))
     backend = GuardedBackend(inner, CircuitBreaker(failures=3, cooldown=5.0))

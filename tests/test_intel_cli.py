@@ -13,7 +13,6 @@ import pytest
 from typer.testing import CliRunner
 
 import bot.cli.intel  # noqa: F401  (registers the subcommands)
-from benchmarks.clusters import build_documents
 from bot.chat.command import load_commands
 from bot.chat.dispatcher import Dispatcher
 from bot.chat.reply import Span
@@ -25,8 +24,8 @@ from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text
 from commands.suggest import cluster_lines
-from tests.test_chat import ALICE, CHANNEL, SETTINGS
-from tests.test_intel_cluster import KNOWN_QUERY, seed_builds
+from tests.support.chat import ALICE, CHANNEL, SETTINGS
+from tests.support.clusters import KNOWN_QUERY, documents, seed_builds
 
 
 def write_repo(path: Path, files: dict[str, str]) -> Path:
@@ -39,7 +38,7 @@ def write_repo(path: Path, files: dict[str, str]) -> Path:
 def seed(settings: SearchSettings) -> None:
     async def load() -> None:
         backend = OpenSearchBackend(settings)
-        await bulk_index(backend.client, [d for b in seed_builds(5) for d in build_documents(b)])
+        await bulk_index(backend.client, documents(seed_builds(5)))
         await backend.close()
 
     asyncio.run(load())
@@ -113,7 +112,7 @@ class ClusterServices:
 @pytest.fixture
 async def services(search_settings: SearchSettings, tmp_path: Path) -> AsyncIterator[Any]:
     backend = OpenSearchBackend(search_settings)
-    await bulk_index(backend.client, [d for b in seed_builds(5) for d in build_documents(b)])
+    await bulk_index(backend.client, documents(seed_builds(5)))
     report = await find_clusters(backend, [KNOWN_QUERY], days=7, queue="gate")
     await backend.close()
     state = await StateStore.open(tmp_path / "state.sqlite")

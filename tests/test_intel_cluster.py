@@ -1,23 +1,18 @@
 """Clustering uncategorized failures and suggesting queries, on a real osmem server.
 
-The data: 4 failure patterns nobody has a query for (lines varying in numbers, uuids, paths,
-hosts, times), spread over failed gate builds; benign error lines in half of all builds; a
-generic "the job failed" line in every failed build; builds of a known bug; one-off failures;
-the same patterns in the check queue and on non-voting jobs; successful builds. Expectations come
-from the generator's own record of which build carries which pattern.
+The data is the scenario of tests/support/clusters.py; expectations come from the generator's
+own record of which build carries which pattern.
 """
 
 from __future__ import annotations
 
-import random
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from benchmarks.clusters import Pattern, SynthBuild, build_documents, make_build
-from bot.bugs import untracked
+from benchmarks.clusters import SynthBuild
 from bot.config import SearchSettings
 from bot.intel import ClusterReport, clusters_json, find_clusters, format_clusters
 from bot.intel.cluster import cluster_id, cluster_jobs, own_lines, similarity
@@ -31,109 +26,26 @@ from bot.intel.evidence import (
 from bot.intel.normalize import normalize
 from bot.intel.suggest import MAX_SUCCESS_SHARE, line_phrases, phrase_runs
 from bot.intel.uncategorized import UncatBuild
-from bot.queries import Query, load_queries
+from bot.queries import load_queries
 from bot.search.base import SearchQueryError
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.stats import query_string, since
-
-PATTERNS = {
-    "libvirt": Pattern(
-        "libvirt",
-        (
-            "libvirt.libvirtError: internal error: process exited while connecting to monitor: "
-            "{ts} qemu-system-x86_64: -netdev tap,fd={num}: could not open {path}: Operation "
-            "not permitted on {node}",
-        ),
-    ),
-    "vif": Pattern(
-        "vif",
-        (
-            "{ts} {num} ERROR nova.compute.manager [req-{uuid} None None] [instance: {uuid}] "
-            "host={node} Failed to allocate network(s): nova.exception."
-            "VirtualInterfaceCreateException: Virtual Interface creation failed",
-            "{ts} {num} ERROR nova.compute.manager [instance: {uuid}] Traceback (most recent "
-            "call last):",
-            '{ts} {num} ERROR nova.compute.manager [instance: {uuid}]   File "{path}", line '
-            "{num}, in _allocate_network_async",
-            "{ts} {num} ERROR nova.compute.manager [instance: {uuid}] eventlet.timeout.Timeout: "
-            "{num} seconds",
-        ),
-        "screen-n-cpu.txt",
-        "ERROR",
-    ),
-    "volume": Pattern(
-        "volume",
-        (
-            "tempest.api.volume.test_volumes_actions.VolumesActionsTest."
-            "test_attach_detach_volume_to_instance[id-{uuid},smoke] [{dur}] ... FAILED",
-            "tempest.lib.exceptions.TimeoutException: Request timed out. Details: volume {uuid} "
-            "failed to reach in-use status (current available) within the required time "
-            "({num} s) on {host}",
-        ),
-    ),
-    # No error word at all: only the end of the console tells.
-    "stack": Pattern(
-        "stack",
-        (
-            "+ ./stack.sh:main:{num} : exit_trap",
-            "stack.sh exited with status {num} while configuring neutron on {host} after {dur}",
-        ),
-        at_end=True,
-    ),
-}
-COUNTS = {"libvirt": 12, "vif": 10, "volume": 11, "stack": 9}
-KNOWN = Pattern("known", ("E: Failed to fetch {path} Hash Sum mismatch",))
-KNOWN_QUERY = Query(id="1400905", lucene='message:"Hash Sum mismatch"', bug=untracked("1400905"))
-ONE_OFFS = (
-    Pattern("oops", ("kernel BUG at mm/slub.c:{num}! invalid opcode: 0000 [#1] SMP",)),
-    Pattern("ovs", ("ovsdb-server: Segmentation fault (core dumped) after {dur}",)),
+from tests.support.clusters import (
+    COUNTS,
+    KNOWN_QUERY,
+    ONE_OFFS,
+    documents,
+    expected_groups,
+    seed_builds,
 )
-
-
-def seed_builds(seed: int) -> list[SynthBuild]:
-    """The scenario; ``seed`` changes every random value, not which build carries what."""
-    rng = random.Random(seed)
-    now = datetime.now(UTC)
-
-    def when() -> datetime:
-        return now - timedelta(hours=rng.uniform(1, 6 * 24))
-
-    builds = [
-        make_build(rng, status="FAILURE", started=when(), pattern=PATTERNS[name])
-        for name, count in COUNTS.items()
-        for _ in range(count)
-    ]
-    builds += [make_build(rng, status="FAILURE", started=when(), pattern=KNOWN) for _ in range(5)]
-    builds += [make_build(rng, status="FAILURE", started=when(), pattern=p) for p in ONE_OFFS]
-    builds += [
-        make_build(
-            rng, status="FAILURE", started=when(), pattern=PATTERNS["libvirt"], queue="check"
-        )
-        for _ in range(3)
-    ]
-    builds += [
-        make_build(rng, status="FAILURE", started=when(), pattern=PATTERNS["volume"], voting=False)
-        for _ in range(2)
-    ]
-    builds += [make_build(rng, status="SUCCESS", started=when()) for _ in range(25)]
-    return builds
-
-
-def expected_groups(builds: Sequence[SynthBuild]) -> dict[str, set[str]]:
-    """Pattern → the uncategorized builds carrying it (gate, voting, failed)."""
-    found: dict[str, set[str]] = {name: set() for name in COUNTS}
-    for b in builds:
-        if b.pattern in found and b.queue == "gate" and b.voting and b.status == "FAILURE":
-            found[b.pattern].add(b.uuid)
-    return found
 
 
 async def clusters_of(settings: SearchSettings, seed: int) -> tuple[ClusterReport, Any]:
     builds = seed_builds(seed)
     backend = OpenSearchBackend(settings)
     try:
-        await bulk_index(backend.client, [d for b in builds for d in build_documents(b)])
+        await bulk_index(backend.client, documents(builds))
         report = await find_clusters(backend, [KNOWN_QUERY], days=7, queue="gate")
         return report, (builds, backend)
     except BaseException:

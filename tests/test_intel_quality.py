@@ -8,7 +8,6 @@ from typing import Any
 
 import pytest
 
-from benchmarks.clusters import build_documents
 from bot.bugs import untracked
 from bot.config import SearchSettings
 from bot.intel.quality import (
@@ -23,7 +22,7 @@ from bot.intel.quality import (
 from bot.queries import Query
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.test_intel_cluster import seed_builds
+from tests.support.clusters import documents, seed_builds
 
 
 def query(qid: str, lucene: str) -> Query:
@@ -39,7 +38,7 @@ GOOD = query("1400905", 'message:"Hash Sum mismatch"')
 @pytest.fixture
 async def backend(search_settings: SearchSettings) -> AsyncIterator[OpenSearchBackend]:
     client = OpenSearchBackend(search_settings)
-    await bulk_index(client.client, [d for b in seed_builds(3) for d in build_documents(b)])
+    await bulk_index(client.client, documents(seed_builds(3)))
     yield client
     await client.close()
 

@@ -3,81 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import irc.client
-import irc.client_aio
 import pytest
 
 from bot.config import IrcSettings
 from bot.transports.base import Incoming, Room, Text, User
 from bot.transports.irc import IrcTransport
 from bot.transports.ircformat import BOLD, LINE_LIMIT, RESET, color
+from tests.support.ircd import IrcStandIn
+from tests.support.peers import IRC_TIMEOUT as TIMEOUT
+from tests.support.peers import IrcPeer, irc_settings, unique
+from tests.support.polling import until
 
 if TYPE_CHECKING:
-    from tests.servers import IrcServer
-
-
-TIMEOUT = 10.0
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-class Peer:
-    """Somebody else on the server: records what reaches them, says things."""
-
-    def __init__(self, server: IrcServer, nick: str | None = None) -> None:
-        self.server, self.nick = server, nick or unique("peer")
-        self.events: asyncio.Queue[Any] = asyncio.Queue()
-        self.raw: list[str] = []
-        self.conn: Any = None
-
-    async def connect(self) -> Peer:
-        reactor = irc.client_aio.AioReactor(loop=asyncio.get_running_loop())
-        reactor.add_global_handler("all_events", lambda c, e: self.events.put_nowait(e))
-        reactor.add_global_handler("all_raw_messages", lambda c, e: self.raw.append(e.arguments[0]))
-        self.conn = reactor.server()
-        await self.conn.connect(self.server.host, self.server.port, self.nick)
-        await self.expect("welcome")
-        return self
-
-    async def join(self, channel: str) -> None:
-        self.conn.join(channel)
-        await self.expect("join", lambda e: irc.client.NickMask(e.source).nick == self.nick)
-
-    async def expect(self, kind: str, where: Callable[[Any], bool] = lambda e: True) -> Any:
-        async with asyncio.timeout(TIMEOUT):
-            while True:
-                event = await self.events.get()
-                if event.type == kind and where(event):
-                    return event
-
-    async def texts(self, kind: str, count: int) -> list[str]:
-        return [(await self.expect(kind)).arguments[0] for _ in range(count)]
-
-    def close(self) -> None:
-        if self.conn is not None and self.conn.is_connected():
-            self.conn.disconnect("bye")
-
-
-def settings_for(server: IrcServer, **overrides: Any) -> IrcSettings:
-    base: dict[str, Any] = {
-        "server": server.host,
-        "port": server.port,
-        "tls": False,
-        "nick": unique("bot"),
-        "send_interval": 0.01,
-        "reconnect_max_delay": 1.0,
-        "connect_timeout": 5.0,
-    }
-    return IrcSettings(**(base | overrides))
+    from tests.support.servers import IrcServer
 
 
 Factory = Callable[..., Awaitable[Any]]
@@ -102,11 +46,11 @@ async def make_bot() -> AsyncIterator[Callable[..., Awaitable[IrcTransport]]]:
 
 
 @pytest.fixture
-async def make_peer() -> AsyncIterator[Callable[..., Awaitable[Peer]]]:
-    peers: list[Peer] = []
+async def make_peer() -> AsyncIterator[Callable[..., Awaitable[IrcPeer]]]:
+    peers: list[IrcPeer] = []
 
-    async def make(server: IrcServer, *channels: str, nick: str | None = None) -> Peer:
-        peer = await Peer(server, nick).connect()
+    async def make(server: IrcServer, *channels: str, nick: str | None = None) -> IrcPeer:
+        peer = await IrcPeer(server, nick).connect()
         peers.append(peer)
         for channel in channels:
             await peer.join(channel)
@@ -117,15 +61,7 @@ async def make_peer() -> AsyncIterator[Callable[..., Awaitable[Peer]]]:
         peer.close()
 
 
-async def wait_until(check: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
-
-
-async def joined(bot: IrcTransport, peer: Peer, channel: str) -> None:
+async def joined(bot: IrcTransport, peer: IrcPeer, channel: str) -> None:
     """Until the bot sits in ``channel`` (seen by the peer: NAMES lists it)."""
     nick = bot.settings.nick
 
@@ -144,7 +80,7 @@ async def test_announcement_is_a_notice_with_irc_formatting(
     irc_server: IrcServer, make_bot: Factory, make_peer: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(settings_for(irc_server), channel)
+    bot = await make_bot(irc_settings(irc_server), channel)
     peer = await make_peer(irc_server, channel)
     await joined(bot, peer, channel)
     formatted = f"{BOLD}nova{BOLD} change failed: {color('tempest-full', 4)}{RESET}"
@@ -160,7 +96,7 @@ async def test_plain_text_when_no_irc_rendering(
     irc_server: IrcServer, make_bot: Factory, make_peer: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(settings_for(irc_server), channel)
+    bot = await make_bot(irc_settings(irc_server), channel)
     peer = await make_peer(irc_server, channel)
     await joined(bot, peer, channel)
     await bot.send(Room("irc", channel), Text("just plain", html="<b>not for irc</b>"))
@@ -171,7 +107,7 @@ async def test_commands_reach_incoming_and_replies_are_privmsgs(
     irc_server: IrcServer, make_bot: Factory, make_peer: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(settings_for(irc_server), channel)
+    bot = await make_bot(irc_settings(irc_server), channel)
     peer = await make_peer(irc_server, channel)
     await joined(bot, peer, channel)
     messages = bot.incoming()
@@ -196,7 +132,7 @@ async def test_a_long_message_is_split_at_words_in_order(
     irc_server: IrcServer, make_bot: Factory, make_peer: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(settings_for(irc_server), channel)
+    bot = await make_bot(irc_settings(irc_server), channel)
     peer = await make_peer(irc_server, channel)
     await joined(bot, peer, channel)
     words = [f"job-{i:03d}-fäiled" for i in range(120)]
@@ -214,7 +150,7 @@ async def test_flood_queue_delivers_30_messages_in_order_at_a_pace(
     irc_server: IrcServer, make_bot: Factory, make_peer: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(settings_for(irc_server, send_burst=5, send_interval=0.05), channel)
+    bot = await make_bot(irc_settings(irc_server, send_burst=5, send_interval=0.05), channel)
     peer = await make_peer(irc_server, channel)
     await joined(bot, peer, channel)
     started = time.monotonic()
@@ -228,7 +164,7 @@ async def test_nick_collision_takes_an_alternative_and_regains(
     irc_server: IrcServer, make_bot: Factory, make_peer: Factory
 ) -> None:
     channel = unique("#t-")
-    first_settings = settings_for(irc_server)
+    first_settings = irc_settings(irc_server)
     nick = first_settings.nick
     first = await make_bot(first_settings, channel)
     second = await make_bot(first_settings.model_copy(), channel)
@@ -241,7 +177,7 @@ async def test_nick_collision_takes_an_alternative_and_regains(
 
 
 async def bot_says(
-    bot: IrcTransport, peer: Peer, channel: str, text: str, expected_nick: str
+    bot: IrcTransport, peer: IrcPeer, channel: str, text: str, expected_nick: str
 ) -> None:
     await bot.send(Room("irc", channel), Text.of(text))
     notice = await peer.expect("pubnotice", lambda e: e.arguments[0] == text)
@@ -257,12 +193,12 @@ async def test_server_restart_reconnects_rejoins_and_keeps_queued_lines(
     caplog.set_level(logging.INFO, logger="bot.transports.irc")
     server = irc_server_factory()
     channel = unique("#t-")
-    bot = await make_bot(settings_for(server, reconnect_max_delay=3.0), channel)
-    await wait_until(lambda: bot.health().connected)
+    bot = await make_bot(irc_settings(server, reconnect_max_delay=3.0), channel)
+    await until(lambda: bot.health().connected, "the bot connected", TIMEOUT)
     server.stop()
     # After the first refused retry the bot sleeps for at least 1 s: time for the peer to be
     # in the channel before the bot comes back, so the queued line is seen.
-    await wait_until(lambda: "Refused" in bot.health().detail)
+    await until(lambda: "Refused" in bot.health().detail, "the refused reconnection", TIMEOUT)
     await bot.send(Room("irc", channel), Text.of("queued while down"))
     server.start()
     peer = await make_peer(server, channel)
@@ -284,12 +220,12 @@ async def test_server_password_works_and_never_reaches_the_logs(
 ) -> None:
     server = irc_server_factory(password="s3cret-pass")
     caplog.set_level(logging.DEBUG)
-    bot = await make_bot(settings_for(server, server_password="s3cret-pass"))
+    bot = await make_bot(irc_settings(server, server_password="s3cret-pass"))
     assert bot.health().connected, bot.health().detail
     assert "PASS ***" in caplog.text
     assert "s3cret-pass" not in caplog.text
 
-    wrong = await make_bot(settings_for(server, server_password="wrong"))
+    wrong = await make_bot(irc_settings(server, server_password="wrong"))
     assert not wrong.health().connected
     assert "assword" in wrong.health().detail  # "Password mismatch" or the like
 
@@ -298,9 +234,9 @@ async def test_tls_verifies_the_server_certificate(
     irc_server_factory: Callable[..., IrcServer], make_bot: Factory, make_peer: Factory
 ) -> None:
     server = irc_server_factory(tls=True)
-    trusted = await make_bot(settings_for(server, tls=True, ca_file=server.cert))
+    trusted = await make_bot(irc_settings(server, tls=True, ca_file=server.cert))
     assert trusted.health().connected, trusted.health().detail
-    untrusted = await make_bot(settings_for(server, tls=True))
+    untrusted = await make_bot(irc_settings(server, tls=True))
     assert not untrusted.health().connected
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.health().detail
 
@@ -309,11 +245,11 @@ async def test_without_sasl_on_the_server_auto_falls_back_and_sasl_refuses(
     irc_server: IrcServer, make_bot: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    auto = await make_bot(settings_for(irc_server, password="acct-pass"))
+    auto = await make_bot(irc_settings(irc_server, password="acct-pass"))
     assert auto.health().connected  # ngIRCd has no SASL; NickServ IDENTIFY was tried instead
     assert "offers no SASL PLAIN; going on without SASL" in caplog.text
     assert "identifying to NickServ" in caplog.text
-    strict = await make_bot(settings_for(irc_server, password="acct-pass", auth="sasl"))
+    strict = await make_bot(irc_settings(irc_server, password="acct-pass", auth="sasl"))
     assert not strict.health().connected
     assert "SASL" in strict.health().detail
     assert "acct-pass" not in caplog.text
@@ -324,7 +260,7 @@ async def test_kicked_bot_rejoins(
 ) -> None:
     channel = unique("#t-")
     peer = await make_peer(irc_server, channel)  # first in: channel operator
-    bot = await make_bot(settings_for(irc_server, regain_interval=0.2), channel)
+    bot = await make_bot(irc_settings(irc_server, regain_interval=0.2), channel)
     await joined(bot, peer, channel)
     peer.conn.kick(channel, bot.settings.nick, "out")
     await peer.expect("join", lambda e: irc.client.NickMask(e.source).nick == bot.settings.nick)
@@ -333,7 +269,7 @@ async def test_kicked_bot_rejoins(
 
 
 async def test_close_ends_incoming_and_health(irc_server: IrcServer, make_bot: Factory) -> None:
-    bot = await make_bot(settings_for(irc_server))
+    bot = await make_bot(irc_settings(irc_server))
     assert bot.health().connected
     messages = bot.incoming()
     await bot.close()
@@ -343,65 +279,8 @@ async def test_close_ends_incoming_and_health(irc_server: IrcServer, make_bot: F
     assert bot.health().detail == "closed"
 
 
-class StandIn:
-    """A scripted IRC server for what ngIRCd cannot show: SASL, account tags, a dead link.
-
-    Neither ngIRCd nor any IRCd in Debian does SASL without a services package, so this part
-    of the protocol is checked against a stand-in that speaks it line by line. It answers
-    nothing it has no script for (PING included), which is how a dead link looks.
-    """
-
-    def __init__(self, password: str = "") -> None:
-        self.password, self.received, self.port = password, list[str](), 0
-        self.connections = 0
-        self._server: asyncio.Server | None = None
-
-    async def start(self) -> StandIn:
-        self._server = await asyncio.start_server(self._client, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-        return self
-
-    async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
-
-    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nick = "*"
-        self.connections += 1
-        while line := (await reader.readline()).decode().rstrip("\r\n"):
-            self.received.append(line)
-            command, _, rest = line.partition(" ")
-            nick = rest if command == "NICK" else nick
-            for reply in self._answer(command, rest, nick):
-                writer.write(f"{reply}\r\n".encode())
-        writer.close()
-
-    def _answer(self, command: str, rest: str, nick: str) -> list[str]:
-        login = base64.b64encode(f"acct\0acct\0{self.password}".encode()).decode()
-        script = {
-            ("CAP", "LS 302"): [":s CAP * LS :multi-prefix sasl=PLAIN,EXTERNAL account-tag"],
-            ("AUTHENTICATE", "PLAIN"): ["AUTHENTICATE +"],
-            ("AUTHENTICATE", login): [
-                f":s 900 {nick} {nick}!u@h acct :You are now logged in as acct",
-                f":s 903 {nick} :SASL authentication successful",
-            ],
-            ("CAP", "END"): [f":s 001 {nick} :Welcome"],
-            ("JOIN", "#sasl"): [
-                f":{nick}!u@h JOIN #sasl",
-                "@account=alice;time=x :alice!a@h PRIVMSG #sasl :!help",
-            ],
-        }
-        if (command, rest) in script:
-            return script[command, rest]
-        if command == "CAP" and rest.startswith("REQ :"):
-            return [f":s CAP * ACK :{rest.removeprefix('REQ :')}"]
-        if command == "AUTHENTICATE":
-            return [f":s 904 {nick} :SASL authentication failed"]
-        return []
-
-
 async def test_sasl_plain_login_and_account_tags(make_bot: Factory) -> None:
-    server = await StandIn("acct-pass").start()
+    server = await IrcStandIn("acct-pass").start()
     try:
         settings = IrcSettings(
             server="127.0.0.1",
@@ -425,7 +304,7 @@ async def test_sasl_plain_login_and_account_tags(make_bot: Factory) -> None:
 
 
 async def test_sasl_failure_with_auth_sasl_keeps_the_bot_off(make_bot: Factory) -> None:
-    server = await StandIn("the-right-one").start()
+    server = await IrcStandIn("the-right-one").start()
     try:
         settings = IrcSettings(
             server="127.0.0.1",
@@ -446,7 +325,7 @@ async def test_sasl_failure_with_auth_sasl_keeps_the_bot_off(make_bot: Factory) 
 
 
 async def test_a_silent_server_is_dropped_and_dialled_again(make_bot: Factory) -> None:
-    server = await StandIn().start()
+    server = await IrcStandIn().start()
     try:
         settings = IrcSettings(
             server="127.0.0.1",
@@ -460,7 +339,7 @@ async def test_a_silent_server_is_dropped_and_dialled_again(make_bot: Factory) -
         )
         bot = await make_bot(settings)
         assert bot.health().connected
-        await wait_until(lambda: server.connections >= 2)
+        await until(lambda: server.connections >= 2, "a second connection", TIMEOUT)
         assert any(line.startswith("PING ") for line in server.received)
         assert "no data from the server" in bot.health().detail or bot.health().connected
     finally:

@@ -15,18 +15,11 @@ from bot.transports.irc.protocol import (
     parse_caps,
     sasl_plain,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import FakeClock
 
 
 def test_pacer_lets_a_burst_through_then_one_line_per_interval() -> None:
-    clock = Clock()
+    clock = FakeClock()
     pacer = Pacer(burst=3, interval=0.5, clock=clock)
     for _ in range(3):
         assert pacer.delay() == 0.0
@@ -46,7 +39,7 @@ def test_pacer_lets_a_burst_through_then_one_line_per_interval() -> None:
 
 
 def test_pacer_with_interval_zero_never_waits() -> None:
-    pacer = Pacer(burst=1, interval=0, clock=Clock())
+    pacer = Pacer(burst=1, interval=0, clock=FakeClock())
     for _ in range(100):
         assert pacer.delay() == 0.0
         pacer.take()

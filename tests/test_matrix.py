@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -15,74 +14,24 @@ import pytest
 from bot.config import MatrixSettings
 from bot.transports.base import Incoming, Room, Text, User
 from bot.transports.matrix import MatrixTransport, notice_content
+from tests.support.peers import MATRIX_TIMEOUT as TIMEOUT
+from tests.support.peers import MatrixPeer, matrix_bot, unique
 
 if TYPE_CHECKING:
-    from tests.servers import SynapseServer
-
-
-TIMEOUT = 15.0
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:10]}"
-
-
-class Peer:
-    """Somebody else on the homeserver, with a nio client of their own."""
-
-    def __init__(self, server: SynapseServer) -> None:
-        self.name = unique("alice")
-        self.password = f"pw-{self.name}"
-        self.user_id = server.register(self.name, self.password)
-        self.client = nio.AsyncClient(server.url, self.user_id)
-
-    async def login(self) -> Peer:
-        assert isinstance(await self.client.login(self.password), nio.LoginResponse)
-        assert isinstance(await self.client.sync(timeout=0), nio.SyncResponse)
-        return self
-
-    async def create_room(self, invite: str, **options: Any) -> str:
-        response = await self.client.room_create(invite=[invite], **options)
-        assert isinstance(response, nio.RoomCreateResponse), response
-        return str(response.room_id)
-
-    async def say(self, room_id: str, body: str) -> str:
-        content = {"msgtype": "m.text", "body": body}
-        response = await self.client.room_send(room_id, "m.room.message", content)
-        assert isinstance(response, nio.RoomSendResponse), response
-        return str(response.event_id)
-
-    async def events(self, until: Callable[[list[tuple[str, Any]]], bool]) -> list[tuple[str, Any]]:
-        """Timeline events ``(room_id, event)`` seen from now on, until ``until`` holds."""
-        seen: list[tuple[str, Any]] = []
-        async with asyncio.timeout(TIMEOUT):
-            while not until(seen):
-                response = await self.client.sync(timeout=1000)
-                if isinstance(response, nio.SyncResponse):
-                    for room_id, info in response.rooms.join.items():
-                        seen += [(room_id, event) for event in info.timeline.events]
-        return seen
-
-    async def notices(self, count: int) -> list[tuple[str, Any]]:
-        def enough(seen: list[tuple[str, Any]]) -> bool:
-            return len(only_notices(seen)) >= count
-
-        return only_notices(await self.events(enough))
-
-
-def only_notices(seen: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
-    return [(room, event) for room, event in seen if isinstance(event, nio.RoomMessageNotice)]
+    from tests.support.servers import SynapseServer
 
 
 Maker = Callable[..., Awaitable[Any]]
 
 
 @pytest.fixture
-async def make_peer(synapse_server: SynapseServer) -> AsyncIterator[Callable[[], Awaitable[Peer]]]:
-    peers: list[Peer] = []
+async def make_peer(
+    synapse_server: SynapseServer,
+) -> AsyncIterator[Callable[[], Awaitable[MatrixPeer]]]:
+    peers: list[MatrixPeer] = []
 
-    async def make() -> Peer:
-        peer = await Peer(synapse_server).login()
+    async def make() -> MatrixPeer:
+        peer = await MatrixPeer(synapse_server).login()
         peers.append(peer)
         return peer
 
@@ -97,16 +46,7 @@ async def make_bot(synapse_server: SynapseServer) -> AsyncIterator[Maker]:
     bots: list[MatrixTransport] = []
 
     async def make(*rooms: str, connect: bool = True, **overrides: Any) -> MatrixTransport:
-        name = unique("bot")
-        base: dict[str, Any] = {
-            "homeserver": synapse_server.url,
-            "user_id": synapse_server.register(name, f"pw-{name}"),
-            "password": f"pw-{name}",
-            "sync_timeout": 5.0,
-            "request_timeout": 5.0,
-            "reconnect_max_delay": 1.0,
-        }
-        bot = MatrixTransport(MatrixSettings(**(base | overrides)))
+        bot = MatrixTransport(MatrixSettings(**matrix_bot(synapse_server, **overrides)))
         bots.append(bot)
         if connect:
             await bot.connect()
@@ -119,7 +59,7 @@ async def make_bot(synapse_server: SynapseServer) -> AsyncIterator[Maker]:
         await bot.close()
 
 
-async def bot_and_room(make_bot: Maker, make_peer: Callable[[], Awaitable[Peer]]) -> Any:
+async def bot_and_room(make_bot: Maker, make_peer: Callable[[], Awaitable[MatrixPeer]]) -> Any:
     bot = await make_bot(connect=False)
     peer = await make_peer()
     room_id = await peer.create_room(bot.settings.user_id)

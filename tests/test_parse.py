@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,27 +20,7 @@ from bot.events.parse import (
     parse_log_url,
 )
 from bot.events.source import RawEvent
-from tests.conftest import FIXTURES, require_upstream
-
-SAMPLES = Path(__file__).parent / "data" / "events"
-
-
-def gerrit_fixture() -> list[dict[str, Any]]:
-    require_upstream()
-    events: list[dict[str, Any]] = json.loads((FIXTURES / "gerrit" / "events.json").read_text())
-    return events
-
-
-def jenkins_fixture() -> list[dict[str, Any]]:
-    require_upstream()
-    document = json.loads((FIXTURES / "jenkins" / "events.json").read_text())
-    events: list[dict[str, Any]] = document["events"]
-    return events
-
-
-def sample(name: str) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads((SAMPLES / name).read_text())
-    return data
+from tests.support.events import gerrit_fixture, jenkins_fixture, sample
 
 
 def parse(data: Any, accounts: tuple[str, ...] = ("zuul", "jenkins")) -> FailedBuild | Skip:

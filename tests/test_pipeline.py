@@ -6,6 +6,7 @@ real chat servers elsewhere); the journal is the real SQLite store.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from bot.transports.base import Room, Text
 from bot.watch.outcome import JobResult, Outcome, outcome_of
 from bot.watch.pipeline import Pipeline, announcement_parts
 from bot.watch.routing import parse_channels
+from tests.support.builds import failed_build
 from tests.support.outlet import FakeOutlet
 
 ROUTING = parse_channels(
@@ -32,14 +34,8 @@ ROUTING = parse_channels(
     }
 )
 JIRA_URL = "https://issues.redhat.com/browse/OSPRH-1"
-BUILD = FailedBuild(
-    server="opendev",
-    project="openstack/nova",
-    change="912345",
-    patchset="2",
-    queue="gate",
-    jobs=(Job("tempest-full", "FAILURE"), Job("grenade", "FAILURE")),
-    change_url="https://review.example.org/912345",
+BUILD = failed_build(
+    "tempest-full", "grenade", change="912345", change_url="https://review.example.org/912345"
 )
 BUG = launchpad("1541364", "nova").described(title="apt mirrors", status="New")
 FOUND = Outcome(
@@ -65,7 +61,7 @@ def test_announcements_route_found_unrecognized_and_not_ready() -> None:
     assert [room for room, _ in said] == [Room("irc", "#qa")]
     assert said[0][1].plain.endswith("unrecognized error (see https://dash.example.org/uncat)")
     late = Outcome(jobs=(), not_ready=("tempest-full",), waited=1200)
-    check_build = FailedBuild(**{**BUILD.__dict__, "queue": "check"})
+    check_build = replace(BUILD, queue="check")
     said = announced(check_build, late, ROUTING)
     assert [room for room, _ in said] == [Room("irc", "#qa")]  # any queue, negative channels
     assert said[0][1].plain.startswith("Logs not ready after 1200s for tempest-full")
@@ -120,7 +116,7 @@ async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:
 def test_outcome_of_a_verdict() -> None:
     from bot.queries import load_queries
     from bot.watch.classify import JobVerdict, Verdict
-    from tests.conftest import ROOT
+    from tests.support.paths import ROOT
 
     queries = {q.id: q for q in load_queries(ROOT / "queries").queries}
     jobs = (

@@ -9,7 +9,7 @@ import yaml
 
 from bot.bugs import Bug, ref_from_id, ref_from_name, ref_from_url, untracked
 from bot.queries import Query, QueryError, load_queries, load_query_file
-from tests.conftest import FIXTURES, UPSTREAM_QUERIES, require_upstream
+from tests.support.paths import FIXTURES, UPSTREAM_QUERIES, require_upstream
 
 
 def write(directory: Path, name: str, text: str) -> Path:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,15 +16,11 @@ from bot.demo.data import generate
 from bot.queries import load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.conftest import ROOT
+from tests.support.cli import recheckbot
+from tests.support.paths import ROOT
 
 runner = CliRunner()
 BUG = "1541364"  # "Failed to update apt repos, we're dead now" AND tags:"console"
-
-
-def recheckbot() -> list[str]:
-    script = shutil.which("recheckbot", path=str(Path(sys.executable).parent))
-    return [script] if script else [sys.executable, "-m", "bot"]
 
 
 async def seed(settings: SearchSettings) -> tuple[int, int]:

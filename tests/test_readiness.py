@@ -1,192 +1,23 @@
-"""Readiness on a real osmem server: what counts as "logs are in", and waiting for many builds.
-
-Also home of the small helpers the classification tests share (documents, builds, a counting
-backend wrapper, a fake clock).
-"""
+"""Readiness on a real osmem server: what counts as "logs are in", and waiting for many builds."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from bot.config import SearchSettings
-from bot.events.model import FailedBuild, Job
-from bot.search.base import Body, Response, SearchUnavailable
 from bot.search.builds import DSVM_FILES, GRENADE_FILE, job_filter, required_files
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.watch import readiness
 from bot.watch.readiness import ReadinessMonitor, check_readiness, readiness_body
-
-NOW = datetime.now(UTC)
-END = (
-    "POST-RUN END RESULT_NORMAL: [trusted : opendev.org/opendev/base-jobs/playbooks/base/"
-    "post.yaml@master]"
-)
-
-
-def uuid_of(n: int) -> str:
-    return f"{n:032x}"
-
-
-def make_job(name: str, n: int, *, voting: bool = True, by: str = "uuid") -> Job:
-    """A failed job identified by full uuid, short uuid, or (``by="name"``) by name only."""
-    uuid = uuid_of(n)
-    return Job(
-        name=name,
-        result="FAILURE",
-        url=f"https://logs.example.org/x/{name}/{uuid[:7]}/",
-        voting=voting,
-        uuid=uuid if by == "uuid" else None,
-        short_uuid=uuid[:7] if by == "short" else None,
-    )
-
-
-def make_build(
-    *jobs: Job, change: str = "1001", patchset: str = "2", created: float = 0.0
-) -> FailedBuild:
-    return FailedBuild(
-        server="test",
-        project="openstack/nova",
-        change=change,
-        patchset=patchset,
-        queue="gate",
-        jobs=jobs,
-        created=created or NOW.timestamp(),
-    )
-
-
-def log_docs(
-    name: str,
-    n: int,
-    lines: Iterable[str] = ("all fine",),
-    *,
-    change: str = "1001",
-    patchset: str = "2",
-    voting: bool = True,
-    end: str | None = END,
-    filename: str = "job-output.txt",
-    when: datetime | None = None,
-    fields: Mapping[str, Any] | None = None,
-) -> list[dict[str, Any]]:
-    """One job's log lines, logstash-style; the console end marker last unless ``end=None``."""
-    uuid = uuid_of(n)
-    start = when or NOW - timedelta(minutes=30)
-    messages = [*lines, *([end] if end else [])]
-    return [
-        {
-            "@timestamp": (start + timedelta(seconds=i)).isoformat(),
-            "message": message,
-            "filename": filename,
-            "tags": ["console", filename],
-            "build_name": name,
-            "build_status": "FAILURE",
-            "build_change": change,
-            "build_patchset": patchset,
-            "build_uuid": uuid,
-            "build_short_uuid": uuid[:7],
-            "project": "openstack/nova",
-            "voting": "1" if voting else "0",
-            **(fields or {}),
-        }
-        for i, message in enumerate(messages)
-    ]
-
-
-def file_docs(name: str, n: int, files: Iterable[str], **kw: Any) -> list[dict[str, Any]]:
-    return [doc for f in files for doc in log_docs(name, n, ("x",), end=None, filename=f, **kw)]
-
-
-class CountingBackend:
-    """Wraps a backend; counts round trips and keeps the request bodies."""
-
-    name = "counting"
-
-    def __init__(self, inner: OpenSearchBackend, *, fail_first: int = 0) -> None:
-        self.inner = inner
-        self.bodies: list[Body] = []
-        self.searches = 0
-        self.msearches = 0
-        self.fail_first = fail_first
-
-    @property
-    def round_trips(self) -> int:
-        return self.searches + self.msearches
-
-    def classifications(self) -> int:
-        """Requests that carried the per-query filters (the classification round trips)."""
-        return sum(1 for body in self.bodies if '"q":' in _text(body))
-
-    async def search(self, body: Body, *, index: str | None = None) -> Response:
-        self.searches += 1
-        self.bodies.append(body)
-        if self.fail_first:
-            self.fail_first -= 1
-            raise SearchUnavailable("search server http://x unreachable: test")
-        return await self.inner.search(body, index=index)
-
-    async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
-        self.msearches += 1
-        self.bodies.extend(bodies)
-        return await self.inner.msearch(bodies, index=index)
-
-    async def health(self) -> Response:
-        return await self.inner.health()
-
-    async def close(self) -> None:
-        await self.inner.close()
-
-
-def _text(body: Body) -> str:
-    import json
-
-    return json.dumps(body)
-
-
-class FakeClock:
-    """Time that moves only when the code under test sleeps; runs scheduled actions on the way."""
-
-    def __init__(self, start: float) -> None:
-        self.now = start
-        self.slept: list[float] = []
-        self._actions: list[tuple[float, Callable[[], Awaitable[None]]]] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def at(self, when: float, action: Callable[[], Awaitable[None]]) -> None:
-        self._actions.append((when, action))
-        self._actions.sort(key=lambda item: item[0])
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        while self._actions and self._actions[0][0] <= self.now:
-            _, action = self._actions.pop(0)
-            await action()
-        await asyncio.sleep(0)
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    """Wait up to 30 s for ``condition`` (no fixed sleeps: a loaded machine is slow)."""
-    for _ in range(3000):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("condition never became true")
-
-
-@pytest.fixture
-async def search(search_settings: SearchSettings) -> AsyncIterator[OpenSearchBackend]:
-    backend = OpenSearchBackend(search_settings)
-    yield backend
-    await backend.close()
-
+from tests.support.builds import NOW, file_docs, log_docs, make_job, recent_build, uuid_of
+from tests.support.clock import FakeClock
+from tests.support.polling import until
+from tests.support.search import CountingBackend
 
 # --- pure parts -------------------------------------------------------------------------
 
@@ -200,7 +31,7 @@ def test_required_files_follow_er() -> None:
 
 
 def test_job_identity() -> None:
-    build = make_build()
+    build = recent_build()
     assert job_filter(build, make_job("a", 1)) == {"term": {"build_uuid": uuid_of(1)}}
     short = job_filter(build, make_job("a", 1, by="short"))["bool"]["filter"]
     assert {"term": {"build_short_uuid": uuid_of(1)[:7]}} in short
@@ -215,8 +46,8 @@ def test_job_identity() -> None:
 
 def test_one_body_covers_several_builds() -> None:
     builds = [
-        make_build(make_job("a", 1), make_job("b", 2)),
-        make_build(make_job("c", 3), change="7"),
+        recent_build(make_job("a", 1), make_job("b", 2)),
+        recent_build(make_job("c", 3), change="7"),
     ]
     body = readiness_body(builds)
     assert set(body["aggs"]["jobs"]["filters"]["filters"]) == {"0.0", "0.1", "1.0"}
@@ -233,7 +64,7 @@ async def test_ready_partial_and_old_console(search: OpenSearchBackend) -> None:
         + log_docs("running", 2, end=None)
         + log_docs("old", 3, end="[SCP] Copying console log, please wait", filename="console.html"),
     )
-    build = make_build(make_job("done", 1), make_job("running", 2), make_job("old", 3))
+    build = recent_build(make_job("done", 1), make_job("running", 2), make_job("old", 3))
     [jobs] = await check_readiness(search, [build])
     assert [j.ready for j in jobs] == [True, False, True]
     assert jobs[1].missing == ("console end marker",)
@@ -244,7 +75,7 @@ async def test_dsvm_jobs_wait_for_their_files(search: OpenSearchBackend) -> None
     await bulk_index(
         search.client, log_docs("grenade-dsvm", 4) + file_docs("grenade-dsvm", 4, DSVM_FILES[:3])
     )
-    build = make_build(make_job("grenade-dsvm", 4, by="short"))
+    build = recent_build(make_job("grenade-dsvm", 4, by="short"))
     [[job]] = await check_readiness(search, [build])
     assert not job.ready
     assert job.missing == tuple(sorted({*DSVM_FILES[3:], GRENADE_FILE}))
@@ -259,7 +90,7 @@ async def test_job_known_by_name_only_is_its_latest_build(search: OpenSearchBack
         "tox", 6, end=None, when=NOW - timedelta(hours=1)
     )  # the recheck, still running
     await bulk_index(search.client, older + newer)
-    [[job]] = await check_readiness(search, [make_build(make_job("tox", 0, by="name"))])
+    [[job]] = await check_readiness(search, [recent_build(make_job("tox", 0, by="name"))])
     assert job.build_uuid == uuid_of(6)
     assert not job.ready
 
@@ -268,7 +99,7 @@ async def test_logs_that_arrive_late(search: OpenSearchBackend) -> None:
     clock = FakeClock(NOW.timestamp())
     counting = CountingBackend(search)
     monitor = ReadinessMonitor(counting, interval=2.0, clock=clock, sleep=clock.sleep)
-    build = make_build(make_job("late", 7), created=clock.now)
+    build = recent_build(make_job("late", 7), created=clock.now)
 
     async def arrive() -> None:
         await bulk_index(search.client, log_docs("late", 7))
@@ -284,7 +115,7 @@ async def test_logs_that_arrive_late(search: OpenSearchBackend) -> None:
 async def test_logs_that_never_arrive(search: OpenSearchBackend) -> None:
     clock = FakeClock(NOW.timestamp())
     monitor = ReadinessMonitor(search, interval=2.0, clock=clock, sleep=clock.sleep)
-    build = make_build(make_job("lost", 8), make_job("lost2", 9), created=clock.now)
+    build = recent_build(make_job("lost", 8), make_job("lost2", 9), created=clock.now)
     result = await monitor.wait(build, deadline=monitor.deadline_for(build, 9))
     assert not result.ready
     assert result.waited == 9.0
@@ -295,7 +126,7 @@ async def test_logs_that_never_arrive(search: OpenSearchBackend) -> None:
 async def test_past_deadline_judges_now_without_a_request(search: OpenSearchBackend) -> None:
     counting = CountingBackend(search)
     monitor = ReadinessMonitor(counting)
-    old = make_build(make_job("x", 1), created=NOW.timestamp() - 7200)
+    old = recent_build(make_job("x", 1), created=NOW.timestamp() - 7200)
     result = await monitor.wait(old, deadline=monitor.deadline_for(old, 1200))
     assert (result.ready, result.checks, counting.round_trips) == (False, 0, 0)
 
@@ -308,7 +139,7 @@ async def test_many_builds_wait_together_without_serializing(
     counting = CountingBackend(search)
     monitor = ReadinessMonitor(counting, interval=2.0, clock=clock, sleep=clock.sleep)
     builds = [
-        make_build(
+        recent_build(
             make_job("a", 100 + i), make_job("b", 200 + i), change=str(5000 + i), created=clock.now
         )
         for i in range(30)
@@ -345,7 +176,7 @@ async def test_search_errors_back_off(search: OpenSearchBackend) -> None:
     monitor = ReadinessMonitor(
         counting, interval=2.0, max_interval=10.0, clock=clock, sleep=clock.sleep
     )
-    result = await monitor.wait(make_build(make_job("j", 11)), deadline=clock.now + 600)
+    result = await monitor.wait(recent_build(make_job("j", 11)), deadline=clock.now + 600)
     assert result.ready
     assert clock.slept == [4.0, 8.0, 10.0]
     assert counting.searches == 4
@@ -353,11 +184,11 @@ async def test_search_errors_back_off(search: OpenSearchBackend) -> None:
 
 async def test_real_time_wait_and_cancel(search: OpenSearchBackend) -> None:
     monitor = ReadinessMonitor(search, interval=0.05)
-    slow = make_build(make_job("slow", 12))
-    never = make_build(make_job("never", 13), change="1002")
+    slow = recent_build(make_job("slow", 12))
+    never = recent_build(make_job("never", 13), change="1002")
 
     async def later() -> None:
-        await until(lambda: monitor.polls >= 1)  # seen missing at least once
+        await until(lambda: monitor.polls >= 1, "a poll", 30)  # seen missing at least once
         await bulk_index(search.client, log_docs("slow", 12))
 
     cancelled = asyncio.create_task(monitor.wait(never, deadline=NOW.timestamp() + 3600))
@@ -377,9 +208,9 @@ async def test_real_time_wait_and_cancel(search: OpenSearchBackend) -> None:
 async def test_close_releases_waiters(search: OpenSearchBackend) -> None:
     monitor = ReadinessMonitor(search, interval=0.05)
     waiting = asyncio.create_task(
-        monitor.wait(make_build(make_job("z", 14)), deadline=time.time() + 60)
+        monitor.wait(recent_build(make_job("z", 14)), deadline=time.time() + 60)
     )
-    await until(lambda: monitor.polls >= 1)
+    await until(lambda: monitor.polls >= 1, "a poll", 30)
     await monitor.close()
     result = await waiting
     assert not result.ready

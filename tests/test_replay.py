@@ -17,9 +17,8 @@ from bot.events.model import FailedBuild
 from bot.events.parse import parse_event
 from bot.events.replay import ReplaySource, read_events
 from bot.events.source import EventSource, RawEvent
-from tests.conftest import FIXTURES, require_upstream
-
-SAMPLES = Path(__file__).parent / "data" / "events"
+from tests.support.events import SAMPLES
+from tests.support.paths import FIXTURES, require_upstream
 
 
 async def collect(source: ReplaySource, limit: int = 10_000) -> list[RawEvent]:

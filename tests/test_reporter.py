@@ -1,29 +1,27 @@
 """The Gerrit review comment: ER's exact text, safe quoting, modes, dedupe, SSH and REST posting.
 
-SSH posting runs against tests/gerrit_standin.py (a real asyncssh server that records every
+SSH posting runs against tests/support/gerrit.py (a real asyncssh server that records every
 ``gerrit review`` as Gerrit would parse it); REST against a small aiohttp stand-in of Gerrit's
-review endpoint below. The journal is the real SQLite state store.
+review endpoint (tests/support/gerrit_rest.py). The journal is the real SQLite state store.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 import shlex
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.bugs import launchpad
 from bot.config import GerritServer
-from bot.events.model import FailedBuild, Job
+from bot.events.model import FailedBuild
 from bot.reporters.gerrit import (
     CUT,
     GerritReporter,
@@ -38,20 +36,13 @@ from bot.reporters.gerrit import (
 from bot.state import StateStore
 from bot.watch.outcome import JobResult, Outcome
 from bot.watch.routing import Messages, load_channels
-from tests.conftest import UPSTREAM, require_upstream
-from tests.gerrit_standin import GerritStandIn
+from tests.support.builds import failed_build
+from tests.support.gerrit import GerritStandIn
+from tests.support.gerrit_rest import ReviewEndpoint
+from tests.support.paths import UPSTREAM, require_upstream
 
-BUILD = FailedBuild(
-    server="gerrit",
-    project="openstack/nova",
-    change="912345",
-    patchset="2",
-    queue="gate",
-    jobs=(
-        Job("tempest-full", "FAILURE"),
-        Job("grenade", "FAILURE"),
-        Job("nova-tox-py311", "FAILURE"),
-    ),
+BUILD = failed_build(
+    "tempest-full", "grenade", "nova-tox-py311", server="gerrit", change="912345", patchset="2"
 )
 BUG_A = launchpad("1284371").described(title="volume boot times out")
 BUG_B = launchpad("1708704")
@@ -267,7 +258,7 @@ async def test_a_verdict_is_said_once_per_patchset(
     reporter = GerritReporter(settings, er_messages, state=state)
     assert (await reporter.report(BUILD, OUTCOME)).status == "posted"
     assert (await reporter.report(BUILD, OUTCOME)).status == "duplicate"
-    check = FailedBuild(**{**BUILD.__dict__, "queue": "check"})
+    check = replace(BUILD, queue="check")
     assert (await reporter.report(check, OUTCOME)).status == "duplicate"
     await state.close()
 
@@ -276,7 +267,7 @@ async def test_a_verdict_is_said_once_per_patchset(
     assert (await again.report(BUILD, OUTCOME)).status == "duplicate"
     changed = Outcome(jobs=(*OUTCOME.jobs[:2], JobResult("nova-tox-py311", (BUG_A,))))
     assert (await again.report(BUILD, changed)).status == "posted"  # a new verdict is news
-    next_patchset = FailedBuild(**{**BUILD.__dict__, "patchset": "3"})
+    next_patchset = replace(BUILD, patchset="3")
     gerrit.strict_reviews = False
     assert (await again.report(next_patchset, OUTCOME)).status == "posted"
     await reopened.close()
@@ -285,7 +276,7 @@ async def test_a_verdict_is_said_once_per_patchset(
 
 async def test_racing_reports_of_one_verdict_post_once(gerrit: GerritStandIn) -> None:
     reporter = GerritReporter(gerrit.settings(comment="on"), Messages())
-    check = FailedBuild(**{**BUILD.__dict__, "queue": "check"})
+    check = replace(BUILD, queue="check")
     results = await asyncio.gather(reporter.report(BUILD, OUTCOME), reporter.report(check, OUTCOME))
     assert sorted(r.status for r in results) == ["duplicate", "posted"]
     assert len(gerrit.reviews) == 1
@@ -323,7 +314,7 @@ async def test_project_globs_and_no_bug_verdicts(gerrit: GerritStandIn) -> None:
 
 async def test_gerrit_refusing_is_a_failed_result(gerrit: GerritStandIn) -> None:
     reporter = GerritReporter(gerrit.settings(comment="on"), Messages())
-    unknown = FailedBuild(**{**BUILD.__dict__, "change": "999999"})
+    unknown = replace(BUILD, change="999999")
     result = await reporter.report(unknown, OUTCOME)
     assert (result.status, result.detail) == ("failed", 'fatal: "999999,2" no such patch set')
 
@@ -345,55 +336,12 @@ async def test_ssh_down_fails_quietly_and_logs_once(
 
 async def test_reporters_pick_the_build_s_server(gerrit: GerritStandIn) -> None:
     reporters = GerritReporters([gerrit.settings(comment="on")], Messages())
-    demo = FailedBuild(**{**BUILD.__dict__, "server": "demo"})
+    demo = replace(BUILD, server="demo")
     assert (await reporters.report(demo, OUTCOME)).status == "skipped"
     assert (await reporters.report(BUILD, OUTCOME)).status == "posted"
 
 
 # -- posting over REST -----------------------------------------------------------------------
-
-
-class ReviewEndpoint:
-    """Gerrit's ``POST /a/changes/<id>/revisions/<rev>/review``: basic auth, ``)]}'`` replies."""
-
-    def __init__(self, user: str = "recheckbot", password: str = "http-s3cret") -> None:
-        self.user, self.password = user, password
-        self.calls: list[tuple[str, dict[str, Any]]] = []
-        self.status = 200
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def __aenter__(self) -> ReviewEndpoint:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, "127.0.0.1", 0).start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}"
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        assert self._runner is not None
-        await self._runner.cleanup()
-
-    def settings(self, **overrides: Any) -> GerritServer:
-        values: dict[str, Any] = {
-            **{"name": "gerrit", "host": "127.0.0.1", "user": self.user, "comment": "on"},
-            **{"comment_via": "rest", "http_url": self.url + "/", "http_password": self.password},
-        }
-        return GerritServer(**{**values, **overrides})
-
-    async def _handle(self, request: web.Request) -> web.Response:
-        pair = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        if request.headers.get("Authorization") != f"Basic {pair}":
-            return web.Response(status=401, text="Unauthorized")
-        if request.method != "POST" or not request.raw_path.endswith("/review"):
-            return web.Response(status=404, text="Not found")
-        self.calls.append((request.raw_path, await request.json()))
-        if self.status != 200:
-            return web.Response(status=self.status, text="Internal server error")
-        body = ")]}'\n" + json.dumps({"labels": {}, "ready": False})
-        return web.Response(text=body, content_type="application/json")
 
 
 async def test_rest_posts_with_auth_tag_and_body(er_messages: Messages, state: StateStore) -> None:

@@ -11,7 +11,7 @@ import yaml
 from bot.config import ConfigError
 from bot.transports.base import Room
 from bot.watch.routing import Subject, load_channels, parse_channels
-from tests.conftest import ROOT, UPSTREAM, require_upstream
+from tests.support.paths import ROOT, UPSTREAM, require_upstream
 
 
 def subject(**kw: Any) -> Subject:

@@ -15,9 +15,8 @@ from bot.dashboard.build import DashboardBuilder, write_files
 from bot.dashboard.scheduler import DashboardRefresher, refresher_metrics
 from bot.queries import Query
 from bot.search.base import SearchUnavailable
-from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
-from tests.test_graph import QUERIES, documents, make_builds
+from tests.support.graph import QUERIES, index_graph_data
 
 
 class SlowBuilder:
@@ -130,7 +129,7 @@ async def test_failed_refresh_keeps_the_last_good_files(
 ) -> None:
     site = tmp_path / "site"
     backend = OpenSearchBackend(search_settings)
-    await bulk_index(backend.client, documents(make_builds()))
+    await index_graph_data(backend)
     queries: tuple[Query, ...] = QUERIES
     builder = DashboardBuilder(site, backend, lambda: queries)
     refresher = DashboardRefresher(builder)

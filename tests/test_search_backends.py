@@ -27,7 +27,7 @@ from bot.config import SearchSettings
 from bot.search import SearchBackend, open_backend
 from bot.search.base import SearchAuthError, SearchQueryError, SearchUnavailable
 from bot.search.schema import index_mapping
-from tests.httpstub import (
+from tests.support.http import (
     ForwardingProxy,
     KibanaStandIn,
     Reply,

@@ -33,11 +33,11 @@ from bot.dashboard.server import DashboardServer
 from bot.search import SearchUnavailable
 from bot.search.opensearch import OpenSearchBackend
 from bot.transports.base import Incoming, Room, Text
-from tests.botproc import BotProcess, IrcWatcher, secret_file, until, write_config
-from tests.e2e import Scenario, unique
-from tests.gerrit_standin import GerritStandIn
-from tests.servers import IrcServer, SynapseServer, make_certificate
-from tests.test_matrix import Peer as MatrixPeer
+from tests.support.botproc import BotProcess, IrcWatcher, secret_file, until, write_config
+from tests.support.gerrit import GerritStandIn
+from tests.support.peers import MatrixPeer, unique
+from tests.support.scenario import Scenario
+from tests.support.servers import IrcServer, SynapseServer, make_certificate
 
 KEY = """-----BEGIN OPENSSH PRIVATE KEY-----
 b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW

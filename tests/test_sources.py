@@ -4,7 +4,6 @@ converting their raw events (the table of parsers), against the Gerrit stand-ins
 from __future__ import annotations
 
 import asyncio
-import json
 import socket
 import time
 from contextlib import aclosing
@@ -24,12 +23,18 @@ from bot.events.replay import ReplaySource
 from bot.events.source import EventSource, RawEvent, SourceStatus
 from bot.events.sources import BUILDERS, sources_from
 from bot.events.zuul_mqtt import ZuulMqttSource, parse_mqtt_message
-from tests.gerrit_standin import GerritStandIn, wait_until
-from tests.test_gerrit_rest import PASSWORD, REPORT, USER, ZUUL, GerritRestStandIn, change, message
-from tests.test_gerrit_ssh import fixture_events
-from tests.test_zuul_mqtt import report
-
-SAMPLES = Path(__file__).parent / "data" / "events"
+from tests.support.events import fixture_events, sample, zuul_report
+from tests.support.gerrit import GerritStandIn
+from tests.support.gerrit_rest import (
+    PASSWORD,
+    REPORT,
+    USER,
+    ZUUL,
+    GerritRestStandIn,
+    change,
+    message,
+)
+from tests.support.polling import until
 
 
 def every_kind(tmp_path: Path, **gerrit: Any) -> Settings:
@@ -127,7 +132,7 @@ async def test_a_source_that_cannot_connect_says_so_in_its_status(tmp_path: Path
     source, _ = sources_from(settings)[0]
     task = asyncio.create_task(take(source, 1))
     try:
-        await wait_until(lambda: source.status.failures >= 2, "two refused connections")
+        await until(lambda: source.status.failures >= 2, "two refused connections")
         assert not source.status.connected
         assert source.status.last_error is not None
         assert "ConnectionRefusedError" in source.status.last_error
@@ -140,14 +145,14 @@ async def test_a_source_that_cannot_connect_says_so_in_its_status(tmp_path: Path
 
 
 def test_each_kind_goes_to_its_parser() -> None:
-    event = json.loads((SAMPLES / "zuul_gate_failed.json").read_text())
+    event = sample("zuul_gate_failed.json")
     gerrit = RawEvent("opendev", event)
     built = to_failed_build(gerrit, ["zuul"])
     assert isinstance(built, FailedBuild)
     assert built == parse_event(gerrit, ci_accounts=["zuul"])
     # The accounts are the caller's: the same comment by an account it does not trust is not.
     assert isinstance(to_failed_build(gerrit, ["jenkins"]), Skip)
-    mqtt = RawEvent("zuul", report(), kind="zuul-mqtt")
+    mqtt = RawEvent("zuul", zuul_report(), kind="zuul-mqtt")
     assert to_failed_build(mqtt, []) == parse_mqtt_message(mqtt)
     assert isinstance(to_failed_build(mqtt, []), FailedBuild)
     assert set(PARSERS) == {"gerrit", "zuul-mqtt"}
@@ -155,6 +160,6 @@ def test_each_kind_goes_to_its_parser() -> None:
 
 @pytest.mark.parametrize("kind", ["gerrit-rest", "", "GERRIT"])
 def test_an_unknown_kind_is_a_skip_that_says_so(kind: str) -> None:
-    event = json.loads((SAMPLES / "zuul_gate_failed.json").read_text())
+    event = sample("zuul_gate_failed.json")
     result = to_failed_build(RawEvent("opendev", event, kind=kind), ["zuul"])
     assert result == Skip(f"no parser for events of kind {kind!r} (known: gerrit, zuul-mqtt)")

@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
-from bot.events.model import FailedBuild, Job
+from bot.events.model import Job
 from bot.state import StateStore, build_from_json, build_to_json
 from bot.transports.base import Room
+from tests.support.builds import failed_build
 
-BUILD = FailedBuild(
-    server="opendev",
-    project="openstack/nova",
+BUILD = failed_build(
+    Job("tempest-full", "FAILURE", url="https://logs.example.org/x/d3fd328/", short_uuid="d3fd328"),
+    Job("pep8", "SUCCESS", voting=False, duration=25.0),
     change="64750",
     patchset="6",
-    queue="gate",
-    jobs=(
-        Job(
-            "tempest-full",
-            "FAILURE",
-            url="https://logs.example.org/x/d3fd328/",
-            short_uuid="d3fd328",
-        ),
-        Job("pep8", "SUCCESS", voting=False, duration=25.0),
-    ),
     branch="master",
     created=1389384794.0,
     comment="Build failed (gate pipeline).",
@@ -95,7 +87,7 @@ async def test_delivery_states(tmp_path: Path) -> None:
 
 async def test_prune_keeps_what_an_unfinished_build_needs(tmp_path: Path) -> None:
     store = await StateStore.open(tmp_path / "s.sqlite")
-    done = FailedBuild(**{**BUILD.__dict__, "change": "1"})
+    done = replace(BUILD, change="1")
     await store.add_build(BUILD)
     await store.add_build(done)
     await store.mark_delivered(BUILD.key, ROOM)

@@ -1,4 +1,4 @@
-"""Tracker lookups against local stand-ins of the four APIs (tests/tracker_standins.py).
+"""Tracker lookups against local stand-ins of the four APIs (tests/support/trackers.py).
 
 Parsing is checked on the recorded shapes; the client on a real HTTP round trip: title, status
 and closed date per tracker, private bugs, caching (a second lookup asks nothing, even from a new
@@ -30,7 +30,7 @@ from bot.trackers.github import parse_github
 from bot.trackers.jira import parse_jira
 from bot.trackers.launchpad import parse_launchpad
 from bot.watch.outcome import JobResult, Outcome, describe_bugs
-from tests.tracker_standins import TrackerStandIn, jira_issue, launchpad_task
+from tests.support.trackers import TrackerStandIn, jira_issue, launchpad_task
 
 LP = launchpad("1284371")
 CLOSED_AT = "2023-05-01T10:00:00.123456+00:00"

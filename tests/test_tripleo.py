@@ -17,7 +17,7 @@ from bot.queries.tripleo import (
     to_tripleo,
     tripleo_yaml,
 )
-from tests.conftest import UPSTREAM_QUERIES, require_upstream
+from tests.support.paths import UPSTREAM_QUERIES, require_upstream
 
 QUERIES_YML = """\
 # modelled on tripleo-ci-health-queries

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import html
 import json
 from collections import defaultdict
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -22,9 +20,7 @@ from bot.intel.uncategorized import (
     uncat_json,
     uncategorized,
 )
-from bot.search.indexing import bulk_index
-from bot.search.opensearch import OpenSearchBackend
-from tests.test_graph import NOW, QUERIES, documents, make_builds, matches, write_repo
+from tests.support.graph import NOW, QUERIES, matches, seed_graph_data, write_repo
 
 
 def expected(docs: list[dict[str, Any]], days: int, queue: str | None) -> dict[str, Any]:
@@ -51,18 +47,11 @@ def expected(docs: list[dict[str, Any]], days: int, queue: str | None) -> dict[s
     }
 
 
-@pytest.fixture
-async def loaded(search_settings: SearchSettings) -> Iterator[Any]:
-    backend = OpenSearchBackend(search_settings)
-    docs = documents(make_builds())
-    await bulk_index(backend.client, docs)
-    yield backend, docs
-    await backend.close()
-
-
 @pytest.mark.parametrize(("days", "queue"), [(10, "gate"), (3, "gate"), (10, None)])
-async def test_report_matches_independent_counts(loaded: Any, days: int, queue: str | None) -> None:
-    backend, docs = loaded
+async def test_report_matches_independent_counts(
+    graph_search: Any, days: int, queue: str | None
+) -> None:
+    backend, docs = graph_search
     want = expected(docs, days, queue)
     report = await uncategorized(backend, QUERIES, days, queue)
     assert report.total == want["total"] > 0
@@ -80,8 +69,8 @@ async def test_report_matches_independent_counts(loaded: Any, days: int, queue: 
     assert not report.truncated
 
 
-async def test_builds_carry_log_links_and_times(loaded: Any) -> None:
-    backend, docs = loaded
+async def test_builds_carry_log_links_and_times(graph_search: Any) -> None:
+    backend, docs = graph_search
     report = await uncategorized(backend, QUERIES, 10, "gate")
     newest = {}
     for d in docs:
@@ -93,8 +82,8 @@ async def test_builds_carry_log_links_and_times(loaded: Any) -> None:
             assert build.timestamp == newest[build.uuid]
 
 
-async def test_page_and_json(loaded: Any) -> None:
-    backend, _ = loaded
+async def test_page_and_json(graph_search: Any) -> None:
+    backend, _ = graph_search
     report = await uncategorized(backend, QUERIES, 10, "gate")
     page = render_uncategorized(report)
     assert f'<b id="overall-rate">{report.rate:.1f}%</b>' in page
@@ -161,14 +150,7 @@ def test_uncat_command(search_settings: SearchSettings, tmp_path: Path) -> None:
     import bot.cli.uncat  # noqa: F401  (registers the subcommand)
     from bot.cli.app import app
 
-    async def load() -> list[dict[str, Any]]:
-        backend = OpenSearchBackend(search_settings)
-        docs = documents(make_builds())
-        await bulk_index(backend.client, docs)
-        await backend.close()
-        return docs
-
-    want = expected(asyncio.run(load()), 10, "gate")
+    want = expected(seed_graph_data(search_settings), 10, "gate")
     repo = write_repo(tmp_path / "queries")
     common = ["--es-url", search_settings.url, "--queries", str(repo)]
     out = tmp_path / "uncategorized.html"

@@ -1,11 +1,9 @@
-"""Zuul MQTT reports through a real mosquitto broker on loopback."""
+"""Zuul MQTT reports through a real mosquitto broker on loopback (tests/support/servers.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,48 +16,13 @@ from bot.events.model import FailedBuild
 from bot.events.parse import Skip
 from bot.events.source import RawEvent
 from bot.events.zuul_mqtt import ZuulMqttSource, parse_mqtt_message
-from tests.conftest import require_program
-from tests.gerrit_standin import wait_until
-
-UUID = "4f0c3b9a1d2e4c5f8a7b6c5d4e3f2a1b"
-
-
-def report(action: str = "failure", result: str = "FAILURE") -> dict[str, Any]:
-    """A report shaped as Zuul's MQTT driver documents it."""
-    return {
-        "uuid": "item-1",
-        "action": action,
-        "tenant": "openstack",
-        "pipeline": "gate",
-        "project": "openstack/nova",
-        "branch": "master",
-        "change_url": "https://review.example.org/c/openstack/nova/+/912345",
-        "message": "Build failed (gate pipeline).",
-        "change": 912345,
-        "patchset": "3",
-        "enqueue_time": 1795600000.5,
-        "buildset": {
-            "uuid": "bs-1",
-            "result": result,
-            "builds": [
-                {
-                    "job_name": "tempest-full-py3",
-                    "voting": True,
-                    "uuid": UUID,
-                    "result": result,
-                    "start_time": 1795600100,
-                    "end_time": 1795603700,
-                    "log_url": "https://logs.example.org/45/912345/3/gate/tempest-full-py3/4f0c3b9/",
-                },
-                {"job_name": "openstack-tox-pep8", "voting": False, "result": "SUCCESS"},
-                "garbage entry",
-            ],
-        },
-    }
+from tests.support.events import ZUUL_UUID, zuul_report
+from tests.support.polling import until
+from tests.support.servers import Mosquitto
 
 
 def test_failure_report_becomes_a_failed_build() -> None:
-    build = parse_mqtt_message(RawEvent("zuul", report(), kind="zuul-mqtt"))
+    build = parse_mqtt_message(RawEvent("zuul", zuul_report(), kind="zuul-mqtt"))
     assert isinstance(build, FailedBuild)
     assert (build.project, build.change, build.patchset, build.queue) == (
         "openstack/nova",
@@ -69,7 +32,7 @@ def test_failure_report_becomes_a_failed_build() -> None:
     )
     failed = build.failed_jobs
     assert [job.name for job in failed] == ["tempest-full-py3"]
-    assert failed[0].uuid == UUID
+    assert failed[0].uuid == ZUUL_UUID
     assert failed[0].short_uuid == "4f0c3b9"
     assert failed[0].duration == 3600
     assert [job.voting for job in build.jobs] == [True, False]
@@ -78,52 +41,17 @@ def test_failure_report_becomes_a_failed_build() -> None:
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (report(action="success", result="SUCCESS"), "success is not a build failure"),
-        (report(action="start"), "start is not a build failure"),
-        ({**report(), "buildset": None}, "without buildset.builds"),
-        ({**report(), "change": None}, "without change"),
-        (report(result="SUCCESS"), "no failed job"),
+        (zuul_report(action="success", result="SUCCESS"), "success is not a build failure"),
+        (zuul_report(action="start"), "start is not a build failure"),
+        ({**zuul_report(), "buildset": None}, "without buildset.builds"),
+        ({**zuul_report(), "change": None}, "without change"),
+        (zuul_report(result="SUCCESS"), "no failed job"),
     ],
 )
 def test_other_reports_are_skipped_with_a_reason(data: dict[str, Any], reason: str) -> None:
     skip = parse_mqtt_message(RawEvent("zuul", data, kind="zuul-mqtt"))
     assert isinstance(skip, Skip)
     assert reason in skip.reason
-
-
-class Mosquitto:
-    """A mosquitto broker on a free loopback port, restartable on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.binary = require_program("mosquitto")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        )
-        self.log = workdir / "mosquitto.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        with self.log.open("ab") as out:
-            self.proc = subprocess.Popen(
-                [self.binary, "-c", str(self.conf)], stdout=out, stderr=out
-            )
-        for _ in range(500):
-            with socket.socket() as sock:
-                if sock.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"mosquitto exited: {self.log.read_text()}")
-            subprocess.run(["sleep", "0.01"], check=True)
-        raise RuntimeError("mosquitto did not listen within 5 s")
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=10)
 
 
 @pytest.fixture
@@ -156,7 +84,7 @@ async def test_source_receives_reports_and_survives_a_broker_restart(
     try:
         await asyncio.sleep(0.5)  # let it subscribe
         await publish(broker.port, b"not json at all")
-        await publish(broker.port, json.dumps(report()))
+        await publish(broker.port, json.dumps(zuul_report()))
         first = await asyncio.wait_for(received.get(), 10)
         assert first.kind == "zuul-mqtt"
         assert first.server == "zuul"
@@ -171,14 +99,14 @@ async def test_source_receives_reports_and_survives_a_broker_restart(
         )
 
         broker.stop()
-        await wait_until(lambda: source.status.failures >= 1, "the lost broker noticed")
+        await until(lambda: source.status.failures >= 1, "the lost broker noticed")
         assert not source.status.connected
         assert source.status.last_error
         assert "reconnecting in" in caplog.text
         broker.start()
         delivered = False
         for _ in range(40):  # publish until the reconnected source has subscribed again
-            await publish(broker.port, json.dumps(report(action="success", result="SUCCESS")))
+            await publish(broker.port, json.dumps(zuul_report(action="success", result="SUCCESS")))
             try:
                 second = await asyncio.wait_for(received.get(), 0.5)
             except TimeoutError:

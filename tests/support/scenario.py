@@ -26,8 +26,8 @@ from bot.queries import load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.synth import matching_fields
-from tests.conftest import ROOT
-from tests.gerrit_standin import GerritStandIn
+from tests.support.gerrit import GerritStandIn
+from tests.support.paths import ROOT
 
 #: A team-owned Jira bug that the example repo does not have: routed by owner, not project.
 STORAGE_QUERY = """\
@@ -37,10 +37,6 @@ title: iSCSI target vanishes under load
 owner: storage
 """
 STORAGE_BUG = "OSPRH-77"
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}{uuid.uuid4().hex[:8]}"
 
 
 def write_queries(directory: Path) -> Path:

@@ -1,4 +1,4 @@
-"""Real chat servers for the transport tests: ngIRCd and Synapse on 127.0.0.1.
+"""Real servers for the transport and source tests: ngIRCd, Synapse and mosquitto on 127.0.0.1.
 
 Each server is a process this module started (``Popen``), on a free port, with its files in a
 pytest temp dir. Readiness is polled with a deadline; ``restart()`` stops the process by its own
@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import ROOT, require_program
+from tests.support.paths import ROOT, require_program
 
 HOST = "127.0.0.1"
 
@@ -108,6 +108,21 @@ class ServerProcess:
         self.start()
 
 
+class Server:
+    """A server run by its :class:`ServerProcess`: started, stopped and restarted with it."""
+
+    process: ServerProcess
+
+    def start(self) -> None:
+        self.process.start()
+
+    def stop(self) -> None:
+        self.process.stop()
+
+    def restart(self) -> None:
+        self.process.restart()
+
+
 # --- ngIRCd -------------------------------------------------------------------------------------
 
 NGIRCD_CONF = """\
@@ -138,7 +153,7 @@ NGIRCD_CONF = """\
 """
 
 
-class IrcServer:
+class IrcServer(Server):
     """An ngIRCd of our own; ``port`` stays the same across restarts."""
 
     def __init__(self, workdir: Path, password: str | None = None, tls: bool = False) -> None:
@@ -163,15 +178,6 @@ class IrcServer:
         )
         argv = [binary, "-n", "-f", str(conf)]
         self.process = ServerProcess("ngircd", argv, tcp_ready(self.port), workdir / "ngircd.log")
-
-    def start(self) -> None:
-        self.process.start()
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def restart(self) -> None:
-        self.process.restart()
 
 
 def make_certificate(workdir: Path) -> tuple[Path, Path]:
@@ -278,7 +284,7 @@ def synapse_python() -> str:
     pytest.skip(f"Synapse venv python {path} is missing (set RECHECKBOT_SYNAPSE_PYTHON)")
 
 
-class SynapseServer:
+class SynapseServer(Server):
     """A Synapse homeserver with SQLite, rate limits off; ``url`` stays the same on restart."""
 
     def __init__(self, workdir: Path) -> None:
@@ -323,15 +329,6 @@ class SynapseServer:
         log_config = Path(config["log_config"])
         log_config.write_text(log_config.read_text().replace("level: INFO", "level: WARNING"))
 
-    def start(self) -> None:
-        self.process.start()
-
-    def stop(self) -> None:
-        self.process.stop()
-
-    def restart(self) -> None:
-        self.process.restart()
-
     def register(self, username: str, password: str) -> str:
         """Create a user with the shared-secret admin API; returns the user id."""
         url = self.url + "/_synapse/admin/v1/register"
@@ -356,3 +353,20 @@ def synapse_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse
     server.start()
     yield server
     server.stop()
+
+
+# --- mosquitto ----------------------------------------------------------------------------------
+
+
+class Mosquitto(Server):
+    """A mosquitto MQTT broker (what Zuul's MQTT reporter publishes to), anonymous, in memory."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = require_program("mosquitto")
+        self.port = free_port()
+        conf = workdir / "mosquitto.conf"
+        conf.write_text(f"listener {self.port} {HOST}\nallow_anonymous true\npersistence false\n")
+        argv = [binary, "-c", str(conf)]
+        self.process = ServerProcess(
+            "mosquitto", argv, tcp_ready(self.port), workdir / "mosquitto.log"
+        )

@@ -55,7 +55,7 @@ def strip_compat_mimetypes(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: _COMPAT_MIMETYPE.sub(r"application/\1", value) for name, value in headers.items()}
 
 
-class _LoopbackServer:
+class LoopbackServer:
     """An aiohttp application on 127.0.0.1, port chosen by the OS."""
 
     def __init__(self) -> None:
@@ -109,7 +109,29 @@ def _forwardable(headers: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in headers.items() if k.lower() not in HOP_BY_HOP}
 
 
-class ForwardingProxy(_LoopbackServer):
+class _InFront(LoopbackServer):
+    """A loopback server in front of ``target_url``, which it calls with a session of its own."""
+
+    def __init__(self, target_url: str) -> None:
+        super().__init__()
+        self.target_url = target_url.rstrip("/")
+        self._session: aiohttp.ClientSession | None = None
+
+    def _session_options(self) -> dict[str, Any]:
+        return {}
+
+    async def start(self) -> None:
+        self._session = aiohttp.ClientSession(**self._session_options())
+        await super().start()
+
+    async def close(self) -> None:
+        await super().close()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+class ForwardingProxy(_InFront):
     """Forwards every request to ``target_url``; counts round trips and body bytes.
 
     ``delay`` seconds are slept before each forwarded request (to stand in for network latency).
@@ -125,11 +147,9 @@ class ForwardingProxy(_LoopbackServer):
         delay: float = 0.0,
         rewrite_request_headers: HeaderRewrite | None = None,
     ) -> None:
-        super().__init__()
-        self.target_url = target_url.rstrip("/")
+        super().__init__(target_url)
         self.delay = delay
         self._rewrite = rewrite_request_headers
-        self._session: aiohttp.ClientSession | None = None
         self.requests = 0
         self.bytes_sent = 0
         self.bytes_received = 0
@@ -145,16 +165,8 @@ class ForwardingProxy(_LoopbackServer):
         # Forward (gzipped) request bodies byte for byte, so counts match the wire.
         return {"auto_decompress": False}
 
-    async def start(self) -> None:
-        # The same for replies.
-        self._session = aiohttp.ClientSession(auto_decompress=False)
-        await super().start()
-
-    async def close(self) -> None:
-        await super().close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+    def _session_options(self) -> dict[str, Any]:
+        return {"auto_decompress": False}  # the same for replies
 
     async def _forward(self, request: web.Request) -> web.Response:
         assert self._session is not None
@@ -210,7 +222,7 @@ class RecordedRequest:
     body: bytes
 
 
-class StubServer(_LoopbackServer):
+class StubServer(LoopbackServer):
     """Answers requests with ``replies`` in order; the last reply repeats forever."""
 
     def __init__(self, *replies: Reply) -> None:
@@ -237,7 +249,7 @@ class StubServer(_LoopbackServer):
         return reply.response()
 
 
-class KibanaStandIn(_LoopbackServer):
+class KibanaStandIn(_InFront):
     """A minimal stand-in for Kibana's / OpenSearch Dashboards' console proxy API.
 
     ``POST /api/console/proxy?path=P&method=M`` with the xsrf header is forwarded to
@@ -246,24 +258,12 @@ class KibanaStandIn(_LoopbackServer):
     """
 
     def __init__(self, target_url: str, *, xsrf_header: str = "kbn-xsrf") -> None:
-        super().__init__()
-        self.target_url = target_url.rstrip("/")
+        super().__init__(target_url)
         self.xsrf_header = xsrf_header
-        self._session: aiohttp.ClientSession | None = None
         self.seen: list[RecordedRequest] = []
 
     def _routes(self, app: web.Application) -> None:
         app.router.add_post("/api/console/proxy", self._proxy)
-
-    async def start(self) -> None:
-        self._session = aiohttp.ClientSession()
-        await super().start()
-
-    async def close(self) -> None:
-        await super().close()
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
 
     async def _proxy(self, request: web.Request) -> web.Response:
         assert self._session is not None

@@ -21,27 +21,22 @@ from typing import Any
 
 import aiohttp
 import irc.client
-import irc.client_aio
 import nio
 import yaml
 
-from tests.conftest import ROOT
-from tests.gerrit_standin import GerritStandIn
-from tests.servers import IrcServer, SynapseServer
-from tests.test_irc import Peer as IrcPeer
-from tests.test_query_cli import recheckbot
+from tests.support import polling
+from tests.support.cli import recheckbot
+from tests.support.gerrit import GerritStandIn
+from tests.support.paths import ROOT
+from tests.support.peers import MATRIX_TIMING, IrcPeer
+from tests.support.servers import IrcServer, SynapseServer
 
 DEADLINE = 60.0
 
 
 async def until(predicate: Callable[[], bool], what: str, seconds: float = DEADLINE) -> None:
-    """Poll ``predicate`` every 50 ms; fail clearly after ``seconds``."""
-    try:
-        async with asyncio.timeout(seconds):
-            while not predicate():  # noqa: ASYNC110 (the state polled is another process's)
-                await asyncio.sleep(0.05)
-    except TimeoutError:
-        raise AssertionError(f"gave up after {seconds} s waiting for {what}") from None
+    """:func:`tests.support.polling.until` at a process's pace: every 50 ms, for a minute."""
+    await polling.until(predicate, what, seconds, every=0.05)
 
 
 def secret_file(workdir: Path, name: str, value: str) -> str:
@@ -194,14 +189,8 @@ class IrcWatcher:
         self.notices: dict[str, list[str]] = {channel: [] for channel in channels}
 
     async def connect(self) -> IrcWatcher:
-        peer = self.peer = IrcPeer(self.server)
-        reactor = irc.client_aio.AioReactor(loop=asyncio.get_running_loop())
-        reactor.add_global_handler("all_events", lambda c, e: peer.events.put_nowait(e))
-        reactor.add_global_handler("pubnotice", self._on_notice)
-        peer.conn = reactor.server()
-        server = self.server
-        await peer.conn.connect(server.host, server.port, peer.nick, password=self.password)
-        await peer.expect("welcome")
+        peer = self.peer = await IrcPeer(self.server).connect(password=self.password)
+        peer.conn.reactor.add_global_handler("pubnotice", self._on_notice)
         for channel in self.channels:
             await peer.join(channel)
         return self
@@ -231,7 +220,5 @@ def matrix_settings(synapse: SynapseServer, user_id: str, password_file: str) ->
         "homeserver": synapse.url,
         "user_id": user_id,
         "password_file": password_file,
-        "sync_timeout": 5.0,
-        "request_timeout": 5.0,
-        "reconnect_max_delay": 1.0,
+        **MATRIX_TIMING,
     }

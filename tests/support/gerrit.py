@@ -36,7 +36,7 @@ import re
 import shlex
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from pathlib import Path
@@ -48,6 +48,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.config import GerritServer
+from tests.support.polling import until
 
 HOST = "127.0.0.1"
 EVENTS_LOG_ROUTE = "/a/plugins/events-log/events/"
@@ -257,7 +258,7 @@ class GerritStandIn:
 
     async def wait_for_streams(self, started: int, seconds: float = 5.0) -> None:
         """Until ``started`` stream-events sessions were opened in all (and one is open)."""
-        await wait_until(
+        await until(
             lambda: self.streams_started >= started and bool(self._streams),
             f"{started} stream-events sessions",
             seconds,
@@ -407,17 +408,6 @@ def _fail(process: asyncssh.SSHServerProcess[str], message: str) -> None:
 def _exit(process: asyncssh.SSHServerProcess[str], status: int) -> None:
     with contextlib.suppress(asyncssh.Error, OSError):  # the client may be gone already
         process.exit(status)
-
-
-async def wait_until(predicate: Callable[[], bool], what: str, seconds: float = 5.0) -> None:
-    """Poll ``predicate`` every 10 ms; fail the test clearly after ``seconds``."""
-    try:
-        async with asyncio.timeout(seconds):
-            # Polling, not an Event: the predicates look at state the stand-in does not own.
-            while not predicate():  # noqa: ASYNC110
-                await asyncio.sleep(0.01)
-    except TimeoutError:
-        raise AssertionError(f"gave up after {seconds} s waiting for {what}") from None
 
 
 async def run_gerrit_command(
