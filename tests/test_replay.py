@@ -154,7 +154,7 @@ async def test_file_reads_run_in_worker_threads(
     assert "_looks_like_document" in calls
 
 
-async def test_replay_source_is_an_event_source_connected_while_it_plays(
+async def test_replay_source_is_an_event_source_up_once_it_plays(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "x.jsonl"
@@ -168,5 +168,6 @@ async def test_replay_source_is_an_event_source_connected_while_it_plays(
     assert source.status.connected
     assert [event.data["type"] async for event in stream] == ["b"]
     status = source.status
-    assert (status.connected, status.events, status.last_created) == (False, 2, 20.0)
+    # Played whole: done, not down (``!status`` must not say DOWN for a finished demo).
+    assert (status.connected, status.events, status.last_created) == (True, 2, 20.0)
     assert (status.failures, status.last_error) == (0, None)

@@ -4,7 +4,8 @@ A replay file is either JSON lines (one event per line, as ``gerrit stream-event
 or one JSON document: a list of events, ``{"events": [...]}`` (upstream's fixtures replay as
 they are) or a single event. Bad lines are logged with their number and skipped. File reads run
 in a worker thread, a batch of lines at a time, so a big recording never blocks the event loop.
-Its status says connected while it plays.
+Its status says connected once it starts, and down only when the file cannot be read: a replay
+that played its file whole is done, not broken.
 """
 
 from __future__ import annotations
@@ -51,8 +52,6 @@ class ReplaySource(SourceBase):
         except Exception as exc:  # a missing or unreadable file: say so in the status too
             self._link.down(describe(exc))
             raise
-        finally:
-            self._link.connected = False
 
     async def _play(self) -> AsyncIterator[Mapping[str, Any]]:
         first = True

@@ -31,7 +31,7 @@ class SourceStatus:
     """How a source is doing, for ``!status``, ``/healthz``, the app and tests."""
 
     name: str
-    connected: bool  # a replayed file: while it plays
+    connected: bool  # a replayed file: once it started, unless it could not be read
     failures: int  # failed connections, lost streams or failed polls since the start
     last_error: str | None
     last_created: float | None  # newest eventCreatedOn yielded (or the ``since`` it started at)
