@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 
 from bot.config import DashboardSettings, SearchSettings
-from bot.dashboard.build import build_dashboard
 from bot.dashboard.server import DashboardServer
 from bot.search.opensearch import OpenSearchBackend
-from tests.support.graph import QUERIES, index_graph_data
+from tests.support.graph import QUERIES, build_dashboard, index_graph_data
 from tests.support.paths import require_program
 
 CHROMIUM_FLAGS = (

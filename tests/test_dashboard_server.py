@@ -12,10 +12,10 @@ import aiohttp
 import pytest
 
 from bot.config import DashboardSettings, SearchSettings
-from bot.dashboard.build import build_dashboard, write_files
+from bot.dashboard.build import write_files
 from bot.dashboard.server import DashboardServer
 from bot.search.opensearch import OpenSearchBackend
-from tests.support.graph import QUERIES, index_graph_data
+from tests.support.graph import QUERIES, build_dashboard, index_graph_data
 
 LOCAL = DashboardSettings(host="127.0.0.1", port=0)
 

@@ -102,20 +102,6 @@ class DashboardBuilder:
             return await self._bugs(part)
         raise ValueError(f"unknown dashboard part {part!r}")
 
-    async def build_all(self) -> dict[str, Counts]:
-        """Every part, concurrently; the first failure is raised after all have finished."""
-        results = await asyncio.gather(
-            *(self.build_part(p) for p in self.parts), return_exceptions=True
-        )
-        for result in results:
-            if isinstance(result, BaseException):
-                raise result
-        return {
-            p: r
-            for p, r in zip(self.parts, results, strict=True)
-            if not isinstance(r, BaseException)
-        }
-
     async def _bugs(self, part: str) -> Counts:
         queue = self.gate_queue if part == "gate" else None
         data = await graph(
@@ -167,27 +153,3 @@ def graph_counts(data: GraphData) -> Counts:
         "fails": sum(b.fails for b in data.bugs),
         "fails24": sum(b.fails24 for b in data.bugs),
     }
-
-
-async def build_dashboard(
-    output_dir: Path,
-    backend: SearchBackend,
-    queries: Sequence[Query],
-    *,
-    days: int = 10,
-    gate_queue: str = "gate",
-    kibana: str | None = None,
-    look_up: BugLookUp = query_bug,
-) -> dict[str, Counts]:
-    """Build every part of the dashboard once (``recheckbot`` one-shot use, tests)."""
-    fixed = tuple(queries)
-    builder = DashboardBuilder(
-        output_dir,
-        backend,
-        lambda: fixed,
-        days=days,
-        gate_queue=gate_queue,
-        kibana=kibana,
-        look_up=look_up,
-    )
-    return await builder.build_all()

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 MASK_NAMES = ("URL", "PATH", "UUID", "TS", "IP", "HOST", "HEX", "DUR", "NUM")
-#: A mask inside a template (what :func:`has_mask` looks for).
+#: A mask inside a template.
 MASK = re.compile(r"<(?:" + "|".join(MASK_NAMES) + r")>")
 
 # Top-level domains that mark a dotted word as a host name. A list, because Python module
@@ -125,10 +125,6 @@ def normalize(line: str) -> str:
         if any(need in text for need in needs):
             text = pattern.sub(replacement, text)
     return text.strip()
-
-
-def has_mask(token: str) -> bool:
-    return MASK.search(token) is not None
 
 
 def fingerprint(templates: Iterable[str]) -> str:

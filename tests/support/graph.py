@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +20,7 @@ import pytest
 
 from bot.bugs import Bug
 from bot.config import SearchSettings
+from bot.dashboard.build import Counts, DashboardBuilder
 from bot.queries import Query
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
@@ -180,3 +181,17 @@ def seed_graph_data(settings: SearchSettings) -> list[dict[str, Any]]:
 async def graph_search(search: OpenSearchBackend) -> tuple[OpenSearchBackend, list[dict[str, Any]]]:
     """This test's search backend holding the data set, and the documents indexed."""
     return search, await index_graph_data(search)
+
+
+async def build_dashboard(
+    output_dir: Path,
+    backend: OpenSearchBackend,
+    queries: Sequence[Query],
+    *,
+    kibana: str | None = None,
+) -> dict[str, Counts]:
+    """Every part of the dashboard built once into ``output_dir``, with what each counted."""
+    fixed = tuple(queries)
+    builder = DashboardBuilder(output_dir, backend, lambda: fixed, kibana=kibana)
+    counts = await asyncio.gather(*(builder.build_part(part) for part in builder.parts))
+    return dict(zip(builder.parts, counts, strict=True))
