@@ -78,3 +78,22 @@ def server_reason(info: Any, fallback: str = "") -> str:
     if isinstance(info, str) and info.strip():
         return info.strip().splitlines()[0][:300]
     return fallback
+
+
+def status_error(status: int | str, reason: str, where: str) -> SearchError:
+    """An error status as one of ours: the server failing (5xx: retried, and it opens the
+    circuit breaker), our credentials refused (401, 403), or the request refused (the rest).
+    ``where`` names the server: ``search server https://…``, ``Kibana at https://…``."""
+    if isinstance(status, int) and status >= 500:
+        return SearchUnavailable(f"{where} failed ({status}): {reason}")
+    if status in (401, 403):
+        return SearchAuthError(f"{where} refused our credentials ({status}): {reason}")
+    return SearchQueryError(f"search server rejected the request ({status}): {reason}")
+
+
+def msearch_lines(bodies: Sequence[Body], index: str) -> list[dict[str, Any]]:
+    """An ``_msearch`` request: a header naming the index, then the body, for each search."""
+    lines: list[dict[str, Any]] = []
+    for body in bodies:
+        lines += [{"index": index}, dict(body)]
+    return lines

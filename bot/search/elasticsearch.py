@@ -15,11 +15,12 @@ from bot.search.auth import credentials
 from bot.search.base import (
     Body,
     Response,
-    SearchAuthError,
     SearchError,
     SearchQueryError,
     SearchUnavailable,
+    msearch_lines,
     server_reason,
+    status_error,
 )
 
 T = TypeVar("T")
@@ -62,9 +63,7 @@ class ElasticsearchBackend:
         return self._document(result.body)
 
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
-        lines: list[dict[str, Any]] = []
-        for body in bodies:
-            lines += [{"index": index or self._settings.index}, dict(body)]
+        lines = msearch_lines(bodies, index or self._settings.index)
         result = await self._call(lambda: self._client.msearch(searches=lines))
         responses: list[Response] = self._document(result.body)["responses"]
         return responses
@@ -132,14 +131,10 @@ def translate_error(
         return SearchUnavailable(f"search server {url} failed: {exc.message}")
     status = exc.meta.status
     reason = server_reason(exc.body, str(exc.message))
-    if status in (401, 403):  # AuthenticationException / AuthorizationException
-        return SearchAuthError(f"search server {url} refused our credentials ({status}): {reason}")
-    if status >= 500:
-        return SearchUnavailable(f"search server {url} failed ({status}): {reason}")
     if status == 406:
         # The compatibility mimetypes this client always sends: OpenSearch refuses them.
         reason += " (an OpenSearch server? use backend: opensearch)"
-    return SearchQueryError(f"search server rejected the request ({status}): {reason}")
+    return status_error(status, reason, f"search server {url}")
 
 
 def _not_json(url: str, text: str) -> SearchQueryError:

@@ -27,7 +27,9 @@ from bot.search.base import (
     SearchError,
     SearchQueryError,
     SearchUnavailable,
+    msearch_lines,
     server_reason,
+    status_error,
 )
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,8 @@ class KibanaProxyBackend:
         return await self._call(path, "POST", json.dumps(dict(body)), "application/json")
 
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
-        header = json.dumps({"index": index or self._settings.index})
-        ndjson = "".join(f"{header}\n{json.dumps(dict(body))}\n" for body in bodies)
+        lines = msearch_lines(bodies, index or self._settings.index)
+        ndjson = "".join(json.dumps(line) + "\n" for line in lines)
         result = await self._call("_msearch", "POST", ndjson, "application/x-ndjson")
         responses: list[Response] = result["responses"]
         return responses
@@ -126,13 +128,8 @@ def interpret_reply(status: int, headers: Mapping[str, str], raw: bytes, url: st
         payload: Any = json.loads(raw)
     except ValueError:
         raise _not_json_error(status, headers, raw, url) from None
-    reason = _reason(payload)
-    if status >= 500:
-        raise SearchUnavailable(f"Kibana at {url} failed ({status}): {reason}")
-    if status in (401, 403):
-        raise SearchAuthError(f"Kibana at {url} refused our credentials ({status}): {reason}")
     if status >= 400:
-        raise SearchQueryError(f"search server rejected the request ({status}): {reason}")
+        raise status_error(status, _reason(payload), f"Kibana at {url}")
     if not isinstance(payload, dict):
         raise SearchQueryError(f"Kibana at {url} sent {type(payload).__name__}, not an object")
     return payload
@@ -158,10 +155,8 @@ def _redirect_error(location: str, url: str) -> SearchError:
 
 def _not_json_error(status: int, headers: Mapping[str, str], raw: bytes, url: str) -> SearchError:
     snippet = " ".join(raw.decode("utf-8", "replace").split())[:100]
-    if status >= 500:
-        return SearchUnavailable(f"Kibana at {url} failed ({status}): {snippet!r}")
-    if status in (401, 403):
-        return SearchAuthError(f"Kibana at {url} refused our credentials ({status}): {snippet!r}")
+    if status >= 500 or status in (401, 403):
+        return status_error(status, repr(snippet), f"Kibana at {url}")
     html = "html" in headers.get("Content-Type", "") or snippet.startswith("<")
     if html and status < 300:
         # An auto-login front end serves its login page with 200 to unauthenticated clients.

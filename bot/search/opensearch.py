@@ -14,11 +14,12 @@ from bot.search.auth import api_key_header, credentials, tls_context
 from bot.search.base import (
     Body,
     Response,
-    SearchAuthError,
     SearchError,
     SearchQueryError,
     SearchUnavailable,
+    msearch_lines,
     server_reason,
+    status_error,
 )
 from bot.search.indexing import bulk_index, ensure_index, index_for
 
@@ -55,9 +56,7 @@ class OpenSearchBackend:
         return result
 
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
-        lines: list[dict[str, Any]] = []
-        for body in bodies:
-            lines += [{"index": index or self._settings.index}, dict(body)]
+        lines = msearch_lines(bodies, index or self._settings.index)
         result = await self._call(lambda: self._client.msearch(body=lines))
         responses: list[Response] = result["responses"]
         return responses
@@ -104,13 +103,8 @@ def translate_error(exc: opensearchpy.TransportError, url: str) -> SearchError:
         return SearchUnavailable(f"search server {url} did not answer in time")
     if isinstance(exc, opensearchpy.ConnectionError):
         return SearchUnavailable(f"search server {url} unreachable: {_cause(exc)}")
-    status = exc.status_code
     reason = server_reason(exc.info, str(exc.error))
-    if status in (401, 403):
-        return SearchAuthError(f"search server {url} refused our credentials ({status}): {reason}")
-    if isinstance(status, int) and status >= 500:
-        return SearchUnavailable(f"search server {url} failed ({status}): {reason}")
-    return SearchQueryError(f"search server rejected the request ({status}): {reason}")
+    return status_error(exc.status_code, reason, f"search server {url}")
 
 
 async def _ensure_index(client: AsyncOpenSearch, name: str) -> None:
