@@ -27,6 +27,10 @@ commit) nothing is lost and nothing repeats: each (build, room) is announced exa
 A duplicate in chat was judged worse than a rare lost line: a repeat is noise every member of
 the room sees, and a dropped announcement is still on the dashboard.
 
+Each event source's position (the newest ``eventCreatedOn`` it yielded) is saved every few
+seconds and on shutdown; after a restart a Gerrit source catches up from there through the
+events-log plugin, and builds already journaled are recognised by their key.
+
 Old rows are dropped by :meth:`StateStore.prune` (finished builds, their deliveries, audit rows).
 """
 
@@ -42,6 +46,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from bot.core.errors import ReadableError, describe
 from bot.events.model import FailedBuild, Job
 
 T = TypeVar("T")
@@ -73,6 +78,10 @@ CREATE TABLE IF NOT EXISTS cache (
     value TEXT NOT NULL,
     expires REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS positions (
+    source TEXT PRIMARY KEY,
+    created REAL NOT NULL
+);
 """
 #: Columns added after the first release: (table, column, definition). ``deliveries.sent`` is
 #: the time of the row's last change; ``builds.gave_up`` says why a build ended unannounced
@@ -82,6 +91,10 @@ _COLUMNS = (
     ("deliveries", "reason", "TEXT"),
     ("builds", "gave_up", "TEXT"),
 )
+
+
+class JournalError(ReadableError):
+    """The journal file cannot be opened or read (a directory, no permission, not SQLite)."""
 
 
 def build_to_json(build: FailedBuild) -> str:
@@ -103,9 +116,14 @@ class StateStore:
 
     @classmethod
     async def open(cls, path: Path | str) -> StateStore:
+        """Open (or create) the journal; :class:`JournalError` when it cannot be used."""
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
         loop = asyncio.get_running_loop()
-        conn = await loop.run_in_executor(executor, _connect, str(path))
+        try:
+            conn = await loop.run_in_executor(executor, _connect, str(path))
+        except (sqlite3.Error, OSError) as exc:
+            executor.shutdown(wait=False)
+            raise JournalError(f"{path}: cannot use the state journal: {describe(exc)}") from exc
         return cls(conn, executor)
 
     async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
@@ -239,6 +257,30 @@ class StateStore:
             " VALUES (?, ?, ?, ?, ?)",
             (key, room, time.time(), status, reason),
         )
+
+    # --- where each event source was ------------------------------------------------------
+
+    async def positions(self) -> dict[str, float]:
+        """Source name → the newest ``eventCreatedOn`` it had yielded when last saved: where a
+        Gerrit source catches up from after a restart."""
+
+        def select(conn: sqlite3.Connection) -> dict[str, float]:
+            return dict(conn.execute("SELECT source, created FROM positions"))
+
+        return await self._run(select)
+
+    async def save_positions(self, positions: dict[str, float]) -> None:
+        """Remember each source's position; a position never moves back."""
+
+        def upsert(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.executemany(
+                    "INSERT INTO positions (source, created) VALUES (?, ?) ON CONFLICT(source)"
+                    " DO UPDATE SET created = max(created, excluded.created)",
+                    positions.items(),
+                )
+
+        await self._run(upsert)
 
     # --- chat audit and cache -------------------------------------------------------------
 

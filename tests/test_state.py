@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 
+import pytest
+
 from bot.events.model import Job
-from bot.state import StateStore, build_from_json, build_to_json
+from bot.state import JournalError, StateStore, build_from_json, build_to_json
 from bot.transports.base import Room
 from tests.support.builds import failed_build
+from tests.support.cli import recheckbot
 
 BUILD = failed_build(
     Job("tempest-full", "FAILURE", url="https://logs.example.org/x/d3fd328/", short_uuid="d3fd328"),
@@ -116,3 +121,44 @@ async def test_a_journal_of_the_first_release_is_upgraded(tmp_path: Path) -> Non
     assert await store.delivery_status("k", ROOM) == "sent"
     await store.finish("k", gave_up="x")
     await store.close()
+
+
+async def test_positions_are_kept_and_never_move_back(tmp_path: Path) -> None:
+    store = await StateStore.open(tmp_path / "state.sqlite")
+    assert await store.positions() == {}
+    await store.save_positions({"review": 100.0, "rdo": 50.0})
+    await store.save_positions({"review": 90.0})  # an older event seen late: kept at 100
+    await store.save_positions({"rdo": 60.0})
+    await store.close()
+    reopened = await StateStore.open(tmp_path / "state.sqlite")
+    assert await reopened.positions() == {"review": 100.0, "rdo": 60.0}
+    await reopened.close()
+
+
+@pytest.mark.parametrize("make", ["directory", "garbage"])
+async def test_an_unusable_journal_is_one_clear_error(tmp_path: Path, make: str) -> None:
+    path = tmp_path / "state.sqlite"
+    if make == "directory":
+        path.mkdir()
+    else:
+        path.write_bytes(b"this is not a SQLite database, it only has its name" * 100)
+    with pytest.raises(JournalError, match=r"state\.sqlite: cannot use the state journal: "):
+        await StateStore.open(path)
+
+
+def test_the_cli_reports_an_unusable_journal_in_one_line(tmp_path: Path) -> None:
+    state = tmp_path / "state.sqlite"
+    state.write_bytes(b"garbage" * 1000)
+    env = {**os.environ, "RECHECKBOT_STATE": str(state)}
+    result = subprocess.run(
+        [*recheckbot(), "run", "--queries", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    assert result.stderr.startswith("recheckbot: error: ")
+    assert "cannot use the state journal" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -111,7 +111,7 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
     stack.push_async_callback(pipeline.close)
     return Parts(
         clients=clients,
-        sources=tuple(sources_from(settings)),
+        sources=tuple(sources_from(settings, await clients.state.positions())),
         classifier=classifier,
         monitor=monitor,
         pipeline=pipeline,

@@ -28,6 +28,7 @@ from bot.queries import Query
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
 from bot.transports.base import ImageSender, Incoming, Room, Transport
+from bot.watch.intake import keep_positions, save_positions
 from bot.watch.returned import watch_returned
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ class App:
             await stop.wait()
             log.info("stopping: letting in-flight builds finish for %.0fs", SHUTDOWN_GRACE)
             await parts.pipeline.drain(SHUTDOWN_GRACE)
+            await save_positions(vitals.sources, parts.clients.state)
 
 
 def _vitals(parts: Parts, started: float) -> Vitals:
@@ -91,6 +93,7 @@ async def _start_work(
     clients = parts.clients
     tasks.spawn("query-watch", clients.watcher.run())
     tasks.spawn("journal prune", _prune(clients.state, settings.watch.keep_days))
+    tasks.spawn("source positions", keep_positions(vitals.sources, clients.state))
     closed = _bug_closed(clients.trackers)
     returned = watch_returned(
         clients.search,

@@ -17,8 +17,8 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from bot.config import ConfigError, Settings, load_settings
+from bot.core.errors import ReadableError
 from bot.core.logs import install_secret_masking, setup_logging
-from bot.search.base import SearchError
 
 app = typer.Typer(
     name="recheckbot",
@@ -108,7 +108,7 @@ def command(*names: str, **kwargs: Any) -> Callable[[Callable[..., T]], Callable
             _setup_logging(common.debug)
             try:
                 return func(*args, common=common, **kw)
-            except (UserError, ConfigError, SearchError, OSError) as exc:
+            except (UserError, ConfigError, ReadableError, OSError) as exc:
                 if common.debug:
                     raise
                 fail(str(exc) or type(exc).__name__)
