@@ -217,6 +217,35 @@ async def test_judging_is_capped(tmp_path: Path) -> None:
     await state.close()
 
 
+async def test_a_bug_in_judging_is_traced_once_and_every_failure_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    state = await open_state(tmp_path)
+    errors: list[Exception] = [
+        SearchUnavailable("search server http://x unreachable"),
+        KeyError("aggregations"),
+        KeyError("aggregations"),
+    ]
+
+    async def judge(build: FailedBuild) -> Outcome:
+        if errors:
+            raise errors.pop(0)
+        return Outcome(jobs=())
+
+    pipeline = Pipeline(state=state, judge=judge, routing=ROUTING, outlet=FakeOutlet(), limits=FAST)
+    with caplog.at_level("WARNING", "bot.watch.pipeline"):
+        await pipeline.submit(BUILD)
+        await pipeline.drain(grace=10)
+    assert pipeline.judge_failures == {"SearchUnavailable": 1, "KeyError": 2}
+    traced = [r for r in caplog.records if r.exc_info]
+    assert len(traced) == 1  # the bug, with its traceback, once; the outage in one line
+    assert traced[0].exc_info is not None
+    assert traced[0].exc_info[0] is KeyError
+    assert await finished(state) == (True, None)
+    await pipeline.close()
+    await state.close()
+
+
 async def test_a_failing_judge_is_retried_until_the_search_server_is_back(
     tmp_path: Path,
 ) -> None:

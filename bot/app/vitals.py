@@ -96,6 +96,12 @@ class Vitals:
                 ),
             ),
             Metric(
+                "recheckbot_judge_failures_total",
+                "Failed attempts to judge a build, by error (each is retried with backoff)",
+                "counter",
+                tuple(({"kind": kind}, n) for kind, n in sorted(pipeline.judge_failures.items())),
+            ),
+            Metric(
                 "recheckbot_announcements_total",
                 "Messages to rooms, by result (given up: the room stayed unreachable)",
                 "counter",

@@ -23,10 +23,11 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
-from bot.core.errors import describe
+from bot.core.errors import ReadableError, describe
 from bot.core.retry import Backoff
 from bot.events.model import FailedBuild
 from bot.state import StateStore
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 Judge = Callable[[FailedBuild], Awaitable[Outcome]]
 #: Tells the patch author (a Gerrit review comment), after the rooms were told.
 Report = Callable[[FailedBuild, Outcome], Awaitable[object]]
+#: What a judge meets when a server or the disk is in trouble: retried quietly (one line per
+#: outage). Anything else is a bug, and its traceback is logged.
+EXPECTED = (ReadableError, OSError, TimeoutError, sqlite3.Error)
 #: Journal key suffix of the "logs not ready" message, so a room routed both messages of one
 #: build gets both (each once), not just the first.
 NOT_READY = "#not-ready"
@@ -124,6 +128,7 @@ class Pipeline:
         self._outages = OutageLog(log)
         self.processed = 0
         self.given_up = 0
+        self.judge_failures: Counter[str] = Counter()  # by exception class, for /metrics
 
     @property
     def pending(self) -> int:
@@ -242,12 +247,17 @@ class Pipeline:
             return Outcome.from_json(saved)
         backoff = self._backoff()
         give_up_at = time.monotonic() + self.limits.judge_retry_for
+        traced = False
         while True:
             try:
                 async with self._limit:
                     outcome = await self._judge(build)
             except Exception as exc:
                 reason = describe(exc)
+                self.judge_failures[type(exc).__name__] += 1
+                if not traced and not isinstance(exc, EXPECTED):
+                    traced = True  # a bug of ours, not an outage: where it is, once per build
+                    log.error("%s: judging failed unexpectedly", build.key, exc_info=exc)
                 left = give_up_at - time.monotonic()
                 if left <= 0:
                     log.warning("%s: gave up judging: %s", build.key, reason)
