@@ -22,6 +22,7 @@ from bot.app.vitals import Vitals
 from bot.chat.dispatcher import Dispatcher
 from bot.chat.services import SendImage
 from bot.config import Settings
+from bot.core.gc import settle
 from bot.core.logs import install_secret_masking
 from bot.intel.quality import BugClosed
 from bot.queries import Query
@@ -62,6 +63,7 @@ class App:
             vitals = self.vitals = _vitals(parts, started)
             parts.dashboard.attach(health=vitals.health, metrics=vitals.metrics)
             await _start_work(self.settings, parts, vitals, _TaskGroup(stack), stack)
+            settle()  # what was built at start lives on: out of the collector's full passes
             self._announce(f"dashboard: {parts.dashboard.url}/")
             self.ready.set()
             await stop.wait()

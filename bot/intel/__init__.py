@@ -15,6 +15,7 @@ ER listed the failed builds no query explains; people read every log to write th
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -79,7 +80,9 @@ async def find_clusters(
     report = await uncategorized(backend, queries, days, queue)
     builds = [build for job in report.jobs for build in job.unclassified]
     evidence = await fetch_evidence(backend, builds, days=days)
-    found = cluster_jobs(evidence.jobs, evidence.background.noise(), min_size=min_size)
+    found = await asyncio.to_thread(
+        cluster_jobs, evidence.jobs, evidence.background.noise(), min_size=min_size
+    )
     suggestions: dict[str, Suggestion] = {}
     if verify and found.clusters:
         suggestions = await suggest(backend, found.clusters, days=days, queue=queue)

@@ -12,6 +12,7 @@ templates that passing builds print too are noise, not the cause of a failure.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,9 @@ TAIL_LINES = 5
 BUILDS_PER_SEARCH = 200
 #: Searches per msearch round trip.
 SEARCHES_PER_MSEARCH = 10
+#: Evidence searches per msearch: each answers with up to ~600 KB of lines, and the client
+#: decodes a response on the event loop; one per trip keeps that to ~20 ms.
+EVIDENCE_PER_MSEARCH = 1
 #: Successful builds sampled for the background.
 BACKGROUND_BUILDS = 200
 #: A template printed by this share of the sampled successful builds is noise.
@@ -210,14 +214,24 @@ async def fetch_evidence(
     """Evidence for ``builds`` and the background of their jobs, in few msearch round trips."""
     if not builds:
         return Evidence((), Background())
-    groups = chunked(builds, BUILDS_PER_SEARCH)
-    bodies = [evidence_body([b.uuid for b in group], days) for group in groups]
-    bodies.append(background_body({b.job for b in builds}, days))
-    *responses, background = await msearch_all(backend, bodies)
-    jobs = [
+    jobs: list[JobEvidence] = []
+    for trip in chunked(chunked(builds, BUILDS_PER_SEARCH), EVIDENCE_PER_MSEARCH):
+        bodies = [evidence_body([b.uuid for b in group], days) for group in trip]
+        responses = await backend.msearch(bodies)
+        # Normalising thousands of lines takes a second or more: off the event loop. Parsed a
+        # trip at a time, so the raw responses do not pile up (a big heap makes every garbage
+        # collection, on the loop too, slower).
+        jobs += await asyncio.to_thread(_parse_trip, trip, responses)
+    [background] = await backend.msearch([background_body({b.job for b in builds}, days)])
+    return Evidence(tuple(jobs), await asyncio.to_thread(parse_background, background))
+
+
+def _parse_trip(
+    groups: Sequence[Sequence[UncatBuild]], responses: Sequence[Response]
+) -> list[JobEvidence]:
+    return [
         job for group, r in zip(groups, responses, strict=True) for job in parse_evidence(r, group)
     ]
-    return Evidence(tuple(jobs), parse_background(background))
 
 
 async def msearch_all(
