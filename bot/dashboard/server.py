@@ -30,6 +30,10 @@ MetricsHook = Callable[[], str | Awaitable[str]]
 
 #: Seconds a health or metrics callable may take.
 HOOK_TIMEOUT = 5.0
+#: Seconds a connection may stay without a whole request: a client that sends its headers a
+#: byte at a time (slowloris), or idles after a response, is closed then (aiohttp's own
+#: default is an hour).
+IDLE_TIMEOUT = 10.0
 
 _HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -91,7 +95,7 @@ class DashboardServer:
         return app
 
     async def start(self) -> None:
-        self._runner = web.AppRunner(self.app(), access_log=None)
+        self._runner = web.AppRunner(self.app(), access_log=None, keepalive_timeout=IDLE_TIMEOUT)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._settings.host, self._settings.port)
         await site.start()
