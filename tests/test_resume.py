@@ -72,3 +72,36 @@ async def test_events_while_the_bot_is_down_are_announced_once_after_a_restart(
         finally:
             bot.kill()
             watcher.close()
+
+
+async def test_sigterm_with_a_build_pending_exits_within_five_seconds(
+    tmp_path: Path, osmem_url: str, irc_server_factory: Callable[..., IrcServer]
+) -> None:
+    """``docker stop`` / ``podman stop`` wait 10 s before SIGKILL; the bot is out well before,
+    and the pending build stays in the journal for the next start."""
+    irc = irc_server_factory()
+    channel = unique("#nova")
+    async with GerritStandIn() as gerrit:
+        run = Scenario(tmp_path, gerrit, osmem_url)
+        config = write_config(
+            tmp_path,
+            search_url=osmem_url,
+            gerrit=gerrit,
+            channels={channel: {"projects": ["nova"], "events": ["positive"]}},
+            queries=run.queries,
+            irc={"server": irc.host, "port": irc.port, "tls": False, "nick": unique("rb")},
+        )
+        state = tmp_path / "state.sqlite"
+        bot = BotProcess(config, tmp_path / "bot.log")
+        pending = run.buildset("openstack/nova", "tempest-full-py3", "1541364")  # no logs: waits
+        try:
+            await bot.start()
+            await gerrit.wait_for_streams(1, seconds=30)
+            await publish_now(gerrit, pending)
+            await until(lambda: bool(journal(state, "SELECT key FROM builds")), "the build")
+            started = time.monotonic()
+            assert await bot.stop() == 0
+            assert time.monotonic() - started < 5.0
+            assert not finished(state, pending.change)  # resumes on the next start
+        finally:
+            bot.kill()

@@ -7,9 +7,10 @@ Nothing below the app reads parts back from a shared object.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
@@ -85,8 +86,9 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
     log.info("%d queries loaded from %s", await watcher.load(), settings.queries)
     routing = load_channels(settings.channels)
     transports = transports_from(settings)
+    # Closed together: each lets what it queued go out for a moment, and the stop must be quick.
+    stack.push_async_callback(close_all, transports.values())
     for name, transport in transports.items():
-        stack.push_async_callback(transport.close)
         await transport.connect()
         for room in routing.rooms:
             if room.transport == name:
@@ -106,8 +108,8 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
     dashboard_url = (settings.dashboard.url or dashboard.url).rstrip("/")
     classifier = Classifier(clients.store)
     pipeline = build_pipeline(settings, clients, classifier, monitor, dashboard_url)
-    # Closed after the transports (which flush what they hold), before the journal: the
-    # delivery workers then journal what the transports confirmed on their way out.
+    # On a normal stop the app closes the transports first (see process._shut_down); here for
+    # a start that fails half-way.
     stack.push_async_callback(pipeline.close)
     return Parts(
         clients=clients,
@@ -120,6 +122,11 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
         dashboard=dashboard,
         dashboard_url=dashboard_url,
     )
+
+
+async def close_all(transports: Iterable[Transport]) -> None:
+    """Close the transports together (each lets its queue go out for a moment)."""
+    await asyncio.gather(*(transport.close() for transport in transports))
 
 
 def guarded_backend(settings: Settings) -> GuardedBackend:
