@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 HEALTHY_SESSION = 60.0  # seconds registered before the reconnect backoff starts over
 CLOSE_GRACE = 2.0  # seconds close() lets the queue drain before QUIT
-OUTBOX_MAX = 2000  # lines kept while disconnected; the oldest go first
+OUTBOX_MAX = 2000  # lines queued at most; a send waits for room, never pushes a line out
+SEND_WAIT = 30.0  # seconds a send waits for room in a full queue before it is refused
 INCOMING_MAX = 1000
 _SECRET_RE = re.compile(r"\b(PASS|AUTHENTICATE|PRIVMSG NickServ :IDENTIFY)\b.*", re.IGNORECASE)
 
@@ -96,7 +97,11 @@ class IrcTransport:
                 session.join([room.id])
 
     async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
-        """Queue ``text`` for ``room``: NOTICE for announcements, PRIVMSG for replies."""
+        """Queue ``text`` for ``room``: NOTICE for announcements, PRIVMSG for replies.
+
+        A full queue makes the send wait for room; after ``SEND_WAIT`` s it raises
+        :class:`bot.transports.queues.OutboxFull` and nothing of ``text`` is queued.
+        """
         if not room.id or any(c in room.id for c in " ,\r\n\0"):
             raise ValueError(f"not an IRC target: {room.id!r}")
         command = "PRIVMSG" if reply_to is not None else "NOTICE"
@@ -104,9 +109,10 @@ class IrcTransport:
         if reply_to is not None and room.id != reply_to.user.name:
             # In a channel, say whom we answer (a private reply needs no name).
             body = f"{reply_to.user.name}: {body}"
-        for line in split_message(body, self._budget(command, room.id)):
-            if not self._outbox.put(Line(command, room.id, line)):
-                log.warning("IRC: outgoing queue full; dropped the oldest line")
+        lines = split_message(body, self._budget(command, room.id))
+        # All lines or none: a refused send (OutboxFull) is retried whole, so no line may be
+        # queued already. Waiting (not dropping the oldest line) keeps every flush truthful.
+        await self._outbox.put_all([Line(command, room.id, line) for line in lines], SEND_WAIT)
 
     async def flush(self) -> None:
         """Return once every line queued so far is written to the server's socket."""
