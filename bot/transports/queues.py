@@ -85,19 +85,19 @@ class Outbox(Generic[T]):
             raise OutboxFull(f"the outgoing queue is full ({len(self._items)} items)")
         self._append(item)
 
-    async def put_all(self, items: Sequence[T], timeout: float) -> None:
+    async def put_all(self, items: Sequence[T], within: float) -> None:
         """Queue ``items`` together once there is room for all of them, waiting up to
-        ``timeout`` s; :class:`OutboxFull` (nothing queued) when there never was."""
+        ``within`` s; :class:`OutboxFull` (nothing queued) when there never was."""
         if self._maxlen is not None and len(items) > self._maxlen:
             raise OutboxFull(f"{len(items)} items never fit a queue of {self._maxlen}")
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 while not self._fits(len(items)):
                     self._changed.clear()
                     await self._changed.wait()
         except TimeoutError:
             raise OutboxFull(
-                f"the outgoing queue stayed full ({len(self._items)} items) for {timeout:g} s"
+                f"the outgoing queue stayed full ({len(self._items)} items) for {within:g} s"
             ) from None
         for item in items:
             self._append(item)
