@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -14,7 +15,7 @@ from typing import TextIO
 import pytest
 
 from bot.transports.base import Incoming, Room, Text, User
-from bot.transports.console import ConsoleTransport
+from bot.transports.console import LINE_MAX, ConsoleTransport
 
 TIMEOUT = 5.0
 YOU = User("console", "console", "you")
@@ -103,7 +104,7 @@ def test_a_process_with_stdin_from_devnull_or_a_pipe_reads_and_exits() -> None:
         """
         import asyncio
         from bot.transports.base import Room, Text
-        from bot.transports.console import ConsoleTransport
+        from bot.transports.console import LINE_MAX, ConsoleTransport
 
         async def main():
             console = ConsoleTransport()
@@ -133,3 +134,58 @@ def test_a_process_with_stdin_from_devnull_or_a_pipe_reads_and_exits() -> None:
         check=True,
     )
     assert empty.stdout == ""
+
+
+# --- what reaches the terminal, and what is read from it -----------------------------------
+
+
+async def test_no_control_character_or_escape_sequence_reaches_the_terminal(
+    console: tuple[ConsoleTransport, io.StringIO],
+) -> None:
+    transport, out = console
+    hostile = (
+        "nova\x1b[2J\x1b]0;pwned\x07 failed\x9b31m, \u202etxt.exe\x00\x07\x08\r"
+        "see\x1b(B bug\x0c 1\x85next\x1b"
+    )
+    await transport.send(Room("irc", "#qa\x1b[5m"), Text(hostile))
+    written = out.getvalue()
+    assert re.search(r"[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]", written) is None
+    assert written == "[#qa] nova failed, txt.exe\n[#qa] see bug\n[#qa]  1\n[#qa] next\n"
+
+
+class Endless(io.StringIO):
+    """A stdin that sends ``size`` characters without a newline, then a command: a reader that
+    takes whole lines would hold all of it at once."""
+
+    def __init__(self, size: int, then: str) -> None:
+        super().__init__("x" * size + "\n" + then)
+        self.longest = 0
+
+    def readline(self, size: int | None = -1) -> str:
+        piece = super().readline(size)
+        self.longest = max(self.longest, len(piece))
+        return piece
+
+
+async def test_an_endless_stdin_line_is_capped_skipped_and_said_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    stdin = Endless(4 * 1024 * 1024, "!status\n")
+    transport = ConsoleTransport(stream_in=stdin, stream_out=io.StringIO())
+    await transport.connect()
+    messages = [message.text async for message in transport.incoming()]
+    assert messages == ["!status"]
+    assert stdin.longest <= LINE_MAX + 1  # never more than one line's worth in memory
+    said = [r for r in caplog.records if "longer than" in r.getMessage()]
+    assert len(said) == 1
+    await transport.close()
+
+
+async def test_a_line_just_within_the_cap_is_read(
+    console: tuple[ConsoleTransport, io.StringIO], pipe: tuple[TextIO, TextIO]
+) -> None:
+    transport, _ = console
+    pipe[1].write("!query " + "y" * (LINE_MAX - 8) + "\n" + "z" * (LINE_MAX + 1) + "\n!help\n")
+    pipe[1].close()
+    messages = [message.text async for message in transport.incoming()]
+    assert [len(text) for text in messages] == [LINE_MAX - 1, 5]

@@ -11,15 +11,17 @@ exactly once.
 from __future__ import annotations
 
 import asyncio
+import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 
-from bot.demo.data import DemoBuildset
+from bot.demo.data import DemoBuildset, DemoJob
 from tests.support.botproc import (
     BotProcess,
     IrcWatcher,
@@ -186,3 +188,90 @@ async def test_killed_mid_delivery_announces_once_after_restart(setup: Setup) ->
     await wait_finished(setup, known.change)
     assert await setup.counts(known.change) == (1, 1)
     assert await setup.bot.stop() == 0
+
+
+# --- killed in the middle of a long, paced IRC announcement ----------------------------------
+
+#: Long job names, so that the unrecognized-error announcement takes several IRC lines.
+LONG_JOBS = [f"tempest-integrated-compute-{'multinode-' * 6}{n:02d}" for n in range(12)]
+
+
+def many_failed_jobs() -> DemoBuildset:
+    jobs = tuple(
+        DemoJob(name, uuid.uuid4().hex, "FAILURE", extra={"message": f"ERROR {uuid.uuid4().hex}"})
+        for name in LONG_JOBS
+    )
+    return DemoBuildset(
+        project="openstack/nova",
+        change=str(800000 + uuid.uuid4().int % 99999),
+        patchset="1",
+        queue="gate",
+        started=datetime.now(UTC) - timedelta(minutes=5),
+        jobs=jobs,
+    )
+
+
+@pytest.fixture
+async def paced(
+    tmp_path: Path, osmem_url: str, irc_server: IrcServer
+) -> AsyncIterator[tuple[Scenario, BotProcess, IrcWatcher, str]]:
+    """The bot on IRC only, one line per second: a long announcement takes seconds to send."""
+    channel = unique("#paced")
+    async with GerritStandIn() as gerrit:
+        run = Scenario(tmp_path, gerrit, osmem_url)
+        config = write_config(
+            tmp_path,
+            search_url=osmem_url,
+            gerrit=gerrit,
+            channels={channel: {"projects": ["nova"], "events": ["negative"]}},
+            queries=run.queries,
+            irc={"server": irc_server.host, "port": irc_server.port, "tls": False}
+            | {"nick": unique("rb"), "send_burst": 1, "send_interval": 1.0}
+            | {"reconnect_max_delay": 1.0, "connect_timeout": 5.0},
+        )
+        watcher = await IrcWatcher(irc_server, channel).connect()
+        bot = BotProcess(config, tmp_path / "bot.log")
+        try:
+            yield run, bot, watcher, channel
+        finally:
+            bot.kill()
+            watcher.close()
+
+
+async def test_killed_mid_paced_send_loses_at_most_the_line_in_flight(
+    paced: tuple[Scenario, BotProcess, IrcWatcher, str],
+) -> None:
+    run, bot, watcher, channel = paced
+    state = run.workdir / "state.sqlite"
+    build = many_failed_jobs()
+    await run.index_logs(build)
+    await bot.start()
+    await run.gerrit.wait_for_streams(1, seconds=30)
+    await bot.wait_health(lambda h: h.get("transports", {}).get("irc") is True, "irc connected")
+
+    await run.publish(build)
+    await until(lambda: bool(watcher.notices[channel]), "the first line of the announcement")
+    bot.kill()  # a line a second: the rest of the announcement is still to come
+    before = len(watcher.notices[channel])
+
+    await bot.start()
+    await run.gerrit.wait_for_streams(2, seconds=30)
+    await until(lambda: finished(state, build.change), f"build {build.change} finished")
+    await asyncio.sleep(1)  # anything said twice would have been said by now
+
+    units = journal(
+        state,
+        "SELECT build_key, status, reason FROM deliveries WHERE build_key LIKE ? ORDER BY sent",
+        f"%/{build.change},%#%",
+    )
+    whole = journal(state, "SELECT status FROM deliveries WHERE build_key NOT LIKE '%#%'")
+    lines = watcher.notices[channel]
+    assert whole == [("sent",)]
+    assert 1 <= before < len(units)  # killed mid-message
+    lost = [row for row in units if row[1] != "sent"]
+    assert len(lost) <= 1  # at most the line in flight at the kill
+    assert all(reason and "interrupted" in reason for _, _, reason in lost)
+    sent = len(units) - len(lost)
+    assert sent <= len(lines) <= len(units)  # every line journaled sent reached the channel
+    assert len(set(lines)) == len(lines)  # none twice
+    assert "with an unrecognized error" in lines[-1]  # the end came after the restart

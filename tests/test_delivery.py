@@ -135,3 +135,58 @@ async def test_an_outage_is_logged_once_not_per_attempt(
     assert "connection refused" in warnings[0].getMessage()
     assert any("works again" in r.getMessage() for r in caplog.records)
     await rooms.close()
+
+
+async def test_a_room_that_comes_back_is_told_at_once_not_after_the_backoff(
+    state: StateStore,
+) -> None:
+    outlet = FakeOutlet()
+    outlet.down[QA] = "irc not connected"
+    # The first retry would come 15 to 30 s later: only a wake-up delivers it sooner.
+    rooms = RoomQueues(state, outlet, give_up_after=120, retry_initial=30, retry_max=60)
+    waiting = asyncio.create_task(rooms.deliver("b1", QA, TEXT))
+    await asyncio.sleep(0.05)
+    assert outlet.sent == []
+    del outlet.down[QA]
+    assert await asyncio.wait_for(waiting, 5) == ("sent", None)
+    await rooms.close()
+
+
+async def test_a_message_of_many_lines_is_journaled_line_by_line(state: StateStore) -> None:
+    outlet = FakeOutlet()
+    outlet.by_line.add(QA)
+    rooms = queues(state, outlet)
+    assert await rooms.deliver("b1", QA, Text("one\ntwo\nthree")) == ("sent", None)
+    assert outlet.said() == ["one", "two", "three"]
+    for key in ("b1", "b1#1", "b1#2", "b1#3"):
+        assert await state.delivery_status(key, QA.key) == "sent"
+    assert await rooms.deliver("b1", QA, Text("one\ntwo\nthree")) == ("already", None)
+    await rooms.close()
+
+
+async def test_a_crash_mid_message_loses_at_most_the_line_in_flight(state: StateStore) -> None:
+    await state.mark_delivered("b1#1", QA.key)  # the previous process sent line 1,
+    await state.mark_sending("b1#2", QA.key)  # was killed while sending line 2
+    outlet = FakeOutlet()
+    outlet.by_line.add(QA)
+    rooms = queues(state, outlet)
+    assert await rooms.deliver("b1", QA, Text("one\ntwo\nthree")) == ("sent", None)
+    assert outlet.said() == ["three"]  # line 1 not again, line 2 maybe sent: not again either
+    assert await state.deliveries("b1#2") == {QA.key: ("given-up", INTERRUPTED)}
+    assert await state.delivery_status("b1", QA.key) == "sent"
+    await rooms.close()
+
+
+async def test_a_message_cut_short_by_the_deadline_is_given_up_whole(state: StateStore) -> None:
+    outlet = FakeOutlet()
+    outlet.by_line.add(QA)
+    outlet.unconfirmed.add(QA)
+    rooms = queues(state, outlet, give_up_after=0.2)
+    result, reason = await rooms.deliver("b1", QA, Text("one\ntwo"))
+    assert result == "given-up"
+    assert reason is not None
+    assert reason.startswith("line 1 of 2: ")
+    assert outlet.said() == ["one"]
+    assert await state.delivery_status("b1", QA.key) == "given-up"
+    assert rooms.given_up == 1
+    await rooms.close()

@@ -146,6 +146,22 @@ async def test_a_long_message_is_split_at_words_in_order(
     assert all(len(line.encode()) + 2 <= LINE_LIMIT for line in relayed)
 
 
+async def test_each_unit_of_a_cut_announcement_is_one_notice(
+    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+) -> None:
+    channel = unique("#t-")
+    bot = await make_bot(irc_settings(irc_server), channel)
+    peer = await make_peer(irc_server, channel)
+    await joined(bot, peer, channel)
+    words = [f"job-{i:03d}-fäiled" for i in range(120)]
+    units = bot.cut(Room("irc", channel), Text.of(" ".join(words)))
+    assert len(units) >= 4
+    for unit in units:
+        await bot.send(Room("irc", channel), unit)
+    assert await peer.texts("pubnotice", len(units)) == [unit.plain for unit in units]
+    assert " ".join(unit.plain for unit in units).split() == words
+
+
 async def test_flood_queue_delivers_30_messages_in_order_at_a_pace(
     irc_server: IrcServer, make_bot: Factory, make_peer: Factory
 ) -> None:

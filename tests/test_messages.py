@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import replace
+from html import escape
+
+import pytest
+
 from bot.bugs import jira, launchpad
 from bot.events.model import FailedBuild, Job
-from bot.transports.ircformat import BOLD
+from bot.transports.ircformat import BOLD, strip_formatting
 from bot.watch.messages import (
+    MAX_JOBS,
+    clean,
     format_bug_list,
     format_found,
     format_not_ready,
@@ -68,3 +76,117 @@ def test_review_bug_list() -> None:
     assert format_bug_list(jobs) == (
         "- a-job: https://bugs.launchpad.net/bugs/123456\n- z-job: unrecognized error"
     )
+
+
+# --- a cap on the jobs listed -------------------------------------------------------------
+
+BUILDSET = "https://zuul.example.org/t/openstack/buildset/0a1b2c"
+HUGE = replace(KEYSTONE, buildset_url=BUILDSET)
+
+
+def test_a_buildset_of_thousands_of_failed_jobs_is_one_short_message() -> None:
+    jobs = [JobResult(f"job-{n:05d}") for n in range(11_344)]
+    jobs += [JobResult("zz-known", (LP,)), JobResult("zz-known-too", (LP,))]
+    text = format_found(HUGE, jobs)
+    tail = f"… and 11,326 more: {BUILDSET}"
+    assert text.plain.endswith(f", {tail}")
+    assert text.irc is not None
+    assert text.irc.endswith(f", {tail}")
+    assert text.plain.count(": unrecognized error") == MAX_JOBS - 2
+    assert "zz-known: https://bugs.launchpad.net/bugs/123456" in text.plain  # bugs go first
+    assert len(text.plain) < 2000
+    assert text.html is not None
+    assert text.html.count("<li>") == MAX_JOBS + 1
+    assert f'<li>… and 11,326 more: <a href="{BUILDSET}">{BUILDSET}</a></li>' in text.html
+
+
+def test_a_short_list_is_not_cut() -> None:
+    jobs = [JobResult(f"job-{n:02d}") for n in range(MAX_JOBS)]
+    text = format_found(HUGE, jobs)
+    assert "more" not in text.plain
+    assert text.plain.count(": unrecognized error") == MAX_JOBS
+
+
+def test_unrecognized_and_not_ready_lists_are_cut_too() -> None:
+    names = [f"job-{n:05d}" for n in range(11_346)]
+    text = format_unrecognized(KEYSTONE, names)  # no buildset link: the change's
+    assert text.plain == (
+        "openstack/keystone change: https://review.openstack.org/64750 failed "
+        + ", ".join(names[:MAX_JOBS])
+        + " … and 11,326 more: https://review.openstack.org/64750"
+        " in the gate queue with an unrecognized error"
+    )
+    assert text.html is not None
+    assert "… and 11,326 more: <a " in text.html
+    late = format_not_ready(HUGE, names, 60)
+    assert f"{names[MAX_JOBS - 1]} … and 11,326 more: {BUILDSET} of openstack/keystone" in (
+        late.plain
+    )
+    assert late.html is not None
+    assert late.html.count("job-") == MAX_JOBS
+
+
+# --- only http(s) links, and external text cleaned -----------------------------------------
+
+HOSTILE_URLS = ("javascript:alert(1)", "JavaScript:alert(1)", " javascript:x", "data:text/html,x")
+
+
+@pytest.mark.parametrize("url", HOSTILE_URLS)
+def test_only_http_urls_become_links(url: str) -> None:
+    build = replace(KEYSTONE, change_url=url, buildset_url=url)
+    bug = jira("OSPRH-7", url).described(title="t")
+    jobs = [JobResult("job-a", (bug,), url=url), *(JobResult(f"j{n}") for n in range(MAX_JOBS))]
+    texts = [
+        format_found(build, jobs),
+        format_unrecognized(build, ["a"] * 30, uncategorized_url=url),
+        format_not_ready(build, ["a"] * 30, 5),
+    ]
+    for text in texts:
+        assert text.html is not None
+        assert re.findall(r'href="([^"]*)"', text.html) == []
+        assert "javascript:" not in text.html.lower().replace(escape(url.lower()), "")
+
+
+def test_http_links_are_kept() -> None:
+    text = format_found(KEYSTONE, [JobResult("a", (LP,), url="https://logs.example.org/a?x=1&y=2")])
+    assert text.html is not None
+    assert re.findall(r'href="([^"]*)"', text.html) == [
+        "https://review.openstack.org/64750",
+        "https://logs.example.org/a?x=1&amp;y=2",
+        "https://bugs.launchpad.net/bugs/123456",
+    ]
+
+
+#: What must never reach a room from outside: controls (ESC, CR, LF…), bidi controls, LS.
+UNSAFE = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028]")
+SPOOF = "openstack/nova\r\nNOTICE #openstack-qa :all clear"
+
+
+def test_external_text_loses_line_breaks_formatting_and_bidi_controls() -> None:
+    build = replace(KEYSTONE, project=SPOOF, queue="gate\x00", change_url="https://r.example/1\n2")
+    bug = launchpad("9").described(title="\x1b[2J\x0304red\x0f title \u202eexe.txt\u2066")
+    jobs = [JobResult("\x02job\x02\u2028-a", (bug,)), JobResult("job-b\x1f")]
+    texts = [
+        format_found(build, jobs),
+        format_unrecognized(build, ["job\n-b\x7f"], "https://u.example/\r"),
+        format_not_ready(build, ["\u200fjob-c"], 5),
+    ]
+    for text in texts:
+        for rendering in (text.plain, text.irc or "", text.html or ""):
+            ours = strip_formatting(rendering)  # our own bold and colours go too
+            assert not UNSAFE.search(ours), repr(rendering)
+    found = texts[0]
+    assert found.plain.startswith(
+        "openstack/nova  NOTICE #openstack-qa :all clear change: https://r.example/1 2 failed"
+    )
+    assert 'job -a: https://bugs.launchpad.net/bugs/9 "red title exe.txt"' in found.plain
+    assert "job-b: unrecognized error" in found.plain
+    assert found.irc is not None
+    assert "\x0304red" not in found.irc
+
+
+def test_clean_keeps_ordinary_text() -> None:
+    assert clean("tempest-full-py3 (ünïcode, 日本語, emoji 🙂)") == (
+        "tempest-full-py3 (ünïcode, 日本語, emoji 🙂)"
+    )
+    assert clean("a\tb\r\nc") == "a b  c"

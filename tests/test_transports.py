@@ -13,18 +13,22 @@ from bot.config import IrcSettings, MatrixSettings, Settings
 from bot.config.chat import Principals
 from bot.core.retry import Link
 from bot.transports.base import (
+    Cutting,
     Flushable,
     Health,
     ImageSender,
     Incoming,
+    Reconnecting,
     Room,
+    Text,
     User,
     link_health,
 )
 from bot.transports.console import ConsoleTransport
 from bot.transports.irc import IrcTransport
+from bot.transports.ircformat import BOLD, RED, color_code, line_budget, split_message
 from bot.transports.matrix import MatrixTransport
-from bot.transports.queues import Inbox, Outbox
+from bot.transports.queues import Inbox, Outbox, OutboxFull
 from bot.transports.registry import TRANSPORTS, kind_of, transports_from
 
 TIMEOUT = 5.0
@@ -102,15 +106,49 @@ async def test_oldest_waits_for_an_item() -> None:
     assert await asyncio.wait_for(waiting, TIMEOUT) == "late"
 
 
-async def test_a_full_outbox_gives_up_its_oldest_item() -> None:
+async def test_a_full_outbox_refuses_and_never_drops_a_queued_item() -> None:
     outbox: Outbox[str] = Outbox(maxlen=2)
-    assert outbox.put("1")
-    assert outbox.put("2")
-    sending = await outbox.oldest()
-    assert not outbox.put("3")  # "1" is gone
-    outbox.done(sending)  # "1" was already dropped: "2" must not go with it
-    assert await outbox.oldest() == "2"
+    outbox.put("1")
+    outbox.put("2")
+    with pytest.raises(OutboxFull):
+        outbox.put("3")
+    with pytest.raises(OutboxFull, match="stayed full"):
+        await outbox.put_all(["3"], within=0.01)
+    with pytest.raises(OutboxFull, match="never fit"):
+        await outbox.put_all(["a", "b", "c"], within=TIMEOUT)
     assert len(outbox) == 2
+    assert [await taken(outbox), await taken(outbox)] == ["1", "2"]  # both still there
+
+
+async def test_put_all_waits_for_room_for_all_of_its_items() -> None:
+    outbox: Outbox[str] = Outbox(maxlen=3)
+    outbox.put("1")
+    outbox.put("2")
+    waiting = asyncio.ensure_future(outbox.put_all(["3", "4"], within=TIMEOUT))
+    await asyncio.sleep(0.01)
+    assert not waiting.done()
+    assert len(outbox) == 2  # not one of them queued while only one fits
+    assert await taken(outbox) == "1"
+    await asyncio.wait_for(waiting, TIMEOUT)
+    assert [await taken(outbox) for _ in range(3)] == ["2", "3", "4"]
+
+
+async def test_flush_waits_for_what_was_queued_before_it_only() -> None:
+    outbox: Outbox[str] = Outbox()
+    outbox.put("a")
+    flushed = asyncio.ensure_future(outbox.flush())
+    await asyncio.sleep(0)  # the flush has started
+    outbox.put("b")  # a later item: a busy queue must not hold up an earlier flush
+    assert await taken(outbox) == "a"
+    await asyncio.wait_for(flushed, TIMEOUT)
+    assert len(outbox) == 1
+
+
+async def taken(outbox: Outbox[str]) -> str:
+    """The oldest item, sent (done)."""
+    item = await outbox.oldest()
+    outbox.done(item)
+    return item
 
 
 # --- capabilities and health ---------------------------------------------------------------
@@ -124,6 +162,29 @@ def test_capabilities_are_declared_by_the_methods_a_transport_has() -> None:
     assert isinstance(matrix, ImageSender)
     assert not isinstance(console, Flushable)
     assert not isinstance(console, ImageSender)
+    assert isinstance(irc, Reconnecting)
+    assert isinstance(matrix, Reconnecting)
+    assert not isinstance(console, Reconnecting)
+    assert isinstance(irc, Cutting)
+    assert not isinstance(matrix, Cutting)
+    assert not isinstance(console, Cutting)
+
+
+def test_irc_cuts_a_long_announcement_into_the_lines_it_sends() -> None:
+    room = Room("irc", "#openstack-nova")
+    words = [f"job-{n:03d}" for n in range(150)]
+    irc = f"{BOLD}nova{BOLD} failed: {color_code(RED)}" + " ".join(words)
+    text = Text("nova failed: " + " ".join(words), irc=irc)
+    units = IrcTransport(IRC).cut(room, text)
+    assert len(units) > 2
+    assert " ".join(unit.plain for unit in units).split()[2:] == words
+    # Each unit goes out as one line, whatever user@host the server gives the bot.
+    widest = line_budget("NOTICE", room.id, "bot__", "u" * 10, "h" * 63)
+    assert all(split_message(unit.irc or "", widest) == [unit.irc] for unit in units)
+    assert all(unit.irc and unit.irc.startswith(color_code(RED)) for unit in units[1:])
+    # The same cut in another process (a restart), and a short message stays whole.
+    assert IrcTransport(IRC).cut(room, text) == units
+    assert IrcTransport(IRC).cut(room, Text("short", irc="short")) == [Text("short", irc="short")]
 
 
 def test_link_health_says_where_when_up_else_the_last_error() -> None:

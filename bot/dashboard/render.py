@@ -19,6 +19,7 @@ import jinja2
 from bot.dashboard.graph import DAY_MS, FAILURE, BugGraph, GraphData, bug_data
 from bot.dashboard.links import kibana_url
 from bot.intel.uncategorized import UncatReport
+from bot.transports.safety import http_url
 
 #: Pages and their titles, in the navigation's order.
 PAGES = {
@@ -36,13 +37,17 @@ LATE_HOURS = 2
 
 @functools.cache
 def environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    """The templates' environment. Every outside URL a template links goes through its
+    ``http_url`` filter: "" (no link) unless it is http(s), so no ``javascript:`` href."""
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("bot.dashboard", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["http_url"] = lambda url: http_url(url) or ""
+    return env
 
 
 @functools.cache

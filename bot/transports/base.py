@@ -114,6 +114,30 @@ class ImageSender(Protocol):
         ...
 
 
+@runtime_checkable
+class Reconnecting(Protocol):
+    """A transport whose link goes down and comes back (IRC, Matrix)."""
+
+    async def wait_connected(self) -> None:
+        """Return once the transport is connected (at once when it is).
+
+        Whoever waits for the link (the delivery queues) goes on the moment it is back, rather
+        than sleeping out a backoff that outlasted the outage.
+        """
+        ...
+
+
+@runtime_checkable
+class Cutting(Protocol):
+    """A transport that writes a long message as several units (IRC: one line each)."""
+
+    def cut(self, room: Room, text: Text) -> list[Text]:
+        """``text`` as the units :meth:`Transport.send` would write for an announcement in
+        ``room``, each to be sent (and journaled) on its own; the same cut in every process
+        with the same settings, so a restart can tell which units went out already."""
+        ...
+
+
 def link_health(link: Link, connected_to: str, *, closed: bool) -> Health:
     """A reconnecting transport's health: where it is connected, else its last error."""
     if closed:

@@ -5,6 +5,11 @@ Reading stdin must not block the event loop, and stdin may be a tty, a pipe or a
 a daemon thread reads lines and hands them to the loop. A daemon thread, not the default
 executor: a thread stuck in ``readline()`` on a quiet terminal would hold up the executor's
 shutdown at exit; a daemon one is simply left behind.
+
+What is written is cut to printable lines: announcements carry names and titles from outside,
+and a control character or an ESC sequence would drive the terminal (move the cursor, retitle
+the window, hide text). A stdin line is read at most :data:`LINE_MAX` characters at a time, so
+input without a newline cannot grow the reader's memory.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from typing import TextIO
 
 from bot.transports.base import Health, Incoming, Room, Text, User
 from bot.transports.queues import Inbox
+from bot.transports.safety import printable
 
 log = logging.getLogger(__name__)
 
 ROOM = Room("console", "console")
 USER = User("console", "console", "you")
+LINE_MAX = 4096  # characters of a stdin line; the rest of a longer one is skipped
 
 
 class ConsoleTransport:
@@ -54,8 +61,9 @@ class ConsoleTransport:
     async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
         if self._closed:
             return
-        prefix = f"[{room.id}] "
-        body = "\n".join(prefix + line for line in text.plain.splitlines() or [""])
+        prefix = f"[{printable(room.id)}] "
+        lines = text.plain.splitlines() or [""]
+        body = "\n".join(prefix + printable(line) for line in lines)
         self._out.write(body + "\n")
         self._out.flush()
 
@@ -75,7 +83,11 @@ class ConsoleTransport:
     def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         """Runs in the reader thread: every non-blank line to the loop, then the end mark."""
         try:
-            for raw in iter(self._in.readline, ""):
+            while raw := self._in.readline(LINE_MAX + 1):
+                if len(raw) > LINE_MAX and not raw.endswith("\n"):
+                    log.warning("console: skipped a line longer than %d characters", LINE_MAX)
+                    self._skip_line()
+                    continue
                 line = raw.strip()
                 if line and not self._closed:
                     loop.call_soon_threadsafe(self._inbox.put, Incoming(ROOM, USER, line))
@@ -85,6 +97,11 @@ class ConsoleTransport:
             return
         with suppress(RuntimeError):
             loop.call_soon_threadsafe(self._end_of_input)
+
+    def _skip_line(self) -> None:
+        """Read the rest of an overlong line, a piece at a time, and drop it."""
+        while (piece := self._in.readline(LINE_MAX)) and not piece.endswith("\n"):
+            pass
 
     def _end_of_input(self) -> None:
         self._eof = True

@@ -171,6 +171,10 @@ class MatrixTransport:
         as undeliverable, which the sender logs)."""
         await self._outbox.flush()
 
+    async def wait_connected(self) -> None:
+        """Return once a sync worked since the link was last lost (at once when it has)."""
+        await self._synced.wait()
+
     def incoming(self) -> AsyncIterator[Incoming]:
         return self._inbox.messages()
 
@@ -185,12 +189,12 @@ class MatrixTransport:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.flush(), CLOSE_GRACE)
         self._closing = True
+        self._synced.clear()
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._client is not None:
             await self._client.close()
-        self._synced.clear()
         self._inbox.close()
 
     # --- the sync sessions -----------------------------------------------------------------

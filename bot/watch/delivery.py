@@ -5,10 +5,18 @@ Each room (destination) has its own queue and worker. A worker takes one message
 1. skips it if the journal says it was sent or given up already; gives it up if the journal
    says ``sending`` (a previous process died mid-send: see :mod:`bot.state` for why that is not
    sent again);
-2. waits until the room's transport is connected — retrying with backoff, so a message never
-   sits in a transport's in-memory queue while the link is down, where a crash would lose it;
-3. journals ``sending``, hands the message to the transport, waits until the transport has
-   written it out (``flush``), journals ``sent``.
+2. cuts it into the units the room's transport writes one by one (IRC: its lines; Matrix and the
+   console: the whole message), so a message of many paced IRC lines is journaled line by line;
+3. for each unit not journaled yet: waits until the room's transport is connected (retrying
+   with backoff, and woken the moment the transport is back), so a unit never sits in a
+   transport's in-memory queue while the link is down, where a crash would lose it; journals
+   ``sending``, hands the unit to the transport, waits until the transport has written it out
+   (``flush``), journals ``sent``.
+
+A message of one unit is journaled under its key; a message of several under ``key#1``,
+``key#2``…, and under ``key`` once all are through. A process killed mid-message leaves the units
+sent as ``sent`` and at most the one in flight as ``sending``: the next process gives that one
+line up (as for a whole message, it may have reached the room) and sends the rest.
 
 A message that cannot be delivered within ``give_up_after`` seconds of being queued is journaled
 as given up, with the reason. A failing room is logged once when it starts failing and once
@@ -21,13 +29,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from bot.core.errors import ReadableError, describe
 from bot.core.retry import Backoff
 from bot.state import StateStore
-from bot.transports.base import Flushable, Room, Text, Transport
+from bot.transports.base import Cutting, Flushable, Reconnecting, Room, Text, Transport
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +60,15 @@ class Outlet(Protocol):
 
     def ready(self, room: Room) -> str | None:
         """None when ``room`` can take a message right now, else why not."""
+        ...
+
+    async def wait_ready(self, room: Room) -> None:
+        """Return once ``room`` may be ready again (its transport reconnected); it may never
+        return, the caller bounds the wait."""
+        ...
+
+    def units(self, room: Room, text: Text) -> list[Text]:
+        """``text`` as the units ``room``'s transport writes one by one (most: ``[text]``)."""
         ...
 
     async def send(self, room: Room, text: Text) -> None:
@@ -79,6 +97,17 @@ class TransportOutlet:
         if health.connected:
             return None
         return f"{room.transport} not connected ({health.detail or 'no detail'})"
+
+    async def wait_ready(self, room: Room) -> None:
+        transport = self._transports[room.transport]
+        if isinstance(transport, Reconnecting):
+            await transport.wait_connected()
+        else:  # nothing to wait on: the caller's backoff decides when to look again
+            await asyncio.Event().wait()
+
+    def units(self, room: Room, text: Text) -> list[Text]:
+        transport = self._transports[room.transport]
+        return transport.cut(room, text) if isinstance(transport, Cutting) else [text]
 
     async def send(self, room: Room, text: Text) -> None:
         await self._transports[room.transport].send(room, text)
@@ -189,55 +218,93 @@ class RoomQueues:
     async def _one(self, room: Room, item: _Item) -> Delivery:
         status = await self._state.delivery_status(item.key, room.key)
         if status == "sending":
-            return await self._give_up(room, item, INTERRUPTED)
-        if status is not None:
+            result: Delivery = await self._give_up(room, item.key, INTERRUPTED)
+        elif status is not None:
             return "already", None
-        return await self._with_retries(room, item)
+        elif len(units := self._outlet.units(room, item.text)) == 1:
+            result = await self._with_retries(room, item.key, units[0], item.deadline)
+        else:
+            result = await self._units(room, item, units)
+        if result[0] == "sent":
+            self.sent += 1
+        else:
+            self.given_up += 1
+        return result
 
-    async def _with_retries(self, room: Room, item: _Item) -> Delivery:
+    async def _units(self, room: Room, item: _Item, units: list[Text]) -> Delivery:
+        """A message of several units, each journaled as ``key#n``; then ``key`` itself."""
+        for n, unit in enumerate(units, 1):
+            key = f"{item.key}#{n}"
+            status = await self._state.delivery_status(key, room.key)
+            if status == "sending":  # in flight when a previous process died: maybe sent
+                log.warning("%s: line %d of %d in %s may be lost", item.key, n, len(units), room.id)
+                await self._state.give_up(key, room.key, INTERRUPTED)
+                continue
+            if status is not None:
+                continue
+            result, reason = await self._with_retries(room, key, unit, item.deadline)
+            if result != "sent":
+                return await self._give_up(room, item.key, f"line {n} of {len(units)}: {reason}")
+        await self._state.mark_delivered(item.key, room.key)
+        return "sent", None
+
+    async def _with_retries(self, room: Room, key: str, text: Text, deadline: float) -> Delivery:
         backoff = Backoff(initial=self._retry[0], maximum=self._retry[1])
         what = f"announcing in {room.transport} {room.id}"
         while True:
             try:
-                await self._attempt(room, item)
+                await self._attempt(room, key, text, deadline)
             except _Final as final:
                 return "given-up", final.reason
             except Exception as exc:
                 reason = describe(exc)
-                left = item.deadline - time.monotonic()
+                left = deadline - time.monotonic()
                 if left <= 0:
-                    return await self._give_up(room, item, reason)
+                    return await self._give_up(room, key, reason)
                 self._outages.failed(what, reason, "retrying with backoff")
-                await asyncio.sleep(min(backoff.next_delay(), left))
+                delay = min(backoff.next_delay(), left)
+                await self._pause(room, delay, wake=isinstance(exc, NotReady))
                 continue
             self._outages.worked(what)
-            self.sent += 1
             return "sent", None
 
-    async def _attempt(self, room: Room, item: _Item) -> None:
+    async def _pause(self, room: Room, delay: float, *, wake: bool) -> None:
+        """Sleep ``delay`` s; for a room that was not ready, only until its transport is back
+        (a backoff grown through a long outage would otherwise be slept out after it)."""
+        if not wake:
+            await asyncio.sleep(delay)
+            return
+        end = time.monotonic() + delay
+        with suppress(TimeoutError):
+            async with asyncio.timeout(delay):
+                await self._outlet.wait_ready(room)
+        # Woken while the room still says it is not ready: sleep on, or this would spin.
+        if self._outlet.ready(room) is not None and (left := end - time.monotonic()) > 0:
+            await asyncio.sleep(left)
+
+    async def _attempt(self, room: Room, key: str, text: Text, deadline: float) -> None:
         if reason := self._outlet.ready(room):
             raise NotReady(reason)
-        await self._state.mark_sending(item.key, room.key)
+        await self._state.mark_sending(key, room.key)
         try:
-            await self._outlet.send(room, item.text)
+            await self._outlet.send(room, text)
         except Exception:
-            await self._state.forget_sending(item.key, room.key)  # refused: nothing went out
+            await self._state.forget_sending(key, room.key)  # refused: nothing went out
             raise
-        left = max(0.0, item.deadline - time.monotonic())
+        left = max(0.0, deadline - time.monotonic())
         try:
             async with asyncio.timeout(left):
                 await self._outlet.flush(room)
         except TimeoutError:
             # Handed over but never confirmed: it may still go out when the link is back.
             reason = "handed to the transport, not confirmed written before the deadline"
-            await self._give_up(room, item, reason)
+            await self._give_up(room, key, reason)
             raise _Final(reason) from None
-        await self._state.mark_delivered(item.key, room.key)
+        await self._state.mark_delivered(key, room.key)
 
-    async def _give_up(self, room: Room, item: _Item, reason: str) -> Delivery:
-        log.warning("%s: gave up announcing in %s: %s", item.key, room.id, reason)
-        await self._state.give_up(item.key, room.key, reason)
-        self.given_up += 1
+    async def _give_up(self, room: Room, key: str, reason: str) -> Delivery:
+        log.warning("%s: gave up announcing in %s: %s", key, room.id, reason)
+        await self._state.give_up(key, room.key, reason)
         return "given-up", reason
 
 

@@ -2,6 +2,11 @@
 
 The plain rendering keeps ER's wording (people grep their IRC logs for it); the IRC rendering
 adds bold and colour; the Matrix rendering is HTML with links.
+
+Everything from outside (Gerrit's project, change, branch and job names, the index's URLs, bug
+ids and titles) passes through :func:`clean` before it is written, and only http(s) URLs become
+links. An announcement lists at most :data:`MAX_JOBS` jobs and counts the rest, so a buildset
+of thousands of failed jobs is still one short message.
 """
 
 from __future__ import annotations
@@ -12,25 +17,38 @@ from html import escape
 from bot.bugs import Bug
 from bot.events.model import FailedBuild
 from bot.transports.base import Text
-from bot.transports.ircformat import GREEN, RED, RESET, bold, color_code
+from bot.transports.ircformat import GREEN, RED, RESET, bold, color_code, strip_formatting
+from bot.transports.safety import http_url, printable
 from bot.watch.outcome import JobResult
 
 #: ER's colours: red for what nobody explained, green for a known bug's title.
 UNKNOWN, KNOWN = color_code(RED), color_code(GREEN)
+#: Jobs one announcement lists at most; the others are counted, with a link to all of them.
+MAX_JOBS = 20
+
+
+def clean(text: str) -> str:
+    """External text as one plain line for a room: no IRC formatting codes, no line breaks
+    (a spoofed second line), no bidi overrides or other control characters."""
+    return printable(strip_formatting(text))
 
 
 def change_link(build: FailedBuild) -> str:
-    return build.change_url or f"{build.change},{build.patchset}"
+    return clean(build.change_url or f"{build.change},{build.patchset}")
 
 
 def format_found(build: FailedBuild, jobs: Sequence[JobResult]) -> Text:
     """ER's positive announcement: ``<project> change: <url> failed because of: <entries>``."""
-    ordered = sorted(jobs, key=lambda job: job.name)
-    plain = ", ".join(_plain_entry(job) for job in ordered)
-    irc = ", ".join(_irc_entry(job) for job in ordered)
-    head = f"{build.project} change: {change_link(build)} failed because of: "
-    irc_head = f"{bold(build.project)} change: {change_link(build)} failed because of: "
+    ordered, hidden = _listed(jobs)
+    more = [_more(build, hidden)] if hidden else []
+    plain = ", ".join([*(_plain_entry(job) for job in ordered), *more])
+    irc = ", ".join([*(_irc_entry(job) for job in ordered), *more])
+    project = clean(build.project)
+    head = f"{project} change: {change_link(build)} failed because of: "
+    irc_head = f"{bold(project)} change: {change_link(build)} failed because of: "
     items = "".join(f"<li>{_html_entry(job)}</li>" for job in ordered)
+    if hidden:
+        items += f"<li>{_html_more(build, hidden)}</li>"
     html = f"{_html_head(build)} failed because of:<ul>{items}</ul>"
     return Text(head + plain, irc_head + irc, html)
 
@@ -39,73 +57,124 @@ def format_unrecognized(
     build: FailedBuild, job_names: Sequence[str], uncategorized_url: str | None = None
 ) -> Text:
     """ER's negative announcement, with a pointer to the uncategorized page when we have one."""
-    jobs = ", ".join(sorted(job_names))
-    tail = f" in the {build.queue or 'unknown'} queue with an unrecognized error"
-    see = f" (see {uncategorized_url})" if uncategorized_url else ""
-    plain = f"{build.project} change: {change_link(build)} failed {jobs}{tail}{see}"
+    jobs, hidden = _names(job_names)
+    more = f" {_more(build, hidden)}" if hidden else ""
+    tail = f" in the {clean(build.queue or 'unknown')} queue with an unrecognized error"
+    see = f" (see {clean(uncategorized_url)})" if uncategorized_url else ""
+    project = clean(build.project)
+    plain = f"{project} change: {change_link(build)} failed {jobs}{more}{tail}{see}"
     irc = (
-        f"{bold(build.project)} change: {change_link(build)} failed "
-        f"{UNKNOWN}{jobs}{RESET}{tail}{see}"
+        f"{bold(project)} change: {change_link(build)} failed "
+        f"{UNKNOWN}{jobs}{RESET}{more}{tail}{see}"
     )
     link = ""
-    if uncategorized_url:
-        link = f' (<a href="{escape(uncategorized_url)}">uncategorized failures</a>)'
-    html = f"{_html_head(build)} failed <code>{escape(jobs)}</code>{escape(tail)}{link}"
+    if href := http_url(uncategorized_url):
+        link = f' (<a href="{escape(href)}">uncategorized failures</a>)'
+    html_more = f" {_html_more(build, hidden)}" if hidden else ""
+    html = f"{_html_head(build)} failed <code>{escape(jobs)}</code>{html_more}{escape(tail)}{link}"
     return Text(plain, irc, html)
 
 
 def format_not_ready(build: FailedBuild, job_names: Sequence[str], waited: float) -> Text:
     """Logs never became searchable: say for which jobs, after how long."""
-    jobs = ", ".join(sorted(job_names))
+    jobs, hidden = _names(job_names)
+    more = f" {_more(build, hidden)}" if hidden else ""
+    change = f"{clean(build.change)},{clean(build.patchset)}"
     plain = (
-        f"Logs not ready after {waited:.0f}s for {jobs} of {build.project} change "
-        f"{change_link(build)} ({build.change},{build.patchset})"
+        f"Logs not ready after {waited:.0f}s for {jobs}{more} of {clean(build.project)} change "
+        f"{change_link(build)} ({change})"
     )
+    html_more = f" {_html_more(build, hidden)}" if hidden else ""
     html = (
-        f"Logs not ready after {waited:.0f}s for <code>{escape(jobs)}</code> of {_html_head(build)}"
+        f"Logs not ready after {waited:.0f}s for <code>{escape(jobs)}</code>{html_more} of "
+        f"{_html_head(build)}"
     )
     return Text(plain, None, html)
 
 
 def format_bug_list(jobs: Sequence[JobResult]) -> str:
-    """The ``%(bugs)s`` of ER's review comment: ``- <job>: <bug url> …`` per line."""
-    return "- " + "\n- ".join(_plain_entry(job) for job in sorted(jobs, key=lambda j: j.name))
+    """The ``%(bugs)s`` of ER's review comment: ``- <job>: <bug url> …`` per line.
+
+    Verbatim, not :func:`clean`: a review comment is no chat line, and the reporter quotes it.
+    """
+    return "- " + "\n- ".join(_review_entry(job) for job in sorted(jobs, key=lambda j: j.name))
+
+
+def _listed(jobs: Sequence[JobResult]) -> tuple[list[JobResult], int]:
+    """The jobs an announcement lists, by name, and how many it leaves out: over the cap, the
+    ones with a known bug go first (they are what the announcement is for)."""
+    chosen = sorted(jobs, key=lambda job: (not job.bugs, job.name))[:MAX_JOBS]
+    return sorted(chosen, key=lambda job: job.name), len(jobs) - len(chosen)
+
+
+def _names(job_names: Sequence[str]) -> tuple[str, int]:
+    """Job names, sorted, cut at the cap and comma-joined; and how many were left out."""
+    names = sorted(job_names)
+    return ", ".join(clean(name) for name in names[:MAX_JOBS]), max(0, len(names) - MAX_JOBS)
+
+
+def _all_jobs(build: FailedBuild) -> str:
+    """Where every job can be seen: the buildset, else the change."""
+    return http_url(build.buildset_url) or change_link(build)
+
+
+def _more(build: FailedBuild, hidden: int) -> str:
+    return f"… and {hidden:,} more: {_all_jobs(build)}"
+
+
+def _html_more(build: FailedBuild, hidden: int) -> str:
+    target = _all_jobs(build)
+    shown = escape(target)
+    href = http_url(target)
+    return f"… and {hidden:,} more: " + (f'<a href="{escape(href)}">{shown}</a>' if href else shown)
+
+
+def _review_entry(job: JobResult) -> str:
+    if not job.bugs:
+        return f"{job.name}: unrecognized error"
+    bugs = (f'{bug.url} "{bug.title}"' if bug.title else bug.url for bug in job.bugs)
+    return f"{job.name}: " + " ".join(bugs)
 
 
 def _plain_entry(job: JobResult) -> str:
     if not job.bugs:
-        return f"{job.name}: unrecognized error"
-    return f"{job.name}: " + " ".join(_plain_bug(bug) for bug in job.bugs)
+        return f"{clean(job.name)}: unrecognized error"
+    return f"{clean(job.name)}: " + " ".join(_plain_bug(bug) for bug in job.bugs)
 
 
 def _plain_bug(bug: Bug) -> str:
-    return f'{bug.url} "{bug.title}"' if bug.title else bug.url
+    return f'{clean(bug.url)} "{clean(bug.title)}"' if bug.title else clean(bug.url)
 
 
 def _irc_entry(job: JobResult) -> str:
     if not job.bugs:
-        return f"{job.name}: {UNKNOWN}unrecognized error{RESET}"
-    return f"{job.name}: " + " ".join(
-        f"{bug.url} {KNOWN}{bug.title}{RESET}" if bug.title else bug.url for bug in job.bugs
+        return f"{clean(job.name)}: {UNKNOWN}unrecognized error{RESET}"
+    return f"{clean(job.name)}: " + " ".join(
+        f"{clean(bug.url)} {KNOWN}{clean(bug.title)}{RESET}" if bug.title else clean(bug.url)
+        for bug in job.bugs
     )
 
 
 def _html_entry(job: JobResult) -> str:
-    name = f"<code>{escape(job.name)}</code>"
-    if job.url:
-        name = f'<a href="{escape(job.url)}">{name}</a>'
+    name = f"<code>{escape(clean(job.name))}</code>"
+    if href := http_url(job.url):
+        name = f'<a href="{escape(href)}">{name}</a>'
     if not job.bugs:
         return f"{name}: <b>unrecognized error</b>"
     return f"{name}: " + ", ".join(_html_bug(bug) for bug in job.bugs)
 
 
 def _html_bug(bug: Bug) -> str:
-    title = f" {escape(bug.title)}" if bug.title else ""
-    status = f" ({escape(bug.status)})" if bug.status else ""
-    return f'<a href="{escape(bug.url)}">bug {escape(bug.id)}</a>{title}{status}'
+    title = f" {escape(clean(bug.title))}" if bug.title else ""
+    status = f" ({escape(clean(bug.status))})" if bug.status else ""
+    label = f"bug {escape(clean(bug.id))}"
+    if href := http_url(bug.url):
+        label = f'<a href="{escape(href)}">{label}</a>'
+    return f"{label}{title}{status}"
 
 
 def _html_head(build: FailedBuild) -> str:
-    link = escape(change_link(build))
-    change = f'<a href="{link}">{escape(build.change)}</a>' if build.change_url else link
-    return f"<b>{escape(build.project)}</b> change {change}"
+    project = f"<b>{escape(clean(build.project))}</b>"
+    if href := http_url(build.change_url):
+        return f'{project} change <a href="{escape(href)}">{escape(clean(build.change))}</a>'
+    return f"{project} change {escape(change_link(build))}"

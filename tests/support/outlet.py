@@ -13,10 +13,15 @@ from bot.transports.base import Room, Text
 
 class FakeOutlet:
     """An :class:`~bot.watch.delivery.Outlet` whose rooms are up, down (not connected),
-    refusing, or slow to confirm, as a test sets them; ``sent`` records what went out."""
+    refusing, or slow to confirm, as a test sets them; ``sent`` records what went out.
+
+    A room in ``by_line`` is written line by line (each line of the plain text is a unit), as
+    IRC writes a long message.
+    """
 
     def __init__(self) -> None:
         self.down: dict[Room, str] = {}
+        self.by_line: set[Room] = set()
         self.refuse: set[Room] = set()
         self.unconfirmed: set[Room] = set()
         self.sent: list[tuple[Room, str]] = []
@@ -27,6 +32,15 @@ class FakeOutlet:
 
     def ready(self, room: Room) -> str | None:
         return self.down.get(room)
+
+    async def wait_ready(self, room: Room) -> None:
+        # Polled, not an Event: tests set and clear ``down`` directly.
+        while room in self.down:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+    def units(self, room: Room, text: Text) -> list[Text]:
+        lines = text.plain.splitlines()
+        return [Text(line) for line in lines] if room in self.by_line and lines else [text]
 
     async def send(self, room: Room, text: Text) -> None:
         if room in self.refuse:

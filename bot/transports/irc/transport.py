@@ -19,14 +19,21 @@ from bot.core.retry import Backoff, Link, keep_connected
 from bot.transports.base import Health, Incoming, Room, Text, link_health
 from bot.transports.irc.protocol import alternative_nick
 from bot.transports.irc.session import IrcSession, Line
-from bot.transports.ircformat import fold, is_channel, line_budget, split_message
+from bot.transports.ircformat import (
+    fold,
+    is_channel,
+    line_budget,
+    split_message,
+    strip_formatting,
+)
 from bot.transports.queues import Inbox, Outbox
 
 log = logging.getLogger(__name__)
 
 HEALTHY_SESSION = 60.0  # seconds registered before the reconnect backoff starts over
 CLOSE_GRACE = 2.0  # seconds close() lets the queue drain before QUIT
-OUTBOX_MAX = 2000  # lines kept while disconnected; the oldest go first
+OUTBOX_MAX = 2000  # lines queued at most; a send waits for room, never pushes a line out
+SEND_WAIT = 30.0  # seconds a send waits for room in a full queue before it is refused
 INCOMING_MAX = 1000
 _SECRET_RE = re.compile(r"\b(PASS|AUTHENTICATE|PRIVMSG NickServ :IDENTIFY)\b.*", re.IGNORECASE)
 
@@ -64,6 +71,7 @@ class IrcTransport:
         self._outbox: Outbox[Line] = Outbox(OUTBOX_MAX)
         self._inbox = Inbox("IRC", INCOMING_MAX)
         self._link = Link()
+        self._up = asyncio.Event()  # set while the link is: wait_connected() waits on it
         self._session: IrcSession | None = None
         self._runner: asyncio.Task[None] | None = None
         self._tried = asyncio.Event()  # the first connection attempt is over
@@ -96,7 +104,11 @@ class IrcTransport:
                 session.join([room.id])
 
     async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
-        """Queue ``text`` for ``room``: NOTICE for announcements, PRIVMSG for replies."""
+        """Queue ``text`` for ``room``: NOTICE for announcements, PRIVMSG for replies.
+
+        A full queue makes the send wait for room; after ``SEND_WAIT`` s it raises
+        :class:`bot.transports.queues.OutboxFull` and nothing of ``text`` is queued.
+        """
         if not room.id or any(c in room.id for c in " ,\r\n\0"):
             raise ValueError(f"not an IRC target: {room.id!r}")
         command = "PRIVMSG" if reply_to is not None else "NOTICE"
@@ -104,13 +116,31 @@ class IrcTransport:
         if reply_to is not None and room.id != reply_to.user.name:
             # In a channel, say whom we answer (a private reply needs no name).
             body = f"{reply_to.user.name}: {body}"
-        for line in split_message(body, self._budget(command, room.id)):
-            if not self._outbox.put(Line(command, room.id, line)):
-                log.warning("IRC: outgoing queue full; dropped the oldest line")
+        lines = split_message(body, self._budget(command, room.id))
+        # All lines or none: a refused send (OutboxFull) is retried whole, so no line may be
+        # queued already. Waiting (not dropping the oldest line) keeps every flush truthful.
+        await self._outbox.put_all([Line(command, room.id, line) for line in lines], SEND_WAIT)
+
+    def cut(self, room: Room, text: Text) -> list[Text]:
+        """``text`` as the NOTICE lines an announcement in ``room`` is sent as, one unit each.
+
+        Cut for the longest nick we may have and the longest usual ``user@host`` (not the ones
+        this connection learned), so a restarted process cuts the same message the same way.
+        """
+        body = text.irc or text.plain
+        nick = alternative_nick(self.settings.nick, 2)
+        lines = split_message(body, line_budget("NOTICE", room.id, nick))
+        if len(lines) <= 1:
+            return [text]
+        return [Text(strip_formatting(line), irc=line if text.irc else None) for line in lines]
 
     async def flush(self) -> None:
         """Return once every line queued so far is written to the server's socket."""
         await self._outbox.flush()
+
+    async def wait_connected(self) -> None:
+        """Return once registered with the server (at once when we are)."""
+        await self._up.wait()
 
     def incoming(self) -> AsyncIterator[Incoming]:
         return self._inbox.messages()
@@ -127,6 +157,7 @@ class IrcTransport:
             with suppress(TimeoutError):
                 await asyncio.wait_for(self._outbox.flush(), CLOSE_GRACE)
         self._closing = True
+        self._up.clear()
         if self._session is not None:
             self._session.hang_up("recheckbot shutting down")
         if self._runner is not None:
@@ -145,12 +176,14 @@ class IrcTransport:
         try:
             await session.register()
             self._link.up()
+            self._up.set()
             self._tried.set()
             await session.serve()
         finally:
             session.hang_up("reconnecting")
 
     def _on_down(self, exc: BaseException, delay: float, lasted: float) -> None:
+        self._up.clear()  # with link.down(), before anything else runs: health agrees
         self._tried.set()
         if self._closing:
             return
