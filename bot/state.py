@@ -18,10 +18,10 @@ each committed before the next step:
 
 A process killed while a row is ``sending`` leaves it unknown whether the message reached the
 room: it may be on the wire, or still in the dead process's memory. We do **not** send it again
-(at most once for that window) and journal it as given up with the reason. The window is one
-message's write plus one commit: milliseconds on a healthy link (on IRC, add the paced lines
-queued before it: a second or two in a burst); it grows only if the link breaks in that moment
-and the transport holds the message until it reconnects. Everywhere else (killed while
+(at most once for that window) and journal it as given up with the reason. A transport that
+writes a message as several lines (IRC) has each line journaled as its own unit (``key#n``),
+so the window is one line's write plus one commit: milliseconds on a healthy link; it grows
+only if the link breaks in that moment and the transport holds the line until it reconnects. Everywhere else (killed while
 waiting for logs, classifying, waiting for a transport to reconnect, or before the ``sending``
 commit) nothing is lost and nothing repeats: each (build, room) is announced exactly once.
 A duplicate in chat was judged worse than a rare lost line: a repeat is noise every member of
@@ -334,9 +334,12 @@ class StateStore:
                 n = conn.execute(
                     "DELETE FROM builds WHERE done IS NOT NULL AND done < ?", (cutoff,)
                 ).rowcount
+                # A build's messages are journaled under its key and under ``key#…`` (its
+                # second message, each line of a long one): all belong to the build.
                 conn.execute(
-                    "DELETE FROM deliveries WHERE sent < ? AND build_key NOT IN"
-                    " (SELECT key FROM builds WHERE done IS NULL)",
+                    "DELETE FROM deliveries WHERE sent < ? AND NOT EXISTS (SELECT 1 FROM builds"
+                    " WHERE done IS NULL AND (build_key = builds.key"
+                    " OR substr(build_key, 1, length(builds.key) + 1) = builds.key || '#'))",
                     (cutoff,),
                 )
                 conn.execute("DELETE FROM audit WHERE at < ?", (cutoff,))

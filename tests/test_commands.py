@@ -285,9 +285,9 @@ async def test_html_rendering_of_a_reply(chat: ChatHarness) -> None:
 
 
 def test_rich_escapes_and_neutralises() -> None:
-    text = rich(["a\r\nPRIVMSG #x :hi <b>", link("go", "javascript:alert(1)")])
-    assert text.plain == "a??PRIVMSG #x :hi <b>"
-    assert text.html == "a??PRIVMSG #x :hi &lt;b&gt;"
+    text = rich(["a\r\nPRIVMSG #x :hi <b>\u202e", link("go", "javascript:alert(1)")])
+    assert text.plain == "a  PRIVMSG #x :hi <b>"  # one line: no second IRC command, no RTL trick
+    assert text.html == "a  PRIVMSG #x :hi &lt;b&gt;"
 
 
 @pytest.mark.parametrize(

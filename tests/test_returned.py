@@ -6,6 +6,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from bot.bugs import Bug, launchpad
 from bot.config import SearchSettings
 from bot.demo.data import DemoBuildset, DemoJob, job_documents
 from bot.queries import Query, load_queries
@@ -14,7 +15,8 @@ from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Room
 from bot.watch.delivery import RoomQueues
-from bot.watch.returned import announce_returned, format_returned
+from bot.watch.messages import format_returned
+from bot.watch.returned import announce_returned
 from bot.watch.routing import parse_channels
 from tests.support.outlet import FakeOutlet
 
@@ -81,10 +83,21 @@ async def test_returned_bug_is_announced_once_a_day(
 
 
 def test_format_returned_singular() -> None:
-    from bot.intel.quality import QueryQuality
-
     query = load_queries(Path(__file__).parent.parent / "queries").queries[0]
-    text = format_returned(QueryQuality(query, failure=1))
+    text = format_returned(query.bug, 1)
     assert "hit 1 failed build in the last day" in text.plain
     assert text.html is not None
     assert f'<a href="{query.bug.url}">{query.bug.id}</a>' in text.html
+
+
+def test_format_returned_links_only_http_and_escapes_titles() -> None:
+    bug = launchpad("1").described(title='<img src=x onerror="alert(1)">\u202e\r\nspoof')
+    hostile = Bug("github", "o/r#1", "javascript:alert(1)", title=bug.title)
+    for shown in (bug, hostile):
+        text = format_returned(shown, 3)
+        assert "\n" not in text.plain
+        assert "\u202e" not in text.plain
+        assert text.html is not None
+        assert "<img" not in text.html
+        assert "javascript:" not in text.html
+    assert 'href="https://bugs.launchpad.net/bugs/1"' in (format_returned(bug, 3).html or "")

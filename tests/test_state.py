@@ -96,12 +96,19 @@ async def test_prune_keeps_what_an_unfinished_build_needs(tmp_path: Path) -> Non
     await store.add_build(BUILD)
     await store.add_build(done)
     await store.mark_delivered(BUILD.key, ROOM)
+    await store.mark_delivered(f"{BUILD.key}#2", ROOM)  # the second line of a long message
+    await store.mark_delivered(f"{BUILD.key}#not-ready", ROOM)
     await store.mark_delivered(done.key, ROOM)
+    await store.mark_delivered(f"{done.key}#2", ROOM)
     await store.finish(done.key)
     assert await store.prune(older_than=-1) == 1
     assert await store.unfinished() == [BUILD]
-    assert await store.delivered(BUILD.key, ROOM)  # else its resumption would say it again
+    # Else its resumption would say them again.
+    assert await store.delivered(BUILD.key, ROOM)
+    assert await store.delivered(f"{BUILD.key}#2", ROOM)
+    assert await store.delivered(f"{BUILD.key}#not-ready", ROOM)
     assert not await store.delivered(done.key, ROOM)
+    assert not await store.delivered(f"{done.key}#2", ROOM)
     await store.close()
 
 

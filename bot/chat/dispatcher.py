@@ -206,6 +206,10 @@ class Dispatcher:
     async def _send(self, send: Send, incoming: Incoming, text: Text) -> None:
         try:
             await send(incoming.room, text, reply_to=incoming)
+        except ReadableError as exc:  # the transport said why (its queue is full, say)
+            log.warning(
+                "chat: reply to %s in %s failed: %s", incoming.user.id, incoming.room.id, exc
+            )
         except Exception:
             log.exception("chat: reply to %s in %s failed", incoming.user.id, incoming.room.id)
 

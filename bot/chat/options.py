@@ -6,7 +6,8 @@ import re
 from collections.abc import Sequence
 
 from bot.chat.command import Context, Rejected
-from bot.chat.reply import no_controls, quoted
+from bot.chat.reply import quoted
+from bot.transports.safety import printable
 
 # A token: quoted strings (with escapes) glued to what surrounds them, so `message:"a --days b"`
 # stays one token and an option is recognised only outside quotes. A lone unbalanced quote is a
@@ -30,7 +31,7 @@ def split_options(args: str, allowed: Sequence[str]) -> tuple[str, dict[str, str
         name, eq, value = token[2:].partition("=")
         if name not in allowed:
             known = ", ".join(f"--{a}" for a in allowed) or "none"
-            raise Rejected(f"unknown option --{no_controls(name)[:20]} (options: {known})")
+            raise Rejected(f"unknown option --{printable(name)[:20]} (options: {known})")
         if not eq:
             if not tokens:
                 raise Rejected(f"--{name} needs a value")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,9 +9,7 @@ from html import escape
 
 from bot.transports.base import Text
 from bot.transports.ircformat import bold as irc_bold
-
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_SAFE_URL = re.compile(r"https?://[^\s<>\"\x00-\x1f]+\Z")
+from bot.transports.safety import http_url, printable
 
 
 @dataclass(frozen=True)
@@ -33,7 +30,8 @@ def bold(text: str) -> Span:
 
 def link(label: str, url: str | None) -> Span | str:
     """A link when ``url`` is a plain http(s) URL; otherwise nothing (never a javascript: href)."""
-    return Span(label, url=url) if url and _SAFE_URL.match(url) else ""
+    safe = http_url(url)
+    return Span(label, url=safe) if safe else ""
 
 
 def rich(*lines: Sequence[Part]) -> Text:
@@ -49,15 +47,10 @@ def rich(*lines: Sequence[Part]) -> Text:
     )
 
 
-def no_controls(text: str) -> str:
-    """``text`` with control characters (a CR/LF would start a second IRC command) as ``?``."""
-    return _CONTROL.sub("?", text)
-
-
 def _plain(part: Part) -> str:
     if isinstance(part, str):
-        return no_controls(part)
-    return no_controls(part.url or part.text)
+        return printable(part)
+    return printable(part.url or part.text)
 
 
 def _irc(part: Part) -> str:
@@ -67,8 +60,8 @@ def _irc(part: Part) -> str:
 
 def _html(part: Part) -> str:
     if isinstance(part, str):
-        return escape(no_controls(part))
-    text = escape(no_controls(part.text))
+        return escape(printable(part))
+    text = escape(printable(part.text))
     if part.url:
         return f'<a href="{escape(part.url)}">{text}</a>'
     return f"<b>{text}</b>" if part.bold else text
@@ -76,7 +69,7 @@ def _html(part: Part) -> str:
 
 def quoted(text: str, limit: int = 40) -> str:
     """User input echoed in a reason: quoted, cut short (the bot must not become a megaphone)."""
-    text = no_controls(text)
+    text = printable(text)
     return f'"{text[:limit]}…"' if len(text) > limit else f'"{text}"'
 
 

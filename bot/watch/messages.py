@@ -92,6 +92,23 @@ def format_not_ready(build: FailedBuild, job_names: Sequence[str], waited: float
     return Text(plain, None, html)
 
 
+def format_returned(bug: Bug, failures: int) -> Text:
+    """A closed bug that came back: its id and title, how often its query hit in a day."""
+    title = f' "{clean(bug.title)}"' if bug.title else ""
+    builds = f"{failures} failed build{'s' if failures != 1 else ''}"
+    href = http_url(bug.url)
+    plain = f"Closed bug {clean(bug.id)}{title} is back: its query hit {builds} in the last day" + (
+        f" — {href}" if href else ""
+    )
+    label = escape(clean(bug.id))
+    shown = f'<a href="{escape(href)}">{label}</a>' if href else label
+    html = (
+        f"Closed bug {shown}{escape(title)} is back: its query hit <b>{failures}</b> "
+        f"failed build{'s' if failures != 1 else ''} in the last day"
+    )
+    return Text(plain, None, html)
+
+
 def format_bug_list(jobs: Sequence[JobResult]) -> str:
     """The ``%(bugs)s`` of ER's review comment: ``- <job>: <bug url> …`` per line.
 

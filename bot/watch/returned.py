@@ -13,10 +13,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
-from bot.intel.quality import BugClosed, QueryQuality, check_quality
+from bot.intel.quality import BugClosed, check_quality
 from bot.queries import Query
 from bot.search.base import SearchBackend, SearchError
 from bot.transports.base import Room, Text
+from bot.watch.messages import format_returned
 from bot.watch.routing import Routing, Subject
 
 log = logging.getLogger(__name__)
@@ -26,22 +27,6 @@ Deliver = Callable[[str, Room, Text], Awaitable[tuple[str, str | None]]]
 
 #: Seconds between looks for returned bugs.
 INTERVAL = 86400.0
-
-
-def format_returned(quality: QueryQuality) -> Text:
-    """One line: which closed bug came back, and how often it hit."""
-    query = quality.query
-    title = f' "{query.title}"' if query.title else ""
-    link = query.bug.url or query.id
-    plain = (
-        f"Closed bug {query.bug.id}{title} is back: its query hit {quality.failure} failed "
-        f"build{'s' if quality.failure != 1 else ''} in the last day — {link}"
-    )
-    html = (
-        f'Closed bug <a href="{link}">{query.bug.id}</a>{title} is back: its query hit '
-        f"<b>{quality.failure}</b> failed builds in the last day"
-    )
-    return Text(plain, None, html)
 
 
 def returned_subject(query: Query) -> Subject:
@@ -78,7 +63,13 @@ async def announce_returned(
             continue
         key = f"returned/{quality.query.id}/{day}"
         for room in routing.rooms_for(returned_subject(quality.query)):
-            result, _ = await deliver(key, room, format_returned(quality))
+            result, _ = await deliver(
+                key,
+                room,
+                format_returned(
+                    quality.query.bug.described(title=quality.query.title), quality.failure
+                ),
+            )
             said += result == "sent"
     return said
 
