@@ -21,11 +21,12 @@ room: it may be on the wire, or still in the dead process's memory. We do **not*
 (at most once for that window) and journal it as given up with the reason. A transport that
 writes a message as several lines (IRC) has each line journaled as its own unit (``key#n``),
 so the window is one line's write plus one commit: milliseconds on a healthy link; it grows
-only if the link breaks in that moment and the transport holds the line until it reconnects. Everywhere else (killed while
-waiting for logs, classifying, waiting for a transport to reconnect, or before the ``sending``
-commit) nothing is lost and nothing repeats: each (build, room) is announced exactly once.
-A duplicate in chat was judged worse than a rare lost line: a repeat is noise every member of
-the room sees, and a dropped announcement is still on the dashboard.
+only if the link breaks in that moment and the transport holds the line until it reconnects.
+Everywhere else (killed while waiting for logs, classifying, waiting for a transport to
+reconnect, or before the ``sending`` commit) nothing is lost and nothing repeats: each (build,
+room) is announced exactly once. A duplicate in chat was judged worse than a rare lost line: a
+repeat is noise every member of the room sees, and a dropped announcement is still on the
+dashboard.
 
 Each event source's position (the newest ``eventCreatedOn`` it yielded) is saved every few
 seconds and on shutdown; after a restart a Gerrit source catches up from there through the

@@ -129,3 +129,16 @@ def test_bad_yaml_names_the_file_and_line(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(["a", "list"]))
     with pytest.raises(ConfigError, match="top level must be a mapping"):
         load_channels(path)
+
+
+def test_channels_routed_to_a_transport_the_bot_does_not_run_are_named() -> None:
+    routing = parse_channels(
+        {
+            "openstack-nova": {"projects": ["nova"], "events": ["positive"]},
+            "openstack-qa": {"projects": ["all"], "events": ["negative"]},
+            "m": {"transport": "matrix", "room": "#qa:example.org", "projects": ["all"]}
+            | {"events": ["positive"]},
+        }
+    )
+    assert routing.unserved({"matrix"}) == {"irc": ["openstack-nova", "openstack-qa"]}
+    assert routing.unserved({"irc", "matrix"}) == {}

@@ -86,6 +86,7 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
     log.info("%d queries loaded from %s", await watcher.load(), settings.queries)
     routing = load_channels(settings.channels)
     transports = transports_from(settings)
+    _warn_unserved(routing, transports)
     # Closed together: each lets what it queued go out for a moment, and the stop must be quick.
     stack.push_async_callback(close_all, transports.values())
     for name, transport in transports.items():
@@ -122,6 +123,19 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
         dashboard=dashboard,
         dashboard_url=dashboard_url,
     )
+
+
+def _warn_unserved(routing: Routing, transports: Mapping[str, Transport]) -> None:
+    """Say once, loudly, which channels will hear nothing (an ER channels.yaml on a Matrix-only
+    bot routes everything to IRC); each of their messages is only journaled as given up."""
+    for transport, channels in routing.unserved(transports).items():
+        log.warning(
+            "channels %s route to %s, which this bot does not run: they will hear nothing "
+            "(configure %s:, or give them another transport: in the channels file)",
+            ", ".join(channels),
+            transport,
+            transport,
+        )
 
 
 async def close_all(transports: Iterable[Transport]) -> None:

@@ -18,7 +18,7 @@ ER's Launchpad-style names) or the tracker project of a found bug.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -152,6 +152,15 @@ class Routing:
     @property
     def rooms(self) -> list[Room]:
         return list(dict.fromkeys(ch.room for ch in self.channels))
+
+    def unserved(self, transports: Collection[str]) -> dict[str, list[str]]:
+        """Transport → the channels routed to it, for each transport not in ``transports``:
+        those channels would hear nothing."""
+        found: dict[str, list[str]] = {}
+        for channel in self.channels:
+            if channel.room.transport not in transports:
+                found.setdefault(channel.room.transport, []).append(channel.name)
+        return found
 
 
 def _matches(value: str | None, patterns: Iterable[str]) -> bool:
