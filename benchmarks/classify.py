@@ -88,7 +88,8 @@ def failed_builds(data: DemoData) -> list[FailedBuild]:
 
 def dataset(queries: Sequence[Query], docs: int, seed: int) -> DemoData:
     per_day = max(1, math.ceil(docs / 26 / 4))  # ~26 documents per buildset, 4 days
-    return generate(queries, days=4, buildsets_per_day=per_day, seed=seed)
+    # ER-era documents: ER's strategy, compared against, finds a job by its short uuid.
+    return generate(queries, days=4, buildsets_per_day=per_day, seed=seed, schema="er")
 
 
 # --- ER's strategy ----------------------------------------------------------------------
