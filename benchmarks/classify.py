@@ -267,7 +267,7 @@ async def ready_to_verdict(args: argparse.Namespace, base: list[Query]) -> list[
     ends: dict[str, list[dict[str, Any]]] = {}
     for doc in docs:
         if "POST-RUN END" in doc["message"]:
-            ends.setdefault(doc["build_change"], []).append(doc)
+            ends.setdefault(str(doc["build_change"]), []).append(doc)  # logsender: a number
     filler = [doc for b in others for job in b.jobs for doc in job_documents(b, job)]
     early += filler[: max(0, args.docs - len(docs))]
     builds = failed_builds(DemoData(tuple(waiting)))
