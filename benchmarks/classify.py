@@ -88,7 +88,8 @@ def failed_builds(data: DemoData) -> list[FailedBuild]:
 
 def dataset(queries: Sequence[Query], docs: int, seed: int) -> DemoData:
     per_day = max(1, math.ceil(docs / 26 / 4))  # ~26 documents per buildset, 4 days
-    return generate(queries, days=4, buildsets_per_day=per_day, seed=seed)
+    # ER-era documents: ER's strategy, compared against, finds a job by its short uuid.
+    return generate(queries, days=4, buildsets_per_day=per_day, seed=seed, schema="er")
 
 
 # --- ER's strategy ----------------------------------------------------------------------
@@ -266,7 +267,7 @@ async def ready_to_verdict(args: argparse.Namespace, base: list[Query]) -> list[
     ends: dict[str, list[dict[str, Any]]] = {}
     for doc in docs:
         if "POST-RUN END" in doc["message"]:
-            ends.setdefault(doc["build_change"], []).append(doc)
+            ends.setdefault(str(doc["build_change"]), []).append(doc)  # logsender: a number
     filler = [doc for b in others for job in b.jobs for doc in job_documents(b, job)]
     early += filler[: max(0, args.docs - len(docs))]
     builds = failed_builds(DemoData(tuple(waiting)))

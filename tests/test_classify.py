@@ -9,14 +9,14 @@ from typing import Any
 
 from bot.bugs import Bug
 from bot.demo.data import DemoBuildset, DemoJob, generate, gerrit_event, job_documents
-from bot.events.model import FailedBuild
+from bot.events.model import FailedBuild, Job
 from bot.events.parse import parse_event
 from bot.events.source import RawEvent
 from bot.queries import Query, load_queries
 from bot.queries.store import QueryStore
 from bot.search.base import Body, Response, SearchQueryError, SearchUnavailable
-from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
+from bot.search.schema import Schema
 from bot.search.synth import matching_fields
 from bot.watch.classify import (
     Classifier,
@@ -25,8 +25,8 @@ from bot.watch.classify import (
     classify_when_ready,
     failed_tests_lucene,
 )
-from bot.watch.readiness import ReadinessMonitor
-from tests.support.builds import NOW, log_docs, make_job, recent_build
+from bot.watch.readiness import ReadinessMonitor, check_readiness
+from tests.support.builds import NOW, WriteLogs, log_docs, make_job, recent_build, uuid_of
 from tests.support.clock import FakeClock
 from tests.support.paths import UPSTREAM_QUERIES, require_upstream
 from tests.support.search import CountingBackend
@@ -101,9 +101,10 @@ def test_failed_tests_lucene_names_each_test_with_a_failure_marker() -> None:
 # --- on osmem ---------------------------------------------------------------------------
 
 
-async def test_zero_one_and_several_bugs_in_one_round_trip(search: OpenSearchBackend) -> None:
-    await bulk_index(
-        search.client,
+async def test_zero_one_and_several_bugs_in_one_round_trip(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    await write_logs(
         log_docs("tempest", 1, ["nothing known here"])
         + log_docs("grenade", 2, ["ERROR: mirror unreachable, giving up"])
         + log_docs("tox-py3", 3, ["OSError: disk quota exceeded", "mirror unreachable"])
@@ -121,11 +122,10 @@ async def test_zero_one_and_several_bugs_in_one_round_trip(search: OpenSearchBac
 
 
 async def test_non_voting_jobs_match_only_allow_nonvoting_queries(
-    search: OpenSearchBackend,
+    search: OpenSearchBackend, write_logs: WriteLogs
 ) -> None:
     lines = ["disk quota exceeded", "[Errno 256] No more mirrors to try"]
-    await bulk_index(
-        search.client,
+    await write_logs(
         log_docs("nv", 1, lines, voting=False)
         + log_docs("v", 2, lines)
         # The report says non-voting though the logs claim voting:1: the report wins.
@@ -140,9 +140,10 @@ async def test_non_voting_jobs_match_only_allow_nonvoting_queries(
     assert [j.bugs for j in verdict.jobs] == [("1000004",), ("1000001", "1000004"), ("1000004",)]
 
 
-async def test_suppressed_queries_are_reported_apart(search: OpenSearchBackend) -> None:
-    await bulk_index(
-        search.client,
+async def test_suppressed_queries_are_reported_apart(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    await write_logs(
         log_docs("req", 1, ["Requirement foo>=1 does not match openstack/requirements value"]),
     )
     verdict = await Classifier(QUERIES).classify(recent_build(make_job("req", 1)), search)
@@ -150,10 +151,11 @@ async def test_suppressed_queries_are_reported_apart(search: OpenSearchBackend) 
     assert (job.bugs, job.suppressed, job.status) == ((), ("1000005",), "unrecognized")
 
 
-async def test_test_ids_need_a_failed_test_line(search: OpenSearchBackend) -> None:
+async def test_test_ids_need_a_failed_test_line(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
     bug_line = "Details: Timeout while verifying metadata on server."
-    await bulk_index(
-        search.client,
+    await write_logs(
         log_docs("t1", 1, [bug_line])
         + log_docs("t2", 2, [bug_line, f"{{0}} {TEST_ID} [2.1s] ... ok"])
         + log_docs("t3", 3, [bug_line, f"{{1}} {TEST_ID}[id-3e41c782,volume] [12.3s] ... FAILED"])
@@ -167,9 +169,8 @@ async def test_test_ids_need_a_failed_test_line(search: OpenSearchBackend) -> No
     assert counting.round_trips == 1
 
 
-async def test_incomplete_logs(search: OpenSearchBackend) -> None:
-    await bulk_index(
-        search.client,
+async def test_incomplete_logs(search: OpenSearchBackend, write_logs: WriteLogs) -> None:
+    await write_logs(
         log_docs("half", 1, ["mirror unreachable"], end=None)
         + log_docs("empty", 2, ["x"], end=None),
     )
@@ -183,9 +184,10 @@ async def test_incomplete_logs(search: OpenSearchBackend) -> None:
     assert [j.job.name for j in verdict.not_ready] == ["empty", "absent"]
 
 
-async def test_job_known_by_name_only_uses_its_latest_build(search: OpenSearchBackend) -> None:
-    await bulk_index(
-        search.client,
+async def test_job_known_by_name_only_uses_its_latest_build(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    await write_logs(
         log_docs("tox", 1, ["disk quota exceeded"], when=NOW - timedelta(hours=3))
         + log_docs("tox", 2, ["mirror unreachable"], when=NOW - timedelta(hours=1)),
     )
@@ -195,8 +197,51 @@ async def test_job_known_by_name_only_uses_its_latest_build(search: OpenSearchBa
     assert verdict.jobs[0].bugs == ("1000002",)
 
 
-async def test_without_scripts_it_falls_back_once(search: OpenSearchBackend) -> None:
-    await bulk_index(search.client, log_docs("a", 1, ["mirror unreachable"]))
+async def test_a_job_reported_by_log_url_is_judged_as_by_its_build_page(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    """Same bugs, same readiness, one request each: whether the report links the build page
+    (uuid), a log URL with a short uuid in it, or a log URL alone. On logsender's documents
+    (no short uuid) the URL is what names the build, and a recheck that ran since the report
+    is not taken for it."""
+    await write_logs(
+        log_docs("tempest", 1, ["ERROR: mirror unreachable"], when=NOW - timedelta(hours=2))
+        + log_docs("tempest", 2, ["disk quota exceeded"], end=None, when=NOW - timedelta(minutes=9))
+    )
+    seen = {}
+    for by in ("uuid", "short", "url"):
+        build = recent_build(make_job("tempest", 1, by=by))
+        counting = CountingBackend(search)
+        [job] = (await Classifier(QUERIES).classify(build, counting)).jobs
+        assert counting.round_trips == 1, by
+        [[ready]] = await check_readiness(counting, [build])
+        assert counting.round_trips == 2, by
+        seen[by] = (job.bugs, job.ready, job.build_uuid, job.missing), (ready.ready, ready.files)
+    assert seen["uuid"] == (
+        (("1000002",), True, uuid_of(1), ()),
+        (True, frozenset({"job-output.txt"})),
+    )
+    assert seen["short"] == seen["url"] == seen["uuid"]
+
+
+async def test_a_log_url_that_names_no_document_falls_back_to_the_latest_run(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    await write_logs(
+        log_docs("tox", 1, ["disk quota exceeded"], when=NOW - timedelta(hours=3))
+        + log_docs("tox", 2, ["mirror unreachable"], when=NOW - timedelta(hours=1)),
+    )
+    moved = Job(
+        "tox", "FAILURE", url="https://mirror.example.net/x/tox/fffffff/", short_uuid="fffffff"
+    )
+    [job] = (await Classifier(QUERIES).classify(recent_build(moved), search)).jobs
+    assert (job.bugs, job.build_uuid, job.ready) == (("1000002",), uuid_of(2), True)
+
+
+async def test_without_scripts_it_falls_back_once(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    await write_logs(log_docs("a", 1, ["mirror unreachable"]))
     refusing = SelectorRefusingBackend(search)
     classifier = Classifier(QUERIES)
     build = recent_build(make_job("a", 1))
@@ -206,8 +251,10 @@ async def test_without_scripts_it_falls_back_once(search: OpenSearchBackend) -> 
     assert refusing.searches == 3  # refused + retried, then straight without the selector
 
 
-async def test_replaced_queries_apply_to_the_next_build(search: OpenSearchBackend) -> None:
-    await bulk_index(search.client, log_docs("a", 1, ["brand new failure"]))
+async def test_replaced_queries_apply_to_the_next_build(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    await write_logs(log_docs("a", 1, ["brand new failure"]))
     store = QueryStore(QUERIES)
     classifier = Classifier(store)
     build = recent_build(make_job("a", 1))
@@ -217,17 +264,19 @@ async def test_replaced_queries_apply_to_the_next_build(search: OpenSearchBacken
     assert (await classifier.classify(build, search)).jobs[0].bugs == ("2000000",)
 
 
-async def test_late_logs_cost_one_classification(search: OpenSearchBackend) -> None:
+async def test_late_logs_cost_one_classification(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
     clock = FakeClock(NOW.timestamp())
     counting = CountingBackend(search)
     monitor = ReadinessMonitor(counting, interval=2.0, clock=clock, sleep=clock.sleep)
     build = recent_build(make_job("late", 1), make_job("later", 2), created=clock.now)
 
     async def first() -> None:
-        await bulk_index(search.client, log_docs("late", 1, ["mirror unreachable"]))
+        await write_logs(log_docs("late", 1, ["mirror unreachable"]))
 
     async def second() -> None:
-        await bulk_index(search.client, log_docs("later", 2, ["disk quota exceeded"]))
+        await write_logs(log_docs("later", 2, ["disk quota exceeded"]))
 
     clock.at(clock.now + 3, first)
     clock.at(clock.now + 11, second)
@@ -274,12 +323,14 @@ def with_test_lines(
     ]
 
 
-async def test_demo_builds_get_their_bugs(search: OpenSearchBackend) -> None:
+async def test_demo_builds_get_their_bugs(
+    search: OpenSearchBackend, write_logs: WriteLogs, schema: Schema
+) -> None:
     queries = upstream_queries()
     assert len(queries) == 74
     by_id = {q.id: q for q in queries}
-    data = generate(queries, days=4, buildsets_per_day=8, seed=3)
-    await bulk_index(search.client, with_test_lines(data.buildsets, by_id))
+    data = generate(queries, days=4, buildsets_per_day=8, seed=3, schema=schema)
+    await write_logs(with_test_lines(data.buildsets, by_id))
     expected = {(b.change, job.name): job.bug for b in data.buildsets for job in b.jobs if job.bug}
     assert len(set(expected.values())) >= 15  # a real spread of the 74 queries
     builds = [_parse(event) for event in data.events()]
@@ -300,7 +351,9 @@ async def test_demo_builds_get_their_bugs(search: OpenSearchBackend) -> None:
     assert counting.round_trips == len(builds)
 
 
-async def test_every_upstream_query_finds_its_demo_line(search: OpenSearchBackend) -> None:
+async def test_every_upstream_query_finds_its_demo_line(
+    search: OpenSearchBackend, write_logs: WriteLogs, schema: Schema
+) -> None:
     """Each of the 74 queries gets a failed job carrying its synthesized line (4 per build)."""
     queries = upstream_queries()
     by_id = {q.id: q for q in queries}
@@ -313,10 +366,11 @@ async def test_every_upstream_query_finds_its_demo_line(search: OpenSearchBacken
             queue="gate",
             started=NOW - timedelta(hours=2),
             jobs=tuple(jobs[n * 4 : n * 4 + 4]),
+            schema=schema,
         )
         for n in range((len(jobs) + 3) // 4)
     ]
-    await bulk_index(search.client, with_test_lines(buildsets, by_id))
+    await write_logs(with_test_lines(buildsets, by_id))
     classifier = Classifier(queries)
     found: dict[str, set[str]] = {}
     for buildset in buildsets:
@@ -348,7 +402,9 @@ def test_query_set_skips_duplicates_keeping_the_last() -> None:
 # --- many builds at once ----------------------------------------------------------------
 
 
-async def test_builds_asked_for_together_share_requests(search: OpenSearchBackend) -> None:
+async def test_builds_asked_for_together_share_requests(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
     lines = (["mirror unreachable"], ["disk quota exceeded"], ["fine"])
     docs = []
     builds = []
@@ -357,7 +413,7 @@ async def test_builds_asked_for_together_share_requests(search: OpenSearchBacken
         docs += log_docs("a", 10 + i, lines[i % 3], change=change)
         docs += log_docs("b", 20 + i, lines[(i + 1) % 3], change=change)
         builds.append(recent_build(make_job("a", 10 + i), make_job("b", 20 + i), change=change))
-    await bulk_index(search.client, docs)
+    await write_logs(docs)
     counting = CountingBackend(search)
     classifier = Classifier(QUERIES, batch_jobs=4)
     verdicts = await asyncio.gather(*(classifier.classify(b, counting) for b in builds))

@@ -24,6 +24,7 @@ from bot.dashboard.graph import (
 )
 from bot.dashboard.links import kibana_url, rison_string
 from bot.queries import Query
+from bot.search.schema import Schema
 from tests.support.graph import MATCHERS, NOW_MS, QUERIES, matches, seed_graph_data, write_repo
 
 
@@ -97,7 +98,7 @@ async def test_data_spans_what_the_test_claims(graph_search: Any) -> None:
     """Guard the dataset: hits in the current hour and builds spanning two hours exist."""
     _, docs = graph_search
     hour = NOW_MS - NOW_MS % STEP_MS
-    quota = [d for d in docs if MATCHERS["1001"](d) and d["voting"] == "1"]
+    quota = [d for d in docs if MATCHERS["1001"](d) and str(d["voting"]) == "1"]
     assert any(hour <= ts_ms(d) <= NOW_MS for d in docs)
     assert any(ts_ms(d) < hour - 240 * STEP_MS for d in quota)  # older than the window
     hours_per_build: dict[str, set[int]] = defaultdict(set)
@@ -170,13 +171,13 @@ def test_kibana_link_escapes_rison_and_url() -> None:
     assert kibana_url(None, "x", 10) == ""
 
 
-def test_graph_command(search_settings: SearchSettings, tmp_path: Path) -> None:
+def test_graph_command(search_settings: SearchSettings, tmp_path: Path, schema: Schema) -> None:
     from typer.testing import CliRunner
 
     import bot.cli.graph  # noqa: F401  (registers the subcommand)
     from bot.cli.app import app
 
-    docs = seed_graph_data(search_settings)
+    docs = seed_graph_data(search_settings, schema)
     repo = write_repo(tmp_path / "queries")
     out = tmp_path / "out" / "all.json"
     common = ["--es-url", search_settings.url, "--queries", str(repo)]

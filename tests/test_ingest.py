@@ -23,7 +23,7 @@ from bot.events.parse import parse_event
 from bot.events.source import RawEvent
 from bot.ingest import IngestError, IngestSettings, ingest_build, ingest_tree
 from bot.ingest.fetch import LogFetcher
-from bot.ingest.logs import build_info, log_level, manifest_files, parse_timestamp
+from bot.ingest.logs import build_info, documents, log_level, manifest_files, parse_timestamp
 from bot.queries import load_queries
 from bot.search.opensearch import OpenSearchBackend
 from bot.watch.classify import Classifier, classify_when_ready
@@ -198,21 +198,27 @@ async def test_documents_carry_the_build_fields_and_line_times(
 
     [apt] = await search(search_settings, 'message:"Failed to update apt repos"')
     assert apt["@timestamp"] == at(61).isoformat()
+    # logsender's layout: the message after the console's "TIMESTAMP | ", the file's own URL,
+    # configured tags then the base name, integers, no short uuid.
+    assert apt["message"] == "controller | Failed to update apt repos, we're dead now"
     assert apt["filename"] == "job-output.txt"
-    assert apt["tags"] == ["console", "job-output.txt"]
+    assert apt["tags"] == ["console", "console.html", "job-output.txt"]
     assert apt["log_url"] == f"{log_server.url}/logs/{JOB_PATH}job-output.txt"
     expected = {
         "build_name": "tempest-full-py3",
         "build_status": "FAILURE",
         "build_queue": "gate",
         "build_branch": "master",
-        "build_change": "123456",
+        "build_change": 123456,
         "build_patchset": "3",
-        "build_short_uuid": "4bc5a41",
+        "build_ref": "refs/changes/56/123456/3",
+        "build_node": "zuul-executor",
+        "node_provider": "local",
         "project": "openstack/nova",
-        "voting": "1",
+        "voting": 1,
     }
     assert {key: apt[key] for key in expected} == expected
+    assert "build_short_uuid" not in apt
     # A line without a stamp sorts with the line before it.
     [cont] = await search(search_settings, 'message:"continuation line"')
     assert cont["@timestamp"] == at(61).isoformat()
@@ -222,6 +228,8 @@ async def test_documents_carry_the_build_fields_and_line_times(
     assert libvirt["@timestamp"] == at(40).isoformat()
     [oom] = await search(search_settings, 'message:"Out of memory"')
     assert (oom["filename"], oom["tags"]) == ("logs/syslog.txt", ["syslog.txt"])
+    # The link opens the file as the server stores it.
+    assert oom["log_url"] == f"{log_server.url}/logs/{JOB_PATH}logs/syslog.txt.gz"
     warned = await search(search_settings, "loglevel:WARNING")
     assert [doc["filename"] for doc in warned] == ["logs/screen-n-cpu.txt"]
 
@@ -267,7 +275,7 @@ async def test_jenkins_tree_found_through_directory_listings() -> None:
     by_file = {doc["filename"]: doc for doc in sink.docs}
     assert set(by_file) == {"console.html", "logs/screen-n-api.txt"}
     messages = [doc["message"] for doc in sink.docs if doc["filename"] == "console.html"]
-    assert messages[1] == "2013-10-01 12:00:05.000 | ERROR: apt & co broke"
+    assert messages[1] == "ERROR: apt & co broke"
     assert by_file["console.html"]["tags"] == ["console", "console.html"]
     # The console is indexed last: its end marker must not beat the other files in.
     assert sink.docs[-1]["filename"] == "console.html"
@@ -337,6 +345,42 @@ def test_time_stamps_and_levels() -> None:
     assert log_level("INFORMATION only") is None
 
 
+def test_build_fields_come_from_the_report_where_it_says_them() -> None:
+    zuul = "https://zuul.example.org/t/openstack"
+    job = Job("tempest-full-py3", "FAILURE", url=f"{zuul}/build/{UUID}", uuid=UUID, voting=False)
+    build = failed_build(
+        job,
+        change="123456",
+        patchset="3",
+        buildset_url=f"{zuul}/buildset/{'b' * 32}",
+        change_url="https://review.example.org/c/openstack/nova/+/123456",
+    )
+    info = build_info(build, job, "https://logs.example.org/x")
+    assert info.log_root == "https://logs.example.org/x/"
+    assert info.fields == {
+        "build_name": "tempest-full-py3",
+        "build_status": "FAILURE",
+        "build_queue": "gate",
+        "build_change": 123456,
+        "build_patchset": "3",
+        "build_ref": "refs/changes/56/123456/3",
+        "build_uuid": UUID,
+        "build_set": "b" * 32,
+        "project": "openstack/nova",
+        "voting": 0,
+        "tenant": "openstack",
+        "change_url": "https://review.example.org/c/openstack/nova/+/123456",
+        "build_node": "zuul-executor",
+        "node_provider": "local",
+    }
+    text = "2026-11-26 08:00:00.123456 | a | b\nplain | text\n2026-11-26 08:00:01.5 | \n"
+    docs = list(documents(text, "controller/logs/devstacklog.txt.gz", info))
+    # Only a console line's "TIMESTAMP | " goes; a line left empty by it goes too.
+    assert [d["message"] for d in docs] == ["a | b", "plain | text"]
+    assert docs[0]["tags"] == ["devstacklog.txt"]
+    assert docs[0]["log_url"] == "https://logs.example.org/x/controller/logs/devstacklog.txt.gz"
+
+
 def test_hostile_manifest_names_stay_inside_the_tree() -> None:
     tree = {
         "tree": [
@@ -364,8 +408,12 @@ async def test_cli_ingests_and_dry_runs(
     real = await asyncio.to_thread(runner.invoke, app, [*args, "--file", "logs/syslog.txt"])
     assert real.exit_code == 0, (real.output, real.exception)
     assert real.stdout.strip() == "9"  # the console and syslog only
-    docs = await search(search_settings, "build_change:123456")
-    assert {d["build_short_uuid"] for d in docs} == {"4bc5a41"}
+    docs = await search(search_settings, "build_change:123456 AND voting:1")
+    assert len(docs) == 9
+    assert {(d["build_change"], d["voting"], "build_short_uuid" in d) for d in docs} == {
+        (123456, 1, False)
+    }
+    assert all(d["log_url"].startswith(url) for d in docs)
 
     gone = await asyncio.to_thread(
         runner.invoke, app, ["ingest", f"{log_server.url}/logs/nothing/", *args[2:]]

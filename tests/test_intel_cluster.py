@@ -30,6 +30,7 @@ from bot.queries import load_queries
 from bot.search.base import SearchQueryError
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
+from bot.search.schema import Schema
 from bot.search.stats import query_string, since
 from tests.support.clusters import (
     COUNTS,
@@ -41,11 +42,13 @@ from tests.support.clusters import (
 )
 
 
-async def clusters_of(settings: SearchSettings, seed: int) -> tuple[ClusterReport, Any]:
+async def clusters_of(
+    settings: SearchSettings, seed: int, schema: Schema
+) -> tuple[ClusterReport, Any]:
     builds = seed_builds(seed)
     backend = OpenSearchBackend(settings)
     try:
-        await bulk_index(backend.client, documents(builds))
+        await bulk_index(backend.client, documents(builds, schema), schema=schema)
         report = await find_clusters(backend, [KNOWN_QUERY], days=7, queue="gate")
         return report, (builds, backend)
     except BaseException:
@@ -54,8 +57,9 @@ async def clusters_of(settings: SearchSettings, seed: int) -> tuple[ClusterRepor
 
 
 @pytest.fixture
-async def seeded(search_settings: SearchSettings) -> AsyncIterator[Any]:
-    report, (builds, backend) = await clusters_of(search_settings, seed=1)
+async def seeded(search_settings: SearchSettings, schema: Schema) -> AsyncIterator[Any]:
+    """The scenario clustered, in each document layout."""
+    report, (builds, backend) = await clusters_of(search_settings, 1, schema)
     yield report, builds, backend
     await backend.close()
 
@@ -83,14 +87,14 @@ async def test_four_patterns_make_exactly_four_clusters(seeded: Any) -> None:
 
 
 async def test_ids_are_stable_across_runs_and_reseeding(
-    seeded: Any, search_settings: SearchSettings
+    seeded: Any, search_settings: SearchSettings, schema: Schema
 ) -> None:
     report, builds, backend = seeded
     again = await find_clusters(backend, [KNOWN_QUERY], days=7, queue="gate")
     assert [(c.id, c.uuids) for c in again.clusters] == [(c.id, c.uuids) for c in report.clusters]
     # Different numbers, uuids, paths, hosts and times everywhere: the same failures.
     await backend.client.indices.delete(index="logstash-*")
-    other, (rebuilt, other_backend) = await clusters_of(search_settings, seed=99)
+    other, (rebuilt, other_backend) = await clusters_of(search_settings, 99, schema)
     await other_backend.close()
     assert by_pattern(other, rebuilt) == by_pattern(report, builds)
     assert len(by_pattern(report, builds)) == 4

@@ -9,12 +9,22 @@ from typing import Any
 
 import pytest
 
-from bot.search.builds import DSVM_FILES, GRENADE_FILE, job_filter, required_files
+from bot.search.builds import DSVM_FILES, GRENADE_FILE, job_filter, log_prefix, required_files
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.watch import readiness
 from bot.watch.readiness import ReadinessMonitor, check_readiness, readiness_body
-from tests.support.builds import NOW, file_docs, log_docs, make_job, recent_build, uuid_of
+from tests.support.builds import (
+    NOW,
+    WriteLogs,
+    file_docs,
+    in_layout,
+    job_url,
+    log_docs,
+    make_job,
+    recent_build,
+    uuid_of,
+)
 from tests.support.clock import FakeClock
 from tests.support.polling import until
 from tests.support.search import CountingBackend
@@ -33,14 +43,55 @@ def test_required_files_follow_er() -> None:
 def test_job_identity() -> None:
     build = recent_build()
     assert job_filter(build, make_job("a", 1)) == {"term": {"build_uuid": uuid_of(1)}}
-    short = job_filter(build, make_job("a", 1, by="short"))["bool"]["filter"]
-    assert {"term": {"build_short_uuid": uuid_of(1)[:7]}} in short
-    assert {"term": {"build_name": "a"}} in short
     named = job_filter(build, make_job("a", 1, by="name"))["bool"]["filter"]
-    assert [list(c["term"]) for c in named] == [
-        ["build_change"],
-        ["build_patchset"],
-        ["build_name"],
+    assert named == [
+        {"term": {"build_change": "1001"}},  # hits an integer field as well as a keyword one
+        {"term": {"build_patchset": "2"}},
+        {"term": {"build_name": "a"}},
+    ]
+    # A log URL names its build (short uuid: ER-era documents; the URL: logsender's log_url)
+    # or else change/patchset/name do, all in one filter.
+    short = job_filter(build, make_job("a", 1, by="short"))["bool"]["should"]
+    exact = {"prefix": {"log_url": job_url("a", 1)}}
+    assert short[0]["bool"]["filter"] == [
+        {"term": {"build_name": "a"}},
+        {
+            "bool": {
+                "should": [{"term": {"build_short_uuid": uuid_of(1)[:7]}}, exact],
+                "minimum_should_match": 1,
+            }
+        },
+    ]
+    assert short[1] == {"bool": {"filter": named}}
+    url_only = job_filter(build, make_job("a", 1, by="url"))["bool"]["should"]
+    assert url_only[0]["bool"]["filter"] == [{"term": {"build_name": "a"}}, exact]
+    assert url_only[1] == short[1]
+
+
+def test_log_url_prefix_is_the_reported_directory() -> None:
+    assert (
+        log_prefix("https://l/56/123456/3/gate/j/4bc5a41/")
+        == "https://l/56/123456/3/gate/j/4bc5a41/"
+    )
+    assert log_prefix("https://l/j/4bc5a41") == "https://l/j/4bc5a41/"
+    assert log_prefix("http://l/j/17/console.html") == "http://l/j/17/"
+    assert log_prefix("https://l/j/4bc5a41/?x=1#end") == "https://l/j/4bc5a41/"
+
+
+def test_reported_build_ranks_exact_matches_only_when_a_job_needs_it() -> None:
+    by_uuid = readiness_body([recent_build(make_job("a", 1))])["aggs"]["jobs"]["aggs"]["build"]
+    assert by_uuid["terms"]["order"] == {"latest": "desc"}
+    assert "exact" not in by_uuid["aggs"]
+    body = readiness_body(
+        [recent_build(make_job("a", 1, by="short"), make_job("b", 2, by="url"), make_job("c", 3))]
+    )
+    build = body["aggs"]["jobs"]["aggs"]["build"]
+    assert build["terms"]["order"] == [{"exact": "desc"}, {"latest": "desc"}]
+    jobs = body["aggs"]["jobs"]["filters"]["filters"]
+    # Each exact clause is the one in its job's filter: ordering picks the reported run.
+    assert build["aggs"]["exact"]["filter"]["bool"]["should"] == [
+        jobs["0.0"]["bool"]["should"][0],
+        jobs["0.1"]["bool"]["should"][0],
     ]
 
 
@@ -57,9 +108,10 @@ def test_one_body_covers_several_builds() -> None:
 # --- on osmem ---------------------------------------------------------------------------
 
 
-async def test_ready_partial_and_old_console(search: OpenSearchBackend) -> None:
-    await bulk_index(
-        search.client,
+async def test_ready_partial_and_old_console(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    await write_logs(
         log_docs("done", 1)
         + log_docs("running", 2, end=None)
         + log_docs("old", 3, end="[SCP] Copying console log, please wait", filename="console.html"),
@@ -71,38 +123,60 @@ async def test_ready_partial_and_old_console(search: OpenSearchBackend) -> None:
     assert jobs[0].build_uuid == uuid_of(1)
 
 
-async def test_dsvm_jobs_wait_for_their_files(search: OpenSearchBackend) -> None:
-    await bulk_index(
-        search.client, log_docs("grenade-dsvm", 4) + file_docs("grenade-dsvm", 4, DSVM_FILES[:3])
-    )
+async def test_a_cluster_holding_both_layouts(search: OpenSearchBackend) -> None:
+    """A site that moved to logsender: yesterday's builds in an ER-era index (keyword
+    build_change and voting), today's in logsender's (integers). A term on build_change hits
+    both, given as text or as a number: osmem does as OpenSearch (a keyword field compares a
+    number's text, a numeric field parses a numeric string)."""
+    old = in_layout(log_docs("old", 1, when=NOW - timedelta(days=1, hours=1)), "er")
+    new = in_layout(log_docs("new", 2), "logsender")
+    await bulk_index(search.client, old, schema="er")
+    await bulk_index(search.client, new, schema="logsender")
+    mappings = await search.client.indices.get_mapping(index="logstash-*")
+    types = {m["mappings"]["properties"]["build_change"]["type"] for m in mappings.values()}
+    assert types == {"keyword", "integer"}
+    build = recent_build(make_job("old", 1, by="short"), make_job("new", 2, by="url"))
+    [jobs] = await check_readiness(search, [build])
+    assert [(j.build_uuid, j.ready) for j in jobs] == [(uuid_of(1), True), (uuid_of(2), True)]
+    for value in ("1001", 1001):
+        response = await search.search({"query": {"term": {"build_change": value}}, "size": 100})
+        assert response["hits"]["total"]["value"] == len(old) + len(new), value
+
+
+async def test_dsvm_jobs_wait_for_their_files(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
+    await write_logs(log_docs("grenade-dsvm", 4) + file_docs("grenade-dsvm", 4, DSVM_FILES[:3]))
     build = recent_build(make_job("grenade-dsvm", 4, by="short"))
     [[job]] = await check_readiness(search, [build])
     assert not job.ready
     assert job.missing == tuple(sorted({*DSVM_FILES[3:], GRENADE_FILE}))
-    await bulk_index(search.client, file_docs("grenade-dsvm", 4, [*DSVM_FILES[3:], GRENADE_FILE]))
+    await write_logs(file_docs("grenade-dsvm", 4, [*DSVM_FILES[3:], GRENADE_FILE]))
     [[job]] = await check_readiness(search, [build])
     assert job.ready
 
 
-async def test_job_known_by_name_only_is_its_latest_build(search: OpenSearchBackend) -> None:
+async def test_job_known_by_name_only_is_its_latest_build(
+    search: OpenSearchBackend, write_logs: WriteLogs
+) -> None:
     older = log_docs("tox", 5, when=NOW - timedelta(hours=3))
     newer = log_docs(
         "tox", 6, end=None, when=NOW - timedelta(hours=1)
     )  # the recheck, still running
-    await bulk_index(search.client, older + newer)
+    await write_logs(older + newer)
     [[job]] = await check_readiness(search, [recent_build(make_job("tox", 0, by="name"))])
     assert job.build_uuid == uuid_of(6)
     assert not job.ready
 
 
-async def test_logs_that_arrive_late(search: OpenSearchBackend) -> None:
+async def test_logs_that_arrive_late(search: OpenSearchBackend, write_logs: WriteLogs) -> None:
     clock = FakeClock(NOW.timestamp())
     counting = CountingBackend(search)
     monitor = ReadinessMonitor(counting, interval=2.0, clock=clock, sleep=clock.sleep)
     build = recent_build(make_job("late", 7), created=clock.now)
 
     async def arrive() -> None:
-        await bulk_index(search.client, log_docs("late", 7))
+        await write_logs(log_docs("late", 7))
 
     clock.at(clock.now + 7, arrive)
     result = await monitor.wait(build, deadline=monitor.deadline_for(build, 1200))
@@ -132,7 +206,7 @@ async def test_past_deadline_judges_now_without_a_request(search: OpenSearchBack
 
 
 async def test_many_builds_wait_together_without_serializing(
-    search: OpenSearchBackend, monkeypatch: pytest.MonkeyPatch
+    search: OpenSearchBackend, write_logs: WriteLogs, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(readiness, "BATCH_JOBS", 16)  # 30 builds x 2 jobs -> 4 bodies per msearch
     clock = FakeClock(NOW.timestamp())
@@ -150,7 +224,7 @@ async def test_many_builds_wait_together_without_serializing(
         )
 
         async def arrive(docs: list[dict[str, Any]] = docs) -> None:
-            await bulk_index(search.client, docs)
+            await write_logs(docs)
 
         clock.at(clock.now + 3 * (30 - i), arrive)
     finished: list[int] = []
@@ -169,8 +243,8 @@ async def test_many_builds_wait_together_without_serializing(
     assert counting.msearches > 0  # while more than 16 jobs waited, chunks went in one msearch
 
 
-async def test_search_errors_back_off(search: OpenSearchBackend) -> None:
-    await bulk_index(search.client, log_docs("j", 11))
+async def test_search_errors_back_off(search: OpenSearchBackend, write_logs: WriteLogs) -> None:
+    await write_logs(log_docs("j", 11))
     clock = FakeClock(NOW.timestamp())
     counting = CountingBackend(search, fail_first=3)
     monitor = ReadinessMonitor(
@@ -182,14 +256,14 @@ async def test_search_errors_back_off(search: OpenSearchBackend) -> None:
     assert counting.searches == 4
 
 
-async def test_real_time_wait_and_cancel(search: OpenSearchBackend) -> None:
+async def test_real_time_wait_and_cancel(search: OpenSearchBackend, write_logs: WriteLogs) -> None:
     monitor = ReadinessMonitor(search, interval=0.05)
     slow = recent_build(make_job("slow", 12))
     never = recent_build(make_job("never", 13), change="1002")
 
     async def later() -> None:
         await until(lambda: monitor.polls >= 1, "a poll", 30)  # seen missing at least once
-        await bulk_index(search.client, log_docs("slow", 12))
+        await write_logs(log_docs("slow", 12))
 
     cancelled = asyncio.create_task(monitor.wait(never, deadline=NOW.timestamp() + 3600))
     arriving = asyncio.create_task(later())

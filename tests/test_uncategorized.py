@@ -14,13 +14,13 @@ import pytest
 from bot.config import SearchSettings
 from bot.dashboard.render import render_uncategorized
 from bot.intel.uncategorized import (
-    log_dir,
     parse_uncat,
     uncat_body,
     uncat_json,
     uncategorized,
 )
-from tests.support.graph import NOW, QUERIES, matches, seed_graph_data, write_repo
+from bot.search.schema import Schema, log_dir
+from tests.support.graph import DEEP_FILE, NOW, QUERIES, matches, seed_graph_data, write_repo
 
 
 def expected(docs: list[dict[str, Any]], days: int, queue: str | None) -> dict[str, Any]:
@@ -30,7 +30,7 @@ def expected(docs: list[dict[str, Any]], days: int, queue: str | None) -> dict[s
     def failed(d: dict[str, Any]) -> bool:
         return (
             d["build_status"] == "FAILURE"
-            and d["voting"] == "1"
+            and str(d["voting"]) == "1"
             and (queue is None or d["build_queue"] == queue)
             and datetime.fromisoformat(d["@timestamp"]) >= cutoff
         )
@@ -69,17 +69,24 @@ async def test_report_matches_independent_counts(
     assert not report.truncated
 
 
-async def test_builds_carry_log_links_and_times(graph_search: Any) -> None:
+async def test_builds_carry_log_links_times_and_changes(graph_search: Any) -> None:
     backend, docs = graph_search
     report = await uncategorized(backend, QUERIES, 10, "gate")
-    newest = {}
+    newest: dict[str, dict[str, Any]] = {}
     for d in docs:
-        when = datetime.fromisoformat(d["@timestamp"])
-        newest[d["build_uuid"]] = max(newest.get(d["build_uuid"], when), when)
-    for job in report.jobs:
-        for build in job.unclassified:
-            assert build.log_url == f"https://logs.example.org/gate/{job.name}/{build.uuid[:7]}/"
-            assert build.timestamp == newest[build.uuid]
+        if d["build_uuid"] not in newest or d["@timestamp"] > newest[d["build_uuid"]]["@timestamp"]:
+            newest[d["build_uuid"]] = d
+    builds = [build for job in report.jobs for build in job.unclassified]
+    for build in builds:
+        doc = newest[build.uuid]
+        # The build's log directory, whichever file its newest line is in.
+        assert (
+            build.log_url == f"https://logs.example.org/gate/{doc['build_name']}/{build.uuid[:7]}/"
+        )
+        assert build.timestamp == datetime.fromisoformat(doc["@timestamp"])
+        # Text, whether the document has "900012" (ER's era) or 900012 (logsender).
+        assert (build.change, build.patchset) == (str(doc["build_change"]), doc["build_patchset"])
+    assert any(newest[b.uuid]["filename"] == DEEP_FILE for b in builds)
 
 
 async def test_page_and_json(graph_search: Any) -> None:
@@ -104,7 +111,7 @@ def test_body_is_one_request_over_failed_voting_builds() -> None:
     body = uncat_body(QUERIES, days=5, queue="gate", max_builds=50)
     clauses = body["query"]["bool"]["filter"]
     assert {"term": {"build_status": "FAILURE"}} in clauses
-    assert {"term": {"voting": "1"}} in clauses
+    assert {"term": {"voting": "1"}} in clauses  # matches an integer and a keyword field
     assert {"term": {"build_queue": "gate"}} in clauses
     assert body["aggs"]["builds"]["terms"]["size"] == 50
     assert body["aggs"]["builds"]["aggs"]["first"]["top_hits"]["size"] == 1
@@ -137,20 +144,45 @@ def test_escaping_and_truncation_from_a_recorded_response() -> None:
     assert "only the newest are counted" in page
 
 
-def test_log_dir_cuts_console_files() -> None:
+def test_log_dir_cuts_console_files_and_file_paths() -> None:
     assert log_dir("https://l/a/b/job-output.txt") == "https://l/a/b/"
     assert log_dir("https://l/a/b/job-output.txt.gz") == "https://l/a/b/"
     assert log_dir("http://l/a/console.html") == "http://l/a/"
     assert log_dir("https://l/a/b/") == "https://l/a/b/"
+    # logsender: the file's path is appended to the build's log URL, whatever the file.
+    deep = "https://l/a/b/controller/logs/devstacklog.txt"
+    assert log_dir(deep, "controller/logs/devstacklog.txt") == "https://l/a/b/"
+    assert log_dir(deep + ".gz", "controller/logs/devstacklog.txt") == "https://l/a/b/"
+    # ER's era: the console URL on every file's documents.
+    assert log_dir("https://l/a/b/console.html", "logs/screen-n-cpu.txt") == "https://l/a/b/"
 
 
-def test_uncat_command(search_settings: SearchSettings, tmp_path: Path) -> None:
+def test_a_logsender_hit_reads_as_an_er_one() -> None:
+    hit = {
+        "build_name": "tempest-full",
+        "project": "openstack/nova",
+        "log_url": "https://logs/12/912345/3/gate/tempest-full/4bc5a41/controller/logs/syslog.txt",
+        "filename": "controller/logs/syslog.txt",
+        "@timestamp": "2026-11-20T10:00:00",
+        "build_change": 912345,
+        "build_patchset": "3",
+    }
+    bucket = {"key": "4bc5a41d", "first": {"hits": {"hits": [{"_source": hit}]}}}
+    report = parse_uncat({"aggregations": {"builds": {"buckets": [bucket]}}}, days=10, queue="gate")
+    [build] = report.jobs[0].unclassified
+    assert build.log_url == "https://logs/12/912345/3/gate/tempest-full/4bc5a41/"
+    assert (build.change, build.patchset) == ("912345", "3")
+    assert uncat_json(report)["jobs"][0]["builds"][0]["change"] == "912345"
+    assert "912345,3" in render_uncategorized(report)
+
+
+def test_uncat_command(search_settings: SearchSettings, tmp_path: Path, schema: Schema) -> None:
     from typer.testing import CliRunner
 
     import bot.cli.uncat  # noqa: F401  (registers the subcommand)
     from bot.cli.app import app
 
-    want = expected(seed_graph_data(search_settings), 10, "gate")
+    want = expected(seed_graph_data(search_settings, schema), 10, "gate")
     repo = write_repo(tmp_path / "queries")
     common = ["--es-url", search_settings.url, "--queries", str(repo)]
     out = tmp_path / "uncategorized.html"

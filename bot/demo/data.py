@@ -3,7 +3,8 @@
 Feeds the embedded search server for ``make run``, the tests and the benchmarks. Failing jobs
 carry lines that a chosen query matches (synthesized from the query itself, see
 :mod:`bot.search.synth`) or an error no query knows; passing jobs are mostly clean. Everything
-is derived from a seed, so a dataset is reproducible.
+is derived from a seed, so a dataset is reproducible. The documents come in either layout
+(:mod:`bot.search.schema`): logsender's, what sites write today, unless told otherwise.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.queries import Query
+from bot.search.schema import DEFAULT_SCHEMA, Schema, shape
 from bot.search.synth import matching_fields
 
 LOG_HOST = "https://logs.example.org"
 REVIEW_URL = "https://review.example.org"
+TENANT = "openstack"
 
 PROJECTS = ("openstack/nova", "openstack/neutron", "openstack/cinder", "openstack/glance")
 JOBS = ("tempest-full-py3", "grenade", "openstack-tox-py311", "nova-ceph-multistore")
@@ -72,6 +75,7 @@ class DemoBuildset:
     started: datetime
     jobs: tuple[DemoJob, ...]
     branch: str = "master"
+    schema: Schema = DEFAULT_SCHEMA  # the layout of its log documents
 
     @property
     def failed(self) -> bool:
@@ -106,15 +110,17 @@ def generate(
     days: int = 10,
     buildsets_per_day: int = 12,
     seed: int = 1,
+    schema: Schema = DEFAULT_SCHEMA,
 ) -> DemoData:
-    """A reproducible dataset over the last ``days`` days, using ``queries`` as the known bugs."""
+    """A reproducible dataset over the last ``days`` days, using ``queries`` as the known bugs,
+    its log documents in ``schema``'s layout."""
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     usable = [q for q in queries if matching_fields(q.lucene).get("message")]
     buildsets = []
     for n in range(days * buildsets_per_day):
         started = now - timedelta(minutes=rng.uniform(30, days * 24 * 60))
-        buildsets.append(_buildset(rng, n, started, usable))
+        buildsets.append(replace(_buildset(rng, n, started, usable), schema=schema))
     return DemoData(tuple(sorted(buildsets, key=lambda b: b.started)))
 
 
@@ -166,7 +172,7 @@ def _job_with_bug(query: Query, name: str, uuid: str) -> DemoJob:
 
 
 def job_documents(buildset: DemoBuildset, job: DemoJob) -> Iterator[dict[str, Any]]:
-    """The log lines of one job, logstash-style, one document each."""
+    """The log lines of one job, logstash-style, one document each (``buildset.schema``)."""
     base = {
         "build_name": job.name,
         "build_status": job.status,
@@ -174,14 +180,20 @@ def job_documents(buildset: DemoBuildset, job: DemoJob) -> Iterator[dict[str, An
         "build_branch": buildset.branch,
         "build_change": buildset.change,
         "build_patchset": buildset.patchset,
+        "build_ref": _ref(buildset),
         "build_uuid": job.uuid,
-        "build_short_uuid": job.short_uuid,
+        "build_set": hashlib.sha1(_ref(buildset).encode()).hexdigest()[:32],
         "project": buildset.project,
-        "voting": "1" if job.voting else "0",
-        "log_url": buildset.log_url(job) + "job-output.txt",
+        "voting": job.voting,
+        "tenant": TENANT,
+        "change_url": _change_url(buildset),
+        "hosts_id": [hashlib.sha1(job.uuid.encode()).hexdigest()[:16]],
+        "hosts_region": ["demo-region"],
+        "zuul_executor": "ze01.example.org",
+        "log_url": buildset.log_url(job),
         "node_provider": "demo-cloud",
         "filename": "job-output.txt",
-        "tags": ["console", "job-output.txt"],
+        "tags": ["console", "console.html"],
         "loglevel": "INFO",
     }
     lines: list[dict[str, Any]] = [{"message": text} for text in ROUTINE_LINES]
@@ -193,7 +205,7 @@ def job_documents(buildset: DemoBuildset, job: DemoJob) -> Iterator[dict[str, An
     lines.append({"message": END_MARKER})
     for second, line in enumerate(lines):
         when = buildset.started + timedelta(seconds=second)
-        yield {**base, **line, "@timestamp": when.isoformat()}
+        yield shape({**base, **line, "@timestamp": when.isoformat()}, buildset.schema)
 
 
 def gerrit_event(buildset: DemoBuildset, author: str = "zuul") -> dict[str, Any]:
@@ -217,12 +229,16 @@ def gerrit_event(buildset: DemoBuildset, author: str = "zuul") -> dict[str, Any]
             "project": buildset.project,
             "branch": buildset.branch,
             "number": int(buildset.change),
-            "url": f"{REVIEW_URL}/c/{buildset.project}/+/{buildset.change}",
+            "url": _change_url(buildset),
             "subject": "Demo change",
         },
         "patchSet": {"number": int(buildset.patchset), "ref": _ref(buildset)},
         "eventCreatedOn": created,
     }
+
+
+def _change_url(buildset: DemoBuildset) -> str:
+    return f"{REVIEW_URL}/c/{buildset.project}/+/{buildset.change}"
 
 
 def _ref(buildset: DemoBuildset) -> str:

@@ -2,7 +2,8 @@
 
 It starts the embedded search server, seeds it with demo logs made from the query repo's own
 queries, writes the Gerrit events reporting the most recent failures to a file for the replay
-source, and points state and dashboard at a scratch directory removed on exit.
+source, and points state and dashboard at a scratch directory removed on exit. The logs are in
+logsender's layout (what sites write today) unless ``schema`` says ``er``.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ from bot.config import Settings
 from bot.demo.data import generate
 from bot.queries import load_queries
 from bot.search.embedded import EmbeddedSearch
+from bot.search.indexing import ensure_index, index_for
 from bot.search.opensearch import OpenSearchBackend
+from bot.search.schema import DEFAULT_SCHEMA, Schema
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +41,14 @@ class DemoEnvironment:
 
 
 @asynccontextmanager
-async def demo_environment(settings: Settings) -> AsyncIterator[DemoEnvironment]:
+async def demo_environment(
+    settings: Settings, schema: Schema = DEFAULT_SCHEMA
+) -> AsyncIterator[DemoEnvironment]:
     """Start and seed everything the demo needs; tear it all down afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="recheckbot-demo-"))
     search = await EmbeddedSearch.start()
     try:
-        documents, events = await _seed(search, settings)
+        documents, events = await _seed(search, settings, schema)
         events_path = workdir / "events.jsonl"
         events_path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
         demo_settings = settings.model_copy(
@@ -61,16 +66,22 @@ async def demo_environment(settings: Settings) -> AsyncIterator[DemoEnvironment]
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-async def _seed(search: EmbeddedSearch, settings: Settings) -> tuple[int, list[dict[str, object]]]:
+async def _seed(
+    search: EmbeddedSearch, settings: Settings, schema: Schema
+) -> tuple[int, list[dict[str, object]]]:
     repo = load_queries(settings.queries)
-    data = generate(repo.queries)
+    data = generate(repo.queries, schema=schema)
+    documents = list(data.documents())
     backend = OpenSearchBackend(search.settings())
     try:
-        count = await backend.write_documents(list(data.documents()))
+        # The indices first, mapped for the layout (the writer would map them for today's).
+        for name in sorted({index_for(doc) for doc in documents}):
+            await ensure_index(backend.client, name, schema)
+        count = await backend.write_documents(documents)
         await backend.refresh()
     finally:
         await backend.close()
-    log.info("demo: %d log documents for %d queries", count, len(repo.queries))
+    log.info("demo: %d log documents (%s) for %d queries", count, schema, len(repo.queries))
     events = data.events(DEMO_SERVER)[-REPLAYED:]
     # Replayed reports are "just posted": readiness measures its deadline from them.
     now = int(time.time())

@@ -1,9 +1,12 @@
 """Log files → logstash-style documents, and finding files in a log tree. Pure functions.
 
-One document per non-blank line, with the fields of DESIGN.md: ``@timestamp`` (from the line
-when it starts with one), ``message``, ``filename`` (path in the tree, ``.gz`` dropped),
-``tags`` (``console`` and the basename for the console log, the basename otherwise, as ER's
-logstash tagged them), ``log_url``, ``loglevel`` when the line names one, and the build's fields.
+One document per non-blank line, in the layout sites write today (ci-log-processing's logsender,
+:mod:`bot.search.schema`): ``@timestamp`` (from the line when it starts with one), ``message``
+(the text after a console line's ``TIMESTAMP | ``), ``filename`` (path in the tree, ``.gz``
+dropped), ``tags`` (the file's configured tags, then its base name: ``console`` and
+``console.html`` for the console log, as logsender's default file list has them), ``log_url``
+(the file's own URL), ``loglevel`` when the line names one, and the build's fields: integer
+``voting`` and ``build_change``, no ``build_short_uuid``.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any
 from urllib.parse import urljoin
 
 from bot.events.model import FailedBuild, Job
-from bot.events.parse import parse_log_url
+from bot.search.schema import shape
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,8 @@ log = logging.getLogger(__name__)
 CONSOLE_FILES = ("job-output.txt", "job-output.txt.gz", "console.html", "console.html.gz")
 MANIFEST = "zuul-manifest.json"
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: The console log's configured tags (logsender's file list); its base name follows them.
+CONSOLE_TAGS = ("console", "console.html")
 #: Longest message kept: a minified JSON blob on one line is no log line a query needs whole.
 MAX_LINE_CHARS = 10_000
 
@@ -37,7 +42,7 @@ class BuildInfo:
     """What every document of one job's logs says about its build."""
 
     log_root: str  # the log tree's URL, ending in "/"
-    fields: Mapping[str, str]  # build_*, project, voting
+    fields: Mapping[str, Any]  # build_*, project, voting, ...
     when: datetime = EPOCH  # time of the lines before the first time stamp
 
 
@@ -48,9 +53,7 @@ def build_info(build: FailedBuild, job: Job, log_root: str) -> BuildInfo:
     needs one: without it (a log URL says only the short one) one is derived from the URL.
     """
     root = log_root if log_root.endswith("/") else log_root + "/"
-    parsed = parse_log_url(root, job.name)
     uuid = job.uuid or hashlib.sha1(root.encode()).hexdigest()[:32]
-    short = job.short_uuid or (parsed.short_uuid if parsed else None) or uuid[:7]
     fields = {
         "build_name": job.name,
         "build_status": job.result,
@@ -58,13 +61,36 @@ def build_info(build: FailedBuild, job: Job, log_root: str) -> BuildInfo:
         "build_branch": build.branch,
         "build_change": build.change,
         "build_patchset": build.patchset,
+        "build_ref": _ref(build),
         "build_uuid": uuid,
-        "build_short_uuid": short,
+        "build_set": _zuul_id(build.buildset_url, "buildset"),
         "project": build.project,
-        "voting": "1" if job.voting else "0",
+        "voting": job.voting,
+        "tenant": _tenant(job.url) or _tenant(build.buildset_url),
+        "change_url": build.change_url,
     }
     when = datetime.fromtimestamp(build.created, UTC) if build.created > 0 else datetime.now(UTC)
-    return BuildInfo(root, {k: v for k, v in fields.items() if v is not None}, when)
+    known = {k: v for k, v in fields.items() if v is not None}
+    return BuildInfo(root, shape(known, "logsender"), when)
+
+
+_ZUUL_PAGE = re.compile(r"/t/(?P<tenant>[^/]+)/(?P<kind>build|buildset)/(?P<id>[0-9a-f]{32})")
+
+
+def _ref(build: FailedBuild) -> str | None:
+    if not (build.change.isdigit() and build.patchset.isdigit()):
+        return None
+    return f"refs/changes/{build.change[-2:]:0>2}/{build.change}/{build.patchset}"
+
+
+def _zuul_id(url: str | None, kind: str) -> str | None:
+    match = _ZUUL_PAGE.search(url or "")
+    return match["id"] if match and match["kind"] == kind else None
+
+
+def _tenant(url: str | None) -> str | None:
+    match = _ZUUL_PAGE.search(url or "")
+    return match["tenant"] if match else None
 
 
 # Zuul's console (`2026-11-26 08:00:00.123456 | …`), oslo.log and ISO 8601 stamps.
@@ -81,6 +107,8 @@ _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
 _LEVEL = re.compile(r"\b(TRACE|DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)\b")
 _LEVEL_NAMES = {"WARN": "WARNING", "FATAL": "CRITICAL"}
 _TAG = re.compile(r"<[^>]*>")
+# Zuul's console prefix, which logsender leaves out of ``message``.
+_CONSOLE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d{1,9})? \|(?: |$)")
 
 
 def parse_timestamp(line: str, around: datetime) -> datetime | None:
@@ -136,9 +164,9 @@ def file_name(path: str) -> str:
     return path.removesuffix(".gz")
 
 
-def file_tags(path: str, *, console: bool) -> list[str]:
-    base = file_name(path).rsplit("/", 1)[-1]
-    return ["console", base] if console else [base]
+def message_text(line: str) -> str:
+    """A line as logsender's ``message``: without a console line's ``TIMESTAMP | `` prefix."""
+    return _CONSOLE_PREFIX.sub("", line, count=1)
 
 
 def documents(
@@ -149,12 +177,13 @@ def documents(
     A line without a time stamp (a traceback's body, a wrapped message) gets the time of the
     line before it, so it sorts with the event it belongs to; the build time before any stamp.
     """
-    base: dict[str, Any] = dict(build.fields)
-    base.update(
-        filename=file_name(path),
-        tags=file_tags(path, console=console),
-        log_url=build.log_root + path,
-    )
+    file = {
+        "filename": file_name(path),
+        "tags": list(CONSOLE_TAGS if console else ()),
+        "log_url": build.log_root,
+    }
+    # The URL of the file as stored (``.gz`` and all): the link must open it.
+    base = shape({**build.fields, **file}, "logsender") | {"log_url": build.log_root + path}
     strip_html = file_name(path).endswith(".html")
     when = build.when
     for raw in text.splitlines():
@@ -163,7 +192,10 @@ def documents(
         if not line.strip():
             continue
         when = parse_timestamp(line, build.when) or when
-        doc = {**base, "@timestamp": when.isoformat(), "message": line}
+        message = message_text(line)
+        if not message.strip():  # a stamp and nothing else: logsender skips it too
+            continue
+        doc = {**base, "@timestamp": when.isoformat(), "message": message}
         if level := log_level(line):
             doc["loglevel"] = level
         yield doc

@@ -14,7 +14,6 @@ A build is classified when any query hit it. Queries marked ``suppress-graph`` o
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,14 +21,21 @@ from typing import Any
 
 from bot.queries import Query
 from bot.search.base import Response, SearchBackend
-from bot.search.schema import doc_text
+from bot.search.schema import doc_text, log_dir
 from bot.search.stats import query_string, since
 
 #: Failed builds per report: ES' default bucket limit is 65535; ten days of a busy gate fit.
 MAX_BUILDS = 10000
 
-_LOG_FILE = re.compile(r"(console\.html|job-output\.txt(\.gz)?)$")
-_SOURCE = ["build_name", "project", "log_url", "@timestamp", "build_change", "build_patchset"]
+_SOURCE = [
+    "build_name",
+    "project",
+    "log_url",
+    "filename",
+    "@timestamp",
+    "build_change",
+    "build_patchset",
+]
 
 
 @dataclass(frozen=True)
@@ -86,6 +92,7 @@ def failed_builds_filter(days: int, queue: str | None) -> list[dict[str, Any]]:
     """ER's all-fails universe: voting builds that failed, in ``queue``, in the last ``days``."""
     clauses: list[dict[str, Any]] = [
         {"term": {"build_status": "FAILURE"}},
+        # Text: ER's keyword field holds it, logsender's integer field parses it.
         {"term": {"voting": "1"}},
         since(days),
     ]
@@ -161,16 +168,11 @@ def parse_build(bucket: Mapping[str, Any]) -> UncatBuild:
         uuid=str(bucket["key"]),
         job=doc_text(source, "build_name") or "(unknown job)",
         project=doc_text(source, "project"),
-        log_url=log_dir(doc_text(source, "log_url")),
+        log_url=log_dir(doc_text(source, "log_url"), doc_text(source, "filename")),
         timestamp=parse_time(str(source["@timestamp"])),
         change=doc_text(source, "build_change"),
         patchset=doc_text(source, "build_patchset"),
     )
-
-
-def log_dir(url: str) -> str:
-    """The build's log directory: ER cut the console file name off the log URL."""
-    return _LOG_FILE.sub("", url)
 
 
 def parse_time(text: str) -> datetime:

@@ -14,15 +14,15 @@ from typing import Any
 from opensearchpy import AsyncOpenSearch
 from opensearchpy.helpers import async_bulk
 
-from bot.search.schema import daily_index, index_mapping
+from bot.search.schema import DEFAULT_SCHEMA, Schema, daily_index, index_mapping, layout_of
 
 log = logging.getLogger(__name__)
 
 
-async def ensure_index(client: AsyncOpenSearch, name: str) -> None:
-    """Create a logstash-style index unless it exists."""
+async def ensure_index(client: AsyncOpenSearch, name: str, schema: Schema = DEFAULT_SCHEMA) -> None:
+    """Create a logstash-style index for ``schema``'s documents unless it exists."""
     if not await client.indices.exists(index=name):
-        await client.indices.create(index=name, body={"mappings": index_mapping()})
+        await client.indices.create(index=name, body={"mappings": index_mapping(schema)})
 
 
 def index_for(document: Mapping[str, Any], prefix: str = "logstash-") -> str:
@@ -31,14 +31,21 @@ def index_for(document: Mapping[str, Any], prefix: str = "logstash-") -> str:
 
 
 async def bulk_index(
-    client: AsyncOpenSearch, documents: Iterable[Mapping[str, Any]], *, refresh: bool = True
+    client: AsyncOpenSearch,
+    documents: Iterable[Mapping[str, Any]],
+    *,
+    refresh: bool = True,
+    schema: Schema | None = None,
 ) -> int:
-    """Index documents into their daily indices (created as needed); returns how many."""
+    """Index documents into their daily indices (created as needed, mapped for ``schema``, else
+    for the layout the documents are in); returns how many. Documents are written as they are:
+    :func:`bot.search.schema.shape` lays them out."""
     actions: list[dict[str, Any]] = [
         {"_index": index_for(doc), "_source": dict(doc)} for doc in documents
     ]
+    mapped = schema or layout_of(action["_source"] for action in actions)
     for name in sorted({str(action["_index"]) for action in actions}):
-        await ensure_index(client, name)
+        await ensure_index(client, name, mapped)
     indexed, errors = await async_bulk(
         client, actions, chunk_size=2000, raise_on_error=False, stats_only=True
     )

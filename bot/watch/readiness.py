@@ -23,7 +23,7 @@ from typing import Any
 
 from bot.events.model import FailedBuild, Job
 from bot.search.base import Response, SearchBackend, SearchError, SearchQueryError
-from bot.search.builds import CONSOLE_END, build_filter, job_filter, required_files
+from bot.search.builds import CONSOLE_END, build_filter, job_filter, reported, required_files
 from bot.search.stats import query_string
 
 log = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def jobs_body(builds: Sequence[FailedBuild], per_build: Mapping[str, Any]) -> di
         "size": 0,
         "query": {"bool": {"filter": [_any_of([build_filter(b) for b in builds])]}},
         "aggs": {
-            "jobs": {"filters": {"filters": jobs}, "aggs": {"build": latest_build(per_build)}}
+            "jobs": {"filters": {"filters": jobs}, "aggs": {"build": reported(builds, per_build)}}
         },
     }
 

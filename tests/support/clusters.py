@@ -17,6 +17,7 @@ from typing import Any
 from benchmarks.clusters import Pattern, SynthBuild, build_documents, make_build
 from bot.bugs import untracked
 from bot.queries import Query
+from bot.search.schema import DEFAULT_SCHEMA, Schema, shape
 
 PATTERNS = {
     "libvirt": Pattern(
@@ -110,6 +111,8 @@ def expected_groups(builds: Sequence[SynthBuild]) -> dict[str, set[str]]:
     return found
 
 
-def documents(builds: Sequence[SynthBuild]) -> list[dict[str, Any]]:
-    """Every log line of ``builds``, as documents to index."""
-    return [doc for build in builds for doc in build_documents(build)]
+def documents(
+    builds: Sequence[SynthBuild], schema: Schema = DEFAULT_SCHEMA
+) -> list[dict[str, Any]]:
+    """Every log line of ``builds``, as documents to index in ``schema``'s layout."""
+    return [shape(doc, schema) for build in builds for doc in build_documents(build)]

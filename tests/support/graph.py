@@ -4,6 +4,8 @@ Used by the graph, uncategorized, scheduler, dashboard server and browser tests.
 days whose lines are 17 minutes apart, so a build often spans two hourly buckets, and some lines
 sit in the current hour (counted in ``fails``, left out of the series, as in ER). :data:`MATCHERS`
 are the queries again as Python predicates: the independent side of the tests' expectations.
+The documents come in either layout (``schema``); a third of the builds log their last line in
+a file below the log directory, so a build's newest document is not always its console's.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from bot.dashboard.build import Counts, DashboardBuilder
 from bot.queries import Query
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
+from bot.search.schema import DEFAULT_SCHEMA, Schema, shape
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 NOW_MS = int(NOW.timestamp() * 1000)
 JOBS = ("tempest-full", "grenade", "tox-py311")
 PROJECTS = ("openstack/nova", "openstack/neutron")
 LINE_GAP = timedelta(minutes=17)
+LOG_HOST = "https://logs.example.org"
+DEEP_FILE = "controller/logs/screen-n-cpu.txt"
 
 
 def bug(qid: str, lucene: str, **kw: Any) -> Query:
@@ -66,6 +71,17 @@ class Build:
     voting: bool
     start: datetime
     messages: tuple[str, ...]
+    change: str = "900000"
+    patchset: str = "1"
+
+    @property
+    def log_dir(self) -> str:
+        return f"{LOG_HOST}/{self.queue}/{self.job}/{self.uuid[:7]}/"
+
+    def filename(self, line: int) -> str:
+        """The file line ``line`` is in: the console, but a third of the builds end elsewhere."""
+        last = line == len(self.messages) - 1
+        return DEEP_FILE if last and int(self.uuid[:4]) % 3 == 0 else "job-output.txt"
 
 
 def make_builds(seed: int = 13, n: int = 160) -> list[Build]:
@@ -90,6 +106,8 @@ def make_builds(seed: int = 13, n: int = 160) -> list[Build]:
                 voting=rng.random() > 0.15,
                 start=NOW - timedelta(hours=age),
                 messages=tuple(messages),
+                change=str(900000 + i),
+                patchset=str(1 + i % 5),
             )
         )
     # One failure inside the current hour, whatever minute the tests run at: ER counts it in
@@ -110,32 +128,33 @@ def make_builds(seed: int = 13, n: int = 160) -> list[Build]:
     return builds
 
 
-def documents(builds: list[Build]) -> list[dict[str, Any]]:
+def documents(builds: list[Build], schema: Schema = DEFAULT_SCHEMA) -> list[dict[str, Any]]:
     docs = []
     for b in builds:
         for n, message in enumerate(b.messages):
             when = b.start + n * LINE_GAP
-            docs.append(
-                {
-                    "@timestamp": when.isoformat(timespec="seconds"),
-                    "message": message,
-                    "build_uuid": b.uuid,
-                    "build_short_uuid": b.uuid[:7],
-                    "build_name": b.job,
-                    "build_status": b.status,
-                    "build_queue": b.queue,
-                    "project": b.project,
-                    "voting": "1" if b.voting else "0",
-                    "log_url": f"https://logs.example.org/{b.queue}/{b.job}/{b.uuid[:7]}/job-output.txt",
-                    "filename": "job-output.txt",
-                    "tags": ["console", "job-output.txt"],
-                }
-            )
+            filename = b.filename(n)
+            doc = {
+                "@timestamp": when.isoformat(timespec="seconds"),
+                "message": message,
+                "build_uuid": b.uuid,
+                "build_name": b.job,
+                "build_status": b.status,
+                "build_queue": b.queue,
+                "build_change": b.change,
+                "build_patchset": b.patchset,
+                "project": b.project,
+                "voting": "1" if b.voting else "0",
+                "log_url": b.log_dir,
+                "filename": filename,
+                "tags": ["console"] if filename == "job-output.txt" else [],
+            }
+            docs.append(shape(doc, schema))
     return docs
 
 
 def matches(query: Query, doc: dict[str, Any], queue: str | None = None) -> bool:
-    voting_ok = query.allow_nonvoting or doc["voting"] == "1"
+    voting_ok = query.allow_nonvoting or str(doc["voting"]) == "1"  # "1" (ER's era) or 1
     queue_ok = queue is None or doc["build_queue"] == queue
     return MATCHERS[query.id](doc) and voting_ok and queue_ok
 
@@ -157,20 +176,24 @@ def write_repo(folder: Path) -> Path:
     return folder
 
 
-async def index_graph_data(backend: OpenSearchBackend) -> list[dict[str, Any]]:
+async def index_graph_data(
+    backend: OpenSearchBackend, schema: Schema = DEFAULT_SCHEMA
+) -> list[dict[str, Any]]:
     """Index :func:`documents` of :func:`make_builds` into ``backend``; returns the documents."""
-    docs = documents(make_builds())
-    await bulk_index(backend.client, docs)
+    docs = documents(make_builds(), schema)
+    await bulk_index(backend.client, docs, schema=schema)
     return docs
 
 
-def seed_graph_data(settings: SearchSettings) -> list[dict[str, Any]]:
+def seed_graph_data(
+    settings: SearchSettings, schema: Schema = DEFAULT_SCHEMA
+) -> list[dict[str, Any]]:
     """:func:`index_graph_data` from a synchronous test (a CLI runs its own event loop)."""
 
     async def load() -> list[dict[str, Any]]:
         backend = OpenSearchBackend(settings)
         try:
-            return await index_graph_data(backend)
+            return await index_graph_data(backend, schema)
         finally:
             await backend.close()
 
@@ -178,9 +201,11 @@ def seed_graph_data(settings: SearchSettings) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-async def graph_search(search: OpenSearchBackend) -> tuple[OpenSearchBackend, list[dict[str, Any]]]:
-    """This test's search backend holding the data set, and the documents indexed."""
-    return search, await index_graph_data(search)
+async def graph_search(
+    search: OpenSearchBackend, schema: Schema
+) -> tuple[OpenSearchBackend, list[dict[str, Any]]]:
+    """This test's search backend holding the data set (in each layout), and the documents."""
+    return search, await index_graph_data(search, schema)
 
 
 async def build_dashboard(
