@@ -34,6 +34,7 @@ from bot.watch.readiness import (
     jobs_body,
     parse_job_bucket,
     readiness_aggs,
+    request_problem,
 )
 
 log = logging.getLogger(__name__)
@@ -267,6 +268,7 @@ class Classifier:
         await asyncio.sleep(0)  # let the builds released in this same turn join
         backend, asks = self._asks.pop(key)
         live = [ask for ask in asks if not ask.future.done()]  # callers cancelled meanwhile
+        live = [ask for ask in live if not _unsearchable(ask)]
         queries = self.queries
         by_build = {id(ask.build): ask for ask in live}
         parts = chunks([ask.build for ask in live], self.batch_jobs)
@@ -299,6 +301,19 @@ class Classifier:
             self._prune = False
             response = await backend.search(classify_many_body(builds, queries, prune=False))
         return parse_many(builds, queries, response)
+
+
+def _unsearchable(ask: _Ask) -> bool:
+    """Answer a build no request can be built for on its own: every job "not ready", with why
+    (it must not fail the request of the builds asked for with it)."""
+    problem = request_problem(ask.build)
+    if problem is None:
+        return False
+    log.warning("%s: cannot search for its logs (%s); judged not ready", ask.build.key, problem)
+    why = (f"a search request ({problem})",)
+    jobs = tuple(JobVerdict(job, missing=why) for job in ask.build.failed_jobs)
+    ask.future.set_result(Verdict(ask.build, jobs))
+    return True
 
 
 def _script_refused(exc: SearchQueryError) -> bool:
