@@ -19,8 +19,9 @@ from bot.events.model import FailedBuild
 from bot.events.parse import Skip, parse_event
 from bot.events.source import RawEvent
 from bot.queries import Query, load_queries
+from bot.queries.compiled import QuerySet
 from bot.search import open_backend
-from bot.watch.classify import Classifier, JobVerdict, QuerySet, Verdict, classify_when_ready
+from bot.watch.classify import Classifier, JobVerdict, Verdict, classify_when_ready
 from bot.watch.readiness import DEFAULT_TIMEOUT, ReadinessMonitor
 
 log = logging.getLogger(__name__)
