@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bot.config.base import Section
+from bot.config.base import Section, WebUrl
 
 
 class GerritServer(Section):
@@ -20,7 +20,7 @@ class GerritServer(Section):
     user: str
     ssh_key: SecretStr | None = None
     known_hosts: Path | None = None
-    http_url: str | None = None
+    http_url: WebUrl | None = None
     http_password: SecretStr | None = None
     ci_usernames: list[str] = Field(default_factory=lambda: ["zuul"])
     comment: Literal["off", "dry-run", "on"] = "dry-run"
