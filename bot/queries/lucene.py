@@ -18,7 +18,7 @@ from luqum.exceptions import IllegalCharacterError, ParseError
 from luqum.parser import lexer as _lexer
 from luqum.thread import parse as _parse
 
-from bot.queries.syntax import server_problems
+from bot.queries.syntax import bounds_problem, server_problems
 from bot.search.schema import KNOWN_FIELDS, is_known_field
 
 #: Analyzed (full text) fields: regex, fuzzy and open ranges on these scan every term.
@@ -43,6 +43,8 @@ def parse_lucene(text: str) -> Any:
     also for what luqum reads but the server's parser refuses (:mod:`bot.queries.syntax`)."""
     if not text.strip():
         raise LuceneSyntaxError("empty query", 0)
+    if too_big := bounds_problem(text):
+        raise LuceneSyntaxError(too_big, 0)
     try:
         node = _parse(text)
     except ParseError as exc:

@@ -8,6 +8,10 @@ the search server (which would refuse the one request that carries every query).
 - ``^`` (boost) with no number after it, ``\\u`` escapes without four hex digits, a word
   starting with ``!`` (Lucene reads it as NOT).
 
+And what would cost real time or memory before any of that: :func:`bounds_problem` checks the
+length, the number of terms (luqum parses a long OR in quadratic time) and the nesting (it
+walks the tree recursively) with a linear scan, before the parser runs.
+
 Pure; problems are ``(message, offset in the query)``.
 """
 
@@ -28,7 +32,17 @@ MAX_REGEX_DEPTH = 50
 #: Largest repeat count ``{n,m}``: bigger ones build automata too big to run.
 MAX_REPEAT = 1000
 
+#: Longest query text (the longest upstream query has about 500 characters).
+MAX_QUERY_CHARS = 10_000
+#: Most terms in one query (Lucene's default limit of clauses in one boolean query).
+MAX_TERMS = 1024
+#: Deepest nesting of parentheses.
+MAX_DEPTH = 100
+
 _PREDEFINED = "dDwWsS"
+_PHRASE = re.compile(r'"(?:[^"\\]|\\.)*"?')
+_TERMS = re.compile(rf"{_PHRASE.pattern}|[^\s()]+")
+_OPERATORS = frozenset({"AND", "OR", "NOT", "TO", "&&", "||"})
 _BAD_UNICODE = re.compile(r"(?<!\\)(?:\\\\)*\\u(?![0-9a-fA-F]{4})")
 _INT_MAX = 2**31 - 1
 
@@ -39,6 +53,23 @@ class RegexSyntaxError(ValueError):
     def __init__(self, message: str, offset: int) -> None:
         super().__init__(message)
         self.offset = offset
+
+
+def bounds_problem(text: str) -> str | None:
+    """Why ``text`` is too big to parse (characters, terms, nesting), or None. Linear."""
+    if len(text) > MAX_QUERY_CHARS:
+        return f"query too long ({len(text)} characters; the limit is {MAX_QUERY_CHARS})"
+    terms = 0
+    for match in _TERMS.finditer(text):
+        terms += match.group() not in _OPERATORS
+        if terms > MAX_TERMS:
+            return f"too many terms (more than {MAX_TERMS})"
+    depth = 0
+    for char in _PHRASE.sub(" ", text):  # a parenthesis in a phrase is text
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth > MAX_DEPTH:
+            return f"parentheses nested more than {MAX_DEPTH} deep"
+    return None
 
 
 def regex_problem(pattern: str) -> str | None:
