@@ -28,6 +28,8 @@ log = logging.getLogger(__name__)
 
 #: Accounts whose comments count as CI reports when no Gerrit server is configured.
 DEFAULT_CI_ACCOUNTS = ("zuul", "jenkins")
+#: Longest --wait (a day): any longer is no wait a person means.
+MAX_WAIT = 86400.0
 
 
 @command("classify", help="Classify the failed jobs of one Gerrit event (a stream-events line).")
@@ -39,6 +41,7 @@ def classify_command(
         typer.Option(
             "--wait",
             min=0,
+            max=MAX_WAIT,
             help="Seconds to wait for the logs; 0 judges what is indexed now "
             "[default: until 20 min after the event].",
         ),
@@ -71,12 +74,16 @@ def read_event(path: Path) -> Mapping[str, Any]:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             raise UserError(f"{path}: holds more than one JSON value; give one event") from None
         raise UserError(f"{path}: not JSON: {exc.msg} (line {exc.lineno})") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply for an event") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: holds a JSON {type(data).__name__}, not one event object")
     return data

@@ -19,6 +19,9 @@ class GerritServer(Section):
     port: int = Field(29418, gt=0, lt=65536)
     user: str
     ssh_key: SecretStr | None = None
+    ssh_key_passphrase: SecretStr | None = Field(
+        None, description="passphrase of an encrypted ssh_key (OpenSSH's format needs bcrypt)"
+    )
     known_hosts: Path | None = None
     http_url: WebUrl | None = None
     http_password: SecretStr | None = None
