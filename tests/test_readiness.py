@@ -240,6 +240,17 @@ def test_a_build_no_request_can_be_built_for_says_why() -> None:
     assert "out of range" in problem
 
 
+async def test_an_unsearchable_build_is_left_out_of_the_request(search: OpenSearchBackend) -> None:
+    await bulk_index(search.client, log_docs("good", 23, change="2003"))
+    bad = recent_build(make_job("bad", 24), change="2004", created=YEAR_33658)
+    good = recent_build(make_job("good", 23), change="2003")
+    counting = CountingBackend(search)
+    [bad_jobs, good_jobs] = await check_readiness(counting, [bad, good])
+    assert [j.ready for j in good_jobs] == [True]
+    assert [(j.ready, j.build_uuid) for j in bad_jobs] == [(False, None)]
+    assert counting.round_trips == 1
+
+
 async def test_an_unsearchable_build_never_fails_the_poll_of_the_others(
     search: OpenSearchBackend,
 ) -> None:

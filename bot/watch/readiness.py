@@ -182,7 +182,24 @@ def parse_readiness(
 async def check_readiness(
     backend: SearchBackend, builds: Sequence[FailedBuild]
 ) -> list[tuple[JobReadiness, ...]]:
-    """Readiness of every failed job of ``builds``, in one round trip (msearch beyond a batch)."""
+    """Readiness of every failed job of ``builds``, in one round trip (msearch beyond a batch).
+
+    A build no request can be built for (:func:`request_problem`) is left out of it: its jobs
+    come back as nothing found.
+    """
+    searchable = [build for build in builds if request_problem(build) is None]
+    found = dict(zip(map(id, searchable), await _check(backend, searchable), strict=True))
+    return [
+        found.get(id(build), tuple(JobReadiness(job) for job in build.failed_jobs))
+        for build in builds
+    ]
+
+
+async def _check(
+    backend: SearchBackend, builds: Sequence[FailedBuild]
+) -> list[tuple[JobReadiness, ...]]:
+    if not builds:
+        return []
     parts = chunks(builds, BATCH_JOBS)
     if len(parts) == 1:
         return parse_readiness(builds, await backend.search(readiness_body(builds)))
