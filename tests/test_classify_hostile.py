@@ -98,8 +98,14 @@ async def test_a_refused_query_is_set_apart_and_the_rest_classify(
     assert counting.searches == before + 2
     assert len(errors(caplog)) == 1
 
+    assert len(classifier.queries) == len(store) - 1
+    store.replace([*store.queries, query("1000099", 'message:"brand new"')])  # another changes
+    assert "1000099" in classifier.queries.by_id
+    assert list(classifier.quarantined) == ["1000009"]
+
     # The repo changes it: it is in again.
     store.replace([FIXED if q.id == REFUSED.id else q for q in store.queries])
+    assert len(classifier.queries) == len(store)
     assert classifier.quarantined == {}
     assert (await classifier.classify(first, counting)).bugs == ("1000001", "1000002", "1000009")
 

@@ -201,7 +201,7 @@ class Classifier:
             compiled = QuerySet.of(self._store.queries)
             self._compiled = (self._store.version, compiled)
             self._release(compiled)
-        key = (version, tuple(self._quarantine))
+        key = (self._store.version, tuple(self._quarantine))
         if self._usable[0] != key:
             usable = [qid for qid in compiled.by_id if qid not in self._quarantine]
             self._usable = (key, compiled.only(usable) if self._quarantine else compiled)
