@@ -148,3 +148,16 @@ async def test_a_refusal_no_query_explains_is_raised_not_quarantined(
         await classifier.classify(recent_build(make_job("e", 4)), refusing)
     assert classifier.quarantined == {}
     assert refusing.searches == 2  # the request, and one probe without queries
+
+
+async def test_a_refused_query_that_says_script_keeps_the_pruning(
+    search: OpenSearchBackend,
+) -> None:
+    await bulk_index(search.client, log_docs("f", 5, ["mirror unreachable"], change="3105"))
+    javascript = query("1000008", 'message:"javascript error"^')  # "script" in the refusal
+    counting = CountingBackend(search)
+    classifier = Classifier([javascript, MIRROR])
+    verdict = await classifier.classify(recent_build(make_job("f", 5), change="3105"), counting)
+    assert verdict.bugs == ("1000002",)
+    assert list(classifier.quarantined) == ["1000008"]
+    assert "bucket_selector" in json.dumps(counting.bodies[-1])  # still pruned

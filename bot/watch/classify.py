@@ -278,9 +278,12 @@ class Classifier:
         except SearchQueryError as exc:
             if not self._prune or not _script_refused(exc):
                 raise
+            # Only once the request without the script is taken was it the script (a query
+            # the server refuses may say "script" too: "javascript").
+            response = await backend.search(classify_many_body(builds, queries, prune=False))
             log.warning("search server refused bucket_selector (%s); classifying without it", exc)
             self._prune = False
-            return await backend.search(classify_many_body(builds, queries, prune=False))
+            return response
 
     async def _set_apart(
         self,
