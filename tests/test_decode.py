@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bot.events.decode import MAX_CHARS, BadLine, decode_event, decode_object
+from bot.events.source import Tally
 
 
 @pytest.mark.parametrize(
@@ -57,3 +58,13 @@ def test_overlong_input_is_refused_before_parsing() -> None:
 )
 def test_decode_event_also_wants_a_type(line: str, expected: object) -> None:
     assert decode_event(line) == expected
+
+
+def test_a_bad_event_time_never_becomes_the_resume_point() -> None:
+    # The newest eventCreatedOn is where a reconnect catches up from (events-log t1): one
+    # event from the year 33658 (or "inf") would skip every event after it, or crash the date.
+    tally = Tally()
+    for created in (1702137600, 1e12 * 1000, "inf", float("nan"), 1702137700000):
+        tally.add({"type": "comment-added", "eventCreatedOn": created})
+    assert tally.last_created == 1702137700.0  # the last one was in milliseconds
+    assert tally.events == 5

@@ -357,8 +357,20 @@ def test_huge_comment_is_skipped() -> None:
     assert result.reason == too_long
 
 
-CREATED_ON = [(1702137600, 1702137600.0), ("1702137600", 1702137600.0), (1.5, 1.5)]
-NO_CREATED_ON = ["soon", None, True, float("nan"), 10**400, "1e999", -5]
+CREATED_ON = [
+    (1702137600, 1702137600.0),
+    ("1702137600", 1702137600.0),
+    (1.5, 1.5),
+    # Milliseconds (Zuul's REST API and Java clients count in them) are plainly not seconds.
+    (1702137600123, 1702137600.123),
+    ("1702137600000", 1702137600.0),
+    (10**12, 10**9),
+]
+NO_CREATED_ON = [
+    *("soon", None, True, float("nan"), 10**400, "1e999", -5, 0),
+    # Out of range for a search's dates ("year 33658 is out of range"), and no milliseconds.
+    *(1e15, 10**12 * 1000, float("inf"), "inf", "-inf", 5e9, 4102444801),
+]
 
 
 @pytest.mark.parametrize(

@@ -289,3 +289,77 @@ async def test_close_releases_waiters(search: OpenSearchBackend) -> None:
     result = await waiting
     assert not result.ready
     assert result.checks >= 1
+
+
+# --- hostile times: one build must never hold up the others ------------------------------
+
+#: What a millisecond eventCreatedOn became before parsing caught it, still in old journals.
+YEAR_33658 = 1e12
+
+
+def test_deadlines_count_from_now_when_the_event_time_is_no_time() -> None:
+    clock = FakeClock(NOW.timestamp())
+    monitor = ReadinessMonitor(CountingBackend(None), clock=clock)  # type: ignore[arg-type]
+    for created in (YEAR_33658, float("inf"), float("nan"), -5.0, clock.now + 86400):
+        build = recent_build(make_job("x", 1), created=created)
+        assert monitor.deadline_for(build, 1200) == clock.now + 1200
+    skewed = recent_build(make_job("x", 1), created=clock.now + 60)  # a clock a minute ahead
+    assert monitor.deadline_for(skewed, 1200) == clock.now + 1260
+
+
+def test_a_build_no_request_can_be_built_for_says_why() -> None:
+    assert readiness.request_problem(recent_build(make_job("x", 1))) is None
+    problem = readiness.request_problem(recent_build(make_job("x", 1), created=YEAR_33658))
+    assert problem is not None
+    assert "out of range" in problem
+
+
+async def test_an_unsearchable_build_is_left_out_of_the_request(search: OpenSearchBackend) -> None:
+    await bulk_index(search.client, log_docs("good", 23, change="2003"))
+    bad = recent_build(make_job("bad", 24), change="2004", created=YEAR_33658)
+    good = recent_build(make_job("good", 23), change="2003")
+    counting = CountingBackend(search)
+    [bad_jobs, good_jobs] = await check_readiness(counting, [bad, good])
+    assert [j.ready for j in good_jobs] == [True]
+    assert [(j.ready, j.build_uuid) for j in bad_jobs] == [(False, None)]
+    assert counting.round_trips == 1
+
+
+async def test_an_unsearchable_build_never_fails_the_poll_of_the_others(
+    search: OpenSearchBackend,
+) -> None:
+    clock = FakeClock(NOW.timestamp())
+    counting = CountingBackend(search)
+    monitor = ReadinessMonitor(counting, interval=2.0, clock=clock, sleep=clock.sleep)
+    bad = recent_build(make_job("bad", 21), change="2001", created=YEAR_33658)
+    good = recent_build(make_job("good", 22), change="2002", created=clock.now)
+
+    async def arrive() -> None:
+        await bulk_index(search.client, log_docs("good", 22, change="2002"))
+
+    clock.at(clock.now + 3, arrive)
+    waiting_bad = asyncio.create_task(monitor.wait(bad, deadline=monitor.deadline_for(bad, 1200)))
+    result = await monitor.wait(good, deadline=monitor.deadline_for(good, 1200))
+    assert result.ready
+    assert result.waited == 4.0  # polled at 0, 2 and 4 as if the bad build were not there
+    try:
+        assert waiting_bad.done(), "the bad build still waits"
+        assert (waiting_bad.result().ready, waiting_bad.result().checks) == (False, 0)
+        assert monitor.waiting == 0
+    finally:
+        await monitor.close()
+
+
+async def test_a_deadline_that_is_no_time_ends_the_wait_at_once() -> None:
+    counting = CountingBackend(None)  # type: ignore[arg-type]
+    monitor = ReadinessMonitor(counting)
+    try:
+        for deadline in (float("inf"), float("nan")):
+            waiting = asyncio.create_task(monitor.wait(recent_build("x"), deadline=deadline))
+            await asyncio.sleep(0)  # one turn: the wait ends without ever polling
+            assert waiting.done(), f"still waiting for a deadline of {deadline}"
+            assert (waiting.result().ready, waiting.result().checks) == (False, 0)
+        assert counting.round_trips == 0
+        assert monitor.waiting == 0
+    finally:
+        await monitor.close()

@@ -20,7 +20,15 @@ import pytest
 from aiohttp import web
 
 from bot.chat.dispatcher import masked
-from bot.config import DashboardSettings, IrcSettings, MatrixSettings, SearchSettings, Settings
+from bot.config import (
+    ConfigError,
+    DashboardSettings,
+    IrcSettings,
+    MatrixSettings,
+    SearchSettings,
+    Settings,
+    load_settings,
+)
 from bot.core.http import basic_token
 from bot.core.logs import (
     MASK,
@@ -103,7 +111,84 @@ async def test_chat_replies_are_masked() -> None:
         await send(Room("irc", "#qa"), Text("error: http://u:tok-98765@es", "x tok-98765", None))
     finally:
         undo()
-    assert said == [Text(f"error: http://u:{MASK}@es", f"x {MASK}", None)]
+    assert said == [Text(f"error: http://{MASK}@es", f"x {MASK}", None)]
+
+
+# --- credentials in URLs ----------------------------------------------------------------------
+
+
+def test_credentials_in_the_search_url_become_a_secret() -> None:
+    settings = load_settings(search={"url": "http://reader:PA%2FSS@search.example.org:9200"})
+    search = settings.search
+    assert search.url == "http://search.example.org:9200"  # what /healthz and !status show
+    assert search.username == "reader"
+    assert search.password is not None
+    assert search.password.get_secret_value() == "PA/SS"
+    assert {"PA/SS", basic_token("reader", "PA/SS")} <= set(settings.masked_values())
+    assert "PA/SS" not in repr(settings)
+
+
+def test_credentials_in_the_url_and_the_settings_are_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RECHECKBOT_SEARCH__URL", "https://reader:hunter22@search.example.org")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(search={"username": "other"})
+    assert "url: holds credentials, and username is set too: give them once" in str(caught.value)
+    assert "hunter22" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("settings", "key"),
+    [
+        ({"search": {"kibana_url": "https://u:hunter22@kibana"}}, "search.kibana_url"),
+        (
+            {
+                "gerrit": [
+                    {"name": "g", "host": "h", "user": "u", "http_url": "https://u:hunter22@r"}
+                ]
+            },
+            "gerrit.0.http_url",
+        ),
+        (
+            {"matrix": {"homeserver": "https://u:hunter22@m", "user_id": "@b:m", "password": "x"}},
+            "matrix.homeserver",
+        ),
+        ({"trackers": {"jira": {"url": "https://u:hunter22@jira"}}}, "trackers.jira.url"),
+        ({"trackers": {"github": {"api_url": "https://hunter22@api"}}}, "trackers.github.api_url"),
+        ({"dashboard": {"url": "https://u:hunter22@dash"}}, "dashboard.url"),
+        ({"watch": {"uncategorized_url": "http://u:hunter22@x"}}, "watch.uncategorized_url"),
+    ],
+)
+def test_other_urls_refuse_credentials_without_showing_them(
+    settings: dict[str, Any], key: str
+) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(**settings)
+    message = str(caught.value)
+    assert f"{key}: " in message
+    assert "holds credentials; give them in the password settings" in message
+    assert "hunter22" not in message
+
+
+def test_credentials_of_any_url_are_masked_in_every_record(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    undo = install_secret_masking([])  # none configured: a URL from an event, a library...
+    try:
+        logger = logging.getLogger("some.library")
+        with caplog.at_level(logging.DEBUG):
+            logger.warning("GET %s failed", "https://bot:hunter22@gerrit.example.org/a/changes/")
+            try:
+                raise OSError("cannot reach ftp://anon:hunter33@mirror.example.org/x")
+            except OSError:
+                logger.exception("fetch failed")
+        assert "hunter22" not in caplog.text
+        assert "hunter33" not in caplog.text
+        assert f"https://{MASK}@gerrit.example.org/a/changes/" in caplog.text
+        assert mask("see http://u:p@h/x?q=a@b") == f"see http://{MASK}@h/x?q=a@b"
+    finally:
+        undo()
 
 
 def test_a_repeated_warning_is_logged_once_per_window() -> None:

@@ -39,6 +39,21 @@ def test_failure_report_becomes_a_failed_build() -> None:
 
 
 @pytest.mark.parametrize(
+    ("enqueue_time", "created"),
+    [(1702137600.5, 1702137600.5), (1702137600500, 1702137600.5), ("inf", 0.0), (1e15, 0.0)],
+)
+def test_report_times_out_of_range_are_unknown(enqueue_time: Any, created: float) -> None:
+    data = zuul_report()
+    data["enqueue_time"] = enqueue_time
+    builds = data["buildset"]["builds"]
+    builds[0]["end_time"] = float("inf")
+    build = parse_mqtt_message(RawEvent("zuul", data, kind="zuul-mqtt"))
+    assert isinstance(build, FailedBuild)
+    assert build.created == created
+    assert build.jobs[0].duration is None
+
+
+@pytest.mark.parametrize(
     ("data", "reason"),
     [
         (zuul_report(action="success", result="SUCCESS"), "success is not a build failure"),

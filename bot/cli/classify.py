@@ -19,14 +19,17 @@ from bot.events.model import FailedBuild
 from bot.events.parse import Skip, parse_event
 from bot.events.source import RawEvent
 from bot.queries import Query, load_queries
+from bot.queries.compiled import QuerySet
 from bot.search import open_backend
-from bot.watch.classify import Classifier, JobVerdict, QuerySet, Verdict, classify_when_ready
+from bot.watch.classify import Classifier, JobVerdict, Verdict, classify_when_ready
 from bot.watch.readiness import DEFAULT_TIMEOUT, ReadinessMonitor
 
 log = logging.getLogger(__name__)
 
 #: Accounts whose comments count as CI reports when no Gerrit server is configured.
 DEFAULT_CI_ACCOUNTS = ("zuul", "jenkins")
+#: Longest --wait (a day): any longer is no wait a person means.
+MAX_WAIT = 86400.0
 
 
 @command("classify", help="Classify the failed jobs of one Gerrit event (a stream-events line).")
@@ -38,6 +41,7 @@ def classify_command(
         typer.Option(
             "--wait",
             min=0,
+            max=MAX_WAIT,
             help="Seconds to wait for the logs; 0 judges what is indexed now "
             "[default: until 20 min after the event].",
         ),
@@ -70,12 +74,16 @@ def read_event(path: Path) -> Mapping[str, Any]:
         text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         if exc.msg == "Extra data":
             raise UserError(f"{path}: holds more than one JSON value; give one event") from None
         raise UserError(f"{path}: not JSON: {exc.msg} (line {exc.lineno})") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply for an event") from None
     if not isinstance(data, dict):
         raise UserError(f"{path}: holds a JSON {type(data).__name__}, not one event object")
     return data

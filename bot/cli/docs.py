@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import json
 import types
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types as at
 from pydantic import BaseModel, SecretStr
@@ -19,6 +19,7 @@ from pydantic.fields import FieldInfo
 
 from bot.cli.app import Common, command
 from bot.config import ENV_PREFIX, Settings
+from bot.config.base import web_url
 
 HEADER = """\
 # Configuration reference
@@ -45,7 +46,8 @@ Unknown keys and wrong types are rejected at start, one line per problem with th
 #: tests/test_docs.py checks that every key is described and that no note outlives its key.
 NOTES = {
     "search.backend": "the kind of server the logs are in; `kibana`: only its console proxy",
-    "search.url": "the search server (or, with backend `kibana`, the dashboard's base URL)",
+    "search.url": "the search server (or, with backend `kibana`, the dashboard's base URL); "
+    "a `user:password@` in it becomes `username` and `password`. Other URLs refuse credentials",
     "search.index": "index pattern the log documents are searched in",
     "search.username": "HTTP basic auth user",
     "search.password": "HTTP basic auth password.",
@@ -189,11 +191,22 @@ def describe(path: tuple[str, ...], field: FieldInfo) -> str:
 def type_text(field: FieldInfo) -> str:
     """The type in words, with the limits the model enforces."""
     limits = [_limit(item) for item in field.metadata]
-    return ", ".join([type_name(field.annotation), *filter(None, limits)])
+    name = URL_TYPE if _is_web_url(field.metadata) else type_name(field.annotation)
+    return ", ".join([name, *filter(None, limits)])
+
+
+#: How a :data:`bot.config.base.WebUrl` setting's type reads.
+URL_TYPE = "http(s) URL"
+
+
+def _is_web_url(metadata: Iterable[Any]) -> bool:
+    return any(getattr(item, "func", None) is web_url for item in metadata)
 
 
 def type_name(annotation: Any) -> str:
     origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Annotated:
+        return URL_TYPE if _is_web_url(annotation.__metadata__) else type_name(args[0])
     if origin is Literal:
         return "one of " + ", ".join(f"`{value}`" for value in args)
     if origin in (Union, types.UnionType):

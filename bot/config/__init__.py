@@ -9,12 +9,18 @@ errors carry the key path. Secrets are ``SecretStr`` (masked in reprs) and may b
 from __future__ import annotations
 
 import contextvars
+import re
 from pathlib import Path
 from typing import Any
 
 from pydantic import Field, ValidationError
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from bot.config.base import (
     ConfigError,
@@ -132,5 +138,15 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     except ValidationError as exc:
         origin = str(path or "settings")
         raise ConfigError(format_validation_error(exc, origin, ENV_PREFIX)) from None
+    except SettingsError as exc:  # an environment variable that should hold JSON does not
+        raise ConfigError(_environment_error(exc)) from None
     finally:
         _yaml_data.reset(token)
+
+
+def _environment_error(exc: SettingsError) -> str:
+    found = re.search(r'field "([^"]+)"', str(exc))
+    if found is None:
+        return f"environment: {exc}"
+    name = ENV_PREFIX + found.group(1).upper()
+    return f"{name}: not valid JSON (lists and sections are given as JSON there)"

@@ -1,15 +1,24 @@
 """What every settings section shares: strict keys, ``<secret>_file`` indirection, errors
-that name the key path, YAML reading."""
+that name the key path, YAML reading, web URLs (http(s), a host, a port, no credentials)."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Annotated, Any, get_args, get_origin
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import yaml
-from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
 
@@ -39,6 +48,8 @@ def _read_secret(file: Any, key: str) -> str:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as exc:
         raise ValueError(f"{key}: cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{key}: {path} is not UTF-8 text (byte {exc.start})") from None
 
 
 def _submodel(field: FieldInfo) -> type[BaseModel] | None:
@@ -86,6 +97,10 @@ def read_yaml_mapping(path: Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
@@ -123,3 +138,62 @@ def _env_origin(parts: list[str], prefix: str) -> str | None:
         if name in os.environ:
             return name
     return None
+
+
+# --- web URLs ------------------------------------------------------------------------------
+
+_USERINFO = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/?#\s]*@")
+
+
+def web_url(value: str) -> str:
+    """``value`` if it is an http(s) URL with a host and a valid port and no credentials;
+    else ValueError with a message that never shows a password."""
+    url = value.strip()
+    shown = _USERINFO.sub(r"\1***@", url)[:80]
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{shown!r} has no valid port (1-65535)") from None
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValueError(f"must be an http:// or https:// URL, not {shown!r}")
+    if not parts.hostname or any(char.isspace() for char in url):
+        raise ValueError(f"{shown!r} is no URL with a host name")
+    if port == 0:
+        raise ValueError(f"{shown!r} has no valid port (1-65535)")
+    if "@" in parts.netloc:
+        # Whatever shows the URL (logs, !status, /healthz) would show the password too.
+        raise ValueError(f"{shown!r} holds credentials; give them in the password settings")
+    return url
+
+
+#: An http(s) URL setting (checked by :func:`web_url`).
+WebUrl = Annotated[str, AfterValidator(web_url)]
+
+
+def split_credentials(url: str) -> tuple[str, str | None, str | None]:
+    """``url`` without its ``user:password@`` part, and the user and password (decoded)."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return url, None, None  # web_url says what is wrong with it
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None, None
+    user, colon, password = userinfo.partition(":")
+    clean = urlunsplit(parts._replace(netloc=host))
+    return clean, unquote(user) or None, unquote(password) if colon else None
+
+
+def credentials_out_of_url(data: Any, key: str, user_key: str, password_key: str) -> Any:
+    """Section data with the ``user:password@`` of its ``key`` URL moved to ``user_key`` and
+    ``password_key`` (a secret); refused when those are given as well."""
+    if not isinstance(data, Mapping) or not isinstance(data.get(key), str):
+        return data
+    url, user, password = split_credentials(data[key])
+    if user is None and password is None:
+        return data
+    given = [k for k in (user_key, password_key, f"{password_key}_file") if data.get(k)]
+    if given:
+        raise ValueError(f"{key}: holds credentials, and {given[0]} is set too: give them once")
+    return {**data, key: url, user_key: user, password_key: password}

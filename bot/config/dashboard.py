@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from bot.config.base import Section
+from bot.config.base import Section, WebUrl
 
 
 class DashboardSettings(Section):
@@ -14,4 +14,4 @@ class DashboardSettings(Section):
     port: int = Field(8080, ge=0, lt=65536)
     output: Path = Path("dashboard")
     refresh_minutes: int = Field(30, gt=0)
-    url: str | None = Field(None, description="public URL of the dashboard, for links")
+    url: WebUrl | None = Field(None, description="public URL of the dashboard, for links")

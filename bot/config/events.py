@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from bot.config.base import Section
+from bot.config.base import Section, WebUrl
 
 
 class GerritServer(Section):
@@ -19,8 +19,11 @@ class GerritServer(Section):
     port: int = Field(29418, gt=0, lt=65536)
     user: str
     ssh_key: SecretStr | None = None
+    ssh_key_passphrase: SecretStr | None = Field(
+        None, description="passphrase of an encrypted ssh_key (OpenSSH's format needs bcrypt)"
+    )
     known_hosts: Path | None = None
-    http_url: str | None = None
+    http_url: WebUrl | None = None
     http_password: SecretStr | None = None
     ci_usernames: list[str] = Field(default_factory=lambda: ["zuul"])
     comment: Literal["off", "dry-run", "on"] = "dry-run"

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 
-from bot.config.base import Section
+from bot.config.base import Section, WebUrl, credentials_out_of_url
 
 
 class SearchSettings(Section):
     """Where the logs are searched."""
 
     backend: Literal["opensearch", "elasticsearch", "kibana"] = "opensearch"
-    url: str = "http://127.0.0.1:9200"
+    url: WebUrl = "http://127.0.0.1:9200"
     index: str = "logstash-*"
     username: str | None = None
     password: SecretStr | None = None
@@ -24,7 +24,7 @@ class SearchSettings(Section):
     timeout: float = Field(10.0, gt=0, description="seconds per request")
     retries: int = Field(2, ge=0, le=10, description="extra attempts on connection errors")
     kibana_flavor: Literal["kibana", "opensearch-dashboards"] = "kibana"
-    kibana_url: str | None = Field(None, description="Kibana base for links in messages")
+    kibana_url: WebUrl | None = Field(None, description="Kibana base for links in messages")
     max_concurrent: int = Field(
         8, gt=0, le=1000, description="requests in flight at once, from all parts of the bot"
     )
@@ -34,3 +34,9 @@ class SearchSettings(Section):
     breaker_cooldown: float = Field(
         30.0, gt=0, description="seconds the open circuit fails fast before one probe"
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _credentials_out_of_url(cls, data: Any) -> Any:
+        # http://reader:PASS@host: the password becomes a secret, never shown with the URL.
+        return credentials_out_of_url(data, "url", "username", "password")

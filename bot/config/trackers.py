@@ -12,13 +12,13 @@ from __future__ import annotations
 from pydantic import Field, SecretStr
 
 from bot.bugs import JIRA_BROWSE
-from bot.config.base import Section
+from bot.config.base import Section, WebUrl
 
 
 class LaunchpadSettings(Section):
     """Launchpad, read anonymously (private bugs stay unknown, as in ER)."""
 
-    api_url: str = Field("https://api.launchpad.net/devel/", pattern=r"^https?://\S+$")
+    api_url: WebUrl = "https://api.launchpad.net/devel/"
     web_host: str = Field("launchpad.net", description="bug links on this host (or below) are ours")
     max_task_pages: int = Field(3, ge=1, le=20, description="pages of bug tasks read per bug")
 
@@ -26,21 +26,21 @@ class LaunchpadSettings(Section):
 class JiraSettings(Section):
     """One Jira instance (Server/DC: bearer token; Cloud: ``username`` + API token)."""
 
-    url: str = Field(JIRA_BROWSE.removesuffix("/browse/"), pattern=r"^https?://\S+$")
-    api_url: str | None = Field(None, description="REST base when it differs from url")
+    url: WebUrl = JIRA_BROWSE.removesuffix("/browse/")
+    api_url: WebUrl | None = Field(None, description="REST base when it differs from url")
     token: SecretStr | None = None
     username: str | None = Field(None, description="with token: basic auth (Jira Cloud)")
 
 
 class BugzillaSettings(Section):
-    url: str = Field("https://bugzilla.redhat.com", pattern=r"^https?://\S+$")
-    api_url: str | None = Field(None, description="REST base when it differs from url")
+    url: WebUrl = "https://bugzilla.redhat.com"
+    api_url: WebUrl | None = Field(None, description="REST base when it differs from url")
     api_key: SecretStr | None = None
 
 
 class GithubSettings(Section):
-    url: str = Field("https://github.com", pattern=r"^https?://\S+$")
-    api_url: str = Field("https://api.github.com", pattern=r"^https?://\S+$")
+    url: WebUrl = "https://github.com"
+    api_url: WebUrl = "https://api.github.com"
     token: SecretStr | None = None
 
 

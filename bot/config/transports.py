@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 
-from bot.config.base import Section
+from bot.config.base import Section, WebUrl
 
 
 class IrcSettings(Section):
@@ -51,7 +51,7 @@ class IrcSettings(Section):
 class MatrixSettings(Section):
     """One Matrix account. Rooms (ids or aliases) come from channels.yaml routing."""
 
-    homeserver: str = Field(pattern=r"^https?://\S+$")
+    homeserver: WebUrl
     user_id: str = Field(pattern=r"^@[^:\s]+:\S+$")
     password: SecretStr | None = None
     access_token: SecretStr | None = None

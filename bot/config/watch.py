@@ -6,7 +6,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from bot.config.base import Section
+from bot.config.base import Section, WebUrl
 
 
 class WatchSettings(Section):
@@ -20,7 +20,7 @@ class WatchSettings(Section):
         default_factory=lambda: ["zuul", "jenkins"],
         description="CI accounts for replayed events (Gerrit servers have their own)",
     )
-    uncategorized_url: str | None = None
+    uncategorized_url: WebUrl | None = None
     max_active: int = Field(
         500, gt=0, description="builds held in memory; more wait in the state journal"
     )

@@ -7,7 +7,9 @@ arguments, its exception text and its stack. A factory and not a handler filter:
 sees the handlers it was added to, and pytest, the CLI and a deployment's logging config all add
 their own. Besides the secret itself, the forms a secret takes on the way out are masked too:
 JSON/``repr`` escaping, URL quoting, every long line of a multi-line secret (an SSH key), and
-the ``user:password`` base64 of HTTP basic auth.
+the ``user:password`` base64 of HTTP basic auth. The credentials of *any* URL
+(``scheme://user:password@host``) are masked too, configured or not: a URL in an event, an
+error of a library or a setting from elsewhere must not carry a password into a log.
 
 **Collapsing.** Reconnect loops log each failed attempt. :class:`RepeatFilter` lets the first
 warning of a kind through and holds back the same warning (numbers ignored: delays, counters)
@@ -31,6 +33,15 @@ LINE_MIN = 16
 REPEAT_WINDOW = 600.0
 
 _formatter = logging.Formatter()
+#: The ``user:password@`` of a URL (the userinfo ends at the first ``/ ? #`` or space).
+_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#\s@]+@")
+
+
+def mask_userinfo(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked: ``https://***@host``."""
+    if "://" not in text or "@" not in text:
+        return text
+    return _USERINFO.sub(rf"\1{MASK}@", text)
 
 
 class SecretMask:
@@ -47,12 +58,11 @@ class SecretMask:
         return self._pattern is not None
 
     def __call__(self, text: str) -> str:
-        return self._pattern.sub(MASK, text) if self._pattern is not None else text
+        masked = self._pattern.sub(MASK, text) if self._pattern is not None else text
+        return mask_userinfo(masked)
 
     def record(self, record: logging.LogRecord) -> None:
         """Mask one record in place: message and arguments, exception text, stack."""
-        if self._pattern is None:
-            return
         try:
             message = record.getMessage()
         except Exception:  # bad format arguments: logging reports those itself, later

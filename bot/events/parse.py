@@ -13,7 +13,6 @@ Nothing here raises on bad input: one odd event must never stop a stream. Bad in
 from __future__ import annotations
 
 import logging
-import math
 import re
 from collections import Counter
 from collections.abc import Collection, Mapping
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from bot.events.decode import epoch_seconds
 from bot.events.model import FailedBuild, Job
 from bot.events.source import RawEvent
 
@@ -341,16 +341,9 @@ def _number_field(value: object, from_urls: str | None, what: str) -> str | Skip
 
 
 def _timestamp(value: object) -> float:
-    """eventCreatedOn (epoch seconds, int or string); 0.0 when absent or nonsense."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return 0.0
-    if isinstance(value, str) and len(value) > 32:
-        return 0.0
-    try:
-        seconds = float(value)
-    except (ValueError, OverflowError):
-        return 0.0
-    return seconds if math.isfinite(seconds) and seconds >= 0 else 0.0
+    """eventCreatedOn (epoch seconds, int or string; milliseconds converted); 0.0 (unknown:
+    the wait counts from now, the search has no time window) when absent or out of range."""
+    return epoch_seconds(value) or 0.0
 
 
 def _get(data: Mapping[str, Any], *keys: str) -> object:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 from bot.core.retry import Backoff, Link, OnDown, reconnecting
+from bot.events.decode import epoch_seconds
 
 T = TypeVar("T")
 
@@ -50,11 +51,9 @@ class EventSource(Protocol):
 
 
 def created_on(event: Mapping[str, Any]) -> float | None:
-    """An event's ``eventCreatedOn`` (epoch seconds; int or string), None when it has none."""
-    try:
-        return float(event["eventCreatedOn"])
-    except (KeyError, TypeError, ValueError):
-        return None
+    """An event's ``eventCreatedOn`` (epoch seconds; int or string), None when it has none or
+    it is out of range (one bad event must not move the resume point to the year 33658)."""
+    return epoch_seconds(event.get("eventCreatedOn"))
 
 
 @dataclass

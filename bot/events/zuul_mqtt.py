@@ -18,7 +18,7 @@ import aiomqtt
 
 from bot.config import MqttSettings
 from bot.core.retry import Backoff
-from bot.events.decode import BadLine, decode_object
+from bot.events.decode import BadLine, decode_object, epoch_seconds
 from bot.events.model import FailedBuild, Job
 from bot.events.parse import Skip, parse_log_url
 from bot.events.source import RawEvent, SourceBase, default_backoff, sessions
@@ -55,7 +55,7 @@ def parse_mqtt_message(raw: RawEvent) -> FailedBuild | Skip:
         change_url=str(data.get("change_url") or "") or None,
         author="zuul",
         buildset_url=None,
-        created=_float(data.get("enqueue_time")),
+        created=epoch_seconds(data.get("enqueue_time")) or 0.0,
         comment=str(data.get("message") or "")[:20000],
     )
 
@@ -66,7 +66,7 @@ def _job(build: Any) -> Job | None:
     name = str(build["job_name"])
     url = str(build.get("log_url") or "") or None
     log_url = parse_log_url(url, name) if url else None
-    start, end = _float(build.get("start_time")), _float(build.get("end_time"))
+    start, end = epoch_seconds(build.get("start_time")), epoch_seconds(build.get("end_time"))
     return Job(
         name=name,
         result=str(build.get("result") or "UNKNOWN"),
@@ -76,13 +76,6 @@ def _job(build: Any) -> Job | None:
         uuid=str(build.get("uuid") or "") or None,
         short_uuid=log_url.short_uuid if log_url else None,
     )
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 class ZuulMqttSource(SourceBase):

@@ -8,11 +8,12 @@ key is configured, so what the settings say is all that is used.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from pathlib import Path
 
 import asyncssh
 
-from bot.config import GerritServer
+from bot.config import ConfigError, GerritServer
 from bot.core.errors import ReadableError
 
 USER_KNOWN_HOSTS = Path("~/.ssh/known_hosts")
@@ -24,14 +25,50 @@ class CommandFailed(ReadableError):
     """A Gerrit SSH command exited with an error; the message is Gerrit's ``fatal: …`` line."""
 
 
+class BadKey(ConfigError, ValueError):
+    """A configured client key that cannot be used; names the server, never shows the key."""
+
+
 def import_key(settings: GerritServer) -> asyncssh.SSHKey | None:
-    """The configured client key; a bad one fails at start, naming the server, never the key."""
+    """The configured client key (decrypted with ``ssh_key_passphrase``); raises
+    :class:`BadKey` for one that cannot be read or decrypted."""
     if settings.ssh_key is None:
         return None
+    passphrase = settings.ssh_key_passphrase
     try:
-        return asyncssh.import_private_key(settings.ssh_key.get_secret_value())
+        return asyncssh.import_private_key(
+            settings.ssh_key.get_secret_value(),
+            passphrase.get_secret_value() if passphrase else None,
+        )
     except (asyncssh.KeyImportError, asyncssh.KeyEncryptionError) as exc:
-        raise ValueError(f"gerrit {settings.name}: ssh_key: {exc}") from None
+        raise BadKey(f"gerrit {settings.name}: ssh_key: {_key_problem(exc, passphrase)}") from None
+
+
+def check_keys(servers: Iterable[GerritServer]) -> None:
+    """Read every configured Gerrit key now (before anything connects): :class:`BadKey` with
+    a line per server whose key cannot be read or decrypted."""
+    problems = []
+    for server in servers:
+        try:
+            import_key(server)
+        except BadKey as exc:
+            problems.append(str(exc))
+    if problems:
+        raise BadKey("\n".join(problems))
+
+
+_CONVERT = "install bcrypt, or convert the key: ssh-keygen -p -m PKCS8"
+
+
+def _key_problem(exc: Exception, passphrase: object) -> str:
+    text = str(exc)
+    if "Passphrase must be specified" in text:
+        return "the key is encrypted: set ssh_key_passphrase (or ssh_key_passphrase_file)"
+    if "requires bcrypt" in text:
+        return f"cannot be decrypted: {text} ({_CONVERT})"
+    if passphrase is not None and isinstance(exc, asyncssh.KeyEncryptionError | ValueError):
+        return f"cannot be decrypted with ssh_key_passphrase: {text}"
+    return text
 
 
 async def known_hosts(settings: GerritServer) -> asyncssh.SSHKnownHosts:

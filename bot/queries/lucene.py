@@ -18,6 +18,7 @@ from luqum.exceptions import IllegalCharacterError, ParseError
 from luqum.parser import lexer as _lexer
 from luqum.thread import parse as _parse
 
+from bot.queries.syntax import bounds_problem, server_problems
 from bot.search.schema import KNOWN_FIELDS, is_known_field
 
 #: Analyzed (full text) fields: regex, fuzzy and open ranges on these scan every term.
@@ -38,14 +39,22 @@ class LuceneSyntaxError(ValueError):
 
 
 def parse_lucene(text: str) -> Any:
-    """The luqum tree of ``text``; raises :class:`LuceneSyntaxError` with a located message."""
+    """The luqum tree of ``text``; raises :class:`LuceneSyntaxError` with a located message,
+    also for what luqum reads but the server's parser refuses (:mod:`bot.queries.syntax`)."""
     if not text.strip():
         raise LuceneSyntaxError("empty query", 0)
+    if too_big := bounds_problem(text):
+        raise LuceneSyntaxError(too_big, 0)
     try:
-        return _parse(text)
+        node = _parse(text)
     except ParseError as exc:
         message, offset = _syntax_message(text, exc, _error_offset(text, exc))
         raise LuceneSyntaxError(message, offset) from None
+    except Exception as exc:  # luqum trips on some odd input (``a^1.2.3``: a decimal error)
+        raise LuceneSyntaxError(f"syntax error: unreadable ({type(exc).__name__})", 0) from None
+    for message, offset in server_problems(text, node):
+        raise LuceneSyntaxError(f"syntax error at {_where(text, offset)}: {message}", offset)
+    return node
 
 
 def lucene_problems(text: str) -> list[str]:

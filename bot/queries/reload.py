@@ -13,8 +13,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from bot.queries.files import file_state, query_files
 from bot.queries.model import QueryRepo
-from bot.queries.repo import load_queries, query_files
+from bot.queries.repo import load_queries
 from bot.queries.store import QueryStore
 
 log = logging.getLogger(__name__)
@@ -38,12 +39,13 @@ def snapshot(path: Path) -> Snapshot:
         files = query_files(path)
     except OSError:
         return ()
+    root = path if path.is_dir() else None
     for file in files:
         try:
-            stat = file.stat()
+            mtime, size = file_state(file, root)  # never opens or follows out of the repo
         except OSError:  # removed between listing and stat: the next pass sees it gone
             continue
-        entries.append((file.name, stat.st_mtime_ns, stat.st_size))
+        entries.append((file.name, mtime, size))
     return tuple(entries)
 
 

@@ -8,26 +8,11 @@ from bot.bugs import (
     JIRA_BROWSE,
 )
 from bot.queries.erformat import parse_er, with_source
+from bot.queries.files import SUFFIXES as SUFFIXES
+from bot.queries.files import query_files as query_files
 from bot.queries.model import Problem, Query, QueryError, QueryRepo
 from bot.queries.tripleo import parse_tripleo
-from bot.queries.yamldoc import (
-    YamlError,
-    read_yaml,
-    show,
-)
-
-SUFFIXES = (".yaml", ".yml")
-
-
-def query_files(path: Path) -> list[Path]:
-    """The query files of a repo directory, sorted by name (or ``[path]`` for a file)."""
-    if not path.is_dir():
-        return [path]
-    return sorted(
-        p
-        for p in path.iterdir()
-        if p.suffix in SUFFIXES and not p.name.startswith(".") and not p.is_dir()
-    )
+from bot.queries.yamldoc import YamlError, read_yaml
 
 
 def load_queries(path: Path, *, jira_browse: str = JIRA_BROWSE) -> QueryRepo:
@@ -37,8 +22,9 @@ def load_queries(path: Path, *, jira_browse: str = JIRA_BROWSE) -> QueryRepo:
     queries: list[Query] = []
     problems: list[Problem] = []
     seen: dict[str, Query] = {}
+    root = path if path.is_dir() else None
     for file in query_files(path):
-        found, file_problems = _load_file(file, jira_browse)
+        found, file_problems = _load_file(file, jira_browse, root)
         problems += file_problems
         for query in found:
             first = seen.setdefault(query.id.casefold(), query)
@@ -59,15 +45,18 @@ def load_query_file(path: Path, *, jira_browse: str = JIRA_BROWSE) -> Query:
     return found[0]
 
 
-def _load_file(path: Path, jira_browse: str) -> tuple[list[Query], list[Problem]]:
+def _load_file(
+    path: Path, jira_browse: str, root: Path | None = None
+) -> tuple[list[Query], list[Problem]]:
     try:
-        data = read_yaml(path)
+        data = read_yaml(path, root)
     except YamlError as exc:
         return [], [Problem(path, str(exc))]
     if isinstance(data, dict) and "queries" in data:
         return parse_tripleo(data, path, jira_browse=jira_browse)
     if not isinstance(data, dict):
-        what = "empty" if data is None else f"{show(data)}, not a mapping"
+        # Only the kind: a file that is no query (a token, a key) must not be quoted.
+        what = "empty" if data is None else f"{_kind(data)}, not a mapping"
         return [], [Problem(path, f"top level is {what}: expected 'query: ...'")]
     name = path.name.removesuffix(path.suffix)
     query, problems = parse_er(data, name, jira_browse)
@@ -80,3 +69,11 @@ def _duplicate(query: Query, first: Query) -> Problem:
     where = f"{query.location}.id: " if query.location else ""
     other = " ".join(str(part) for part in (first.source, first.location) if part)
     return Problem(query.source or Path("?"), f"{where}duplicate id {query.id!r} (also {other})")
+
+
+def _kind(data: object) -> str:
+    if isinstance(data, list):
+        return "a list"
+    if isinstance(data, str):
+        return "text"
+    return "a number" if isinstance(data, int | float) and not isinstance(data, bool) else "a value"

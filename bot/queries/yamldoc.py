@@ -1,10 +1,13 @@
 """Reading hand-written YAML documents (query files) with errors a person can act on.
 
-``read_yaml`` reports the line and column of syntax errors and rejects duplicate keys (PyYAML
-silently keeps the last one, so a second ``query:`` would hide the first). The pydantic field
-types below give one-line messages ("must be true or false, not 'yes'") instead of pydantic's,
-and :func:`model_problems` turns a ``ValidationError`` into ``key.path: message`` lines with a
-"did you mean" for misspelt keys.
+``read_yaml`` reads a file as :mod:`bot.queries.files` allows, reports the line and column of
+syntax errors and rejects duplicate keys (PyYAML silently keeps the last one, so a second
+``query:`` would hide the first) and documents whose aliases expand beyond what a file may
+hold (a few KiB of anchors can stand for megabytes of query text, sent in every search).
+
+The pydantic field types below give one-line messages ("must be true or false, not 'yes'")
+instead of pydantic's, and :func:`model_problems` turns a ``ValidationError`` into
+``key.path: message`` lines with a "did you mean" for misspelt keys.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
+from bot.queries.files import MAX_FILE_BYTES, FileError, read_query_file
 from bot.queries.lucene import did_you_mean
 
 
@@ -40,20 +44,61 @@ class _StrictLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def read_yaml(path: Path) -> Any:
-    """The document in ``path``; raises :class:`YamlError` (unreadable, not UTF-8, bad YAML)."""
+def read_yaml(path: Path, root: Path | None = None) -> Any:
+    """The document in ``path`` (a file of the repo directory ``root``, when given); raises
+    :class:`YamlError` (not a file to read, not UTF-8, bad YAML, aliases that expand too far)."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise YamlError(f"not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise YamlError(f"cannot read: {exc.strerror or exc}") from None
+        text = read_query_file(path, root)
+    except FileError as exc:
+        raise YamlError(str(exc)) from None
     try:
-        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+        data = yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except yaml.MarkedYAMLError as exc:
         raise YamlError(_yaml_message(exc)) from None
     except yaml.YAMLError as exc:
         raise YamlError(f"invalid YAML: {exc}") from None
+    except RecursionError:
+        raise YamlError("invalid YAML: nested too deeply") from None
+    _check_expansion(data)
+    return data
+
+
+def _check_expansion(data: Any) -> None:
+    """Refuse a document whose aliases make it bigger than a file may be, or that holds itself.
+
+    PyYAML shares an aliased node rather than copying it, so the document is small in memory;
+    what it expands to (as its text is joined into queries) is summed here once per node.
+    """
+    sizes: dict[int, int] = {}
+    stack: list[tuple[Any, bool]] = [(data, False)]
+    busy: set[int] = set()
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        children = _children(node)
+        if done:
+            busy.discard(key)
+            sizes[key] = 1 + sum(_size(child, sizes) for child in children)
+            if sizes[key] > MAX_FILE_BYTES:
+                raise YamlError(f"YAML aliases expand to more than {MAX_FILE_BYTES} characters")
+        elif key in busy:
+            raise YamlError("a YAML alias refers to the node that holds it")
+        elif key not in sizes and children:
+            busy.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children)
+
+
+def _children(node: Any) -> list[Any]:
+    if isinstance(node, dict):
+        return [*node.keys(), *node.values()]
+    return list(node) if isinstance(node, list) else []
+
+
+def _size(node: Any, sizes: dict[int, int]) -> int:
+    if isinstance(node, dict | list):
+        return sizes.get(id(node), 0)
+    return len(node) if isinstance(node, str) else 1
 
 
 def _yaml_message(exc: yaml.MarkedYAMLError) -> str:

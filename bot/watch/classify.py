@@ -12,21 +12,29 @@ one of the job's documents, with ``voting:1`` implied unless ``allow-nonvoting``
 ``test_ids`` also need a line of the job naming one of those tests next to a failure marker
 (ER asked subunit2sql; the console log says the same). ``suppress-notification`` queries are
 evaluated but reported apart, never as the job's bugs.
+
+One query the server refuses would fail every request, since all go in each one: then the
+culprit is found by bisecting the queries (a few more requests, only then), set apart with the
+server's reason until it changes, and the build classified with the rest.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from bot.events.model import FailedBuild, Job
 from bot.queries import Query
+from bot.queries.compiled import FAILURE_MARKERS as FAILURE_MARKERS
+from bot.queries.compiled import HITS_ONLY as HITS_ONLY
+from bot.queries.compiled import QuerySet as QuerySet
+from bot.queries.compiled import failed_tests_lucene as failed_tests_lucene
 from bot.queries.store import QueryStore
 from bot.search.base import Response, SearchBackend, SearchQueryError
-from bot.search.stats import query_string
 from bot.watch.readiness import (
     ReadinessMonitor,
     chunks,
@@ -34,75 +42,15 @@ from bot.watch.readiness import (
     jobs_body,
     parse_job_bucket,
     readiness_aggs,
+    request_problem,
 )
 
 log = logging.getLogger(__name__)
 
 JobStatus = Literal["classified", "unrecognized", "not-ready"]
 
-#: Keeps only the filters that hit: "params.n > 0" is valid Painless and osmem's dialect.
-HITS_ONLY = {
-    "hit": {"bucket_selector": {"buckets_path": {"n": "_count"}, "script": "params.n > 0"}}
-}
 #: Most failed jobs in one classification request when builds are asked for together.
 BATCH_JOBS = 100
-#: How a test runner marks a failed test on its line (stestr/subunit-trace: ``... FAILED``,
-#: testr/unittest: ``FAIL: <id>``).
-FAILURE_MARKERS = "(message:FAILED OR message:FAIL)"
-
-
-def failed_tests_lucene(test_ids: Sequence[str]) -> str:
-    """A line that names one of ``test_ids`` and says it failed."""
-    named = " OR ".join(f'message:"{_escape_phrase(test_id)}"' for test_id in test_ids)
-    return f"({named}) AND {FAILURE_MARKERS}"
-
-
-def _escape_phrase(text: str) -> str:
-    return text.replace("\\", "\\\\").replace('"', '\\"')
-
-
-@dataclass(frozen=True)
-class QuerySet:
-    """Queries ready to classify with: the per-query filters are built once per load."""
-
-    queries: tuple[Query, ...] = ()
-    by_id: Mapping[str, Query] = field(default_factory=dict, repr=False)
-    query_filters: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    test_filters: Mapping[str, Any] = field(default_factory=dict, repr=False)
-
-    @classmethod
-    def of(cls, queries: Sequence[Query] | QuerySet) -> QuerySet:
-        if isinstance(queries, QuerySet):
-            return queries
-        by_id: dict[str, Query] = {}
-        for query in queries:
-            if query.id in by_id:
-                log.warning("query %s is defined twice; using the last one", query.id)
-            by_id[query.id] = query
-        return cls(
-            queries=tuple(by_id.values()),
-            by_id=by_id,
-            query_filters={q.id: query_string(q.effective) for q in by_id.values()},
-            test_filters={
-                q.id: query_string(failed_tests_lucene(q.test_ids))
-                for q in by_id.values()
-                if q.test_ids
-            },
-        )
-
-    def __len__(self) -> int:
-        return len(self.queries)
-
-    def aggs(self, *, prune: bool) -> dict[str, Any]:
-        """The per-job sub-aggregations: ``q`` (queries that hit), ``t`` (named tests failed)."""
-        found: dict[str, Any] = {}
-        for name, filters in (("q", self.query_filters), ("t", self.test_filters)):
-            if filters:
-                found[name] = {
-                    "filters": {"filters": filters},
-                    **({"aggs": HITS_ONLY} if prune else {}),
-                }
-        return found
 
 
 @dataclass(frozen=True)
@@ -232,6 +180,10 @@ class Classifier:
     ) -> None:
         self._store = queries if isinstance(queries, QueryStore) else QueryStore(queries)
         self._compiled = (-1, QuerySet())
+        # Refused by the server: query id -> (its text then, the server's reason).
+        self._quarantine: dict[str, tuple[str, str]] = {}
+        self._usable: tuple[object, QuerySet] = ((), QuerySet())
+        self._bisecting = asyncio.Lock()
         self.batch_jobs = batch_jobs
         # Some clusters forbid inline scripts; then drop the pruning (bigger responses, same
         # verdicts) for the rest of the process.
@@ -242,12 +194,32 @@ class Classifier:
 
     @property
     def queries(self) -> QuerySet:
-        """The store's queries now, with their search filters built (once per version)."""
+        """The store's queries now, with their search filters built (once per version), less
+        those the server refused (:attr:`quarantined`)."""
         version, compiled = self._compiled
         if version != self._store.version:
             compiled = QuerySet.of(self._store.queries)
             self._compiled = (self._store.version, compiled)
-        return compiled
+            self._release(compiled)
+        key = (self._store.version, tuple(self._quarantine))
+        if self._usable[0] != key:
+            usable = [qid for qid in compiled.by_id if qid not in self._quarantine]
+            self._usable = (key, compiled.only(usable) if self._quarantine else compiled)
+        return self._usable[1]
+
+    @property
+    def quarantined(self) -> Mapping[str, str]:
+        """Queries left out because the search server refused them: id -> the server's reason.
+        A query is tried again once the repo changes it (or it is gone)."""
+        self.queries  # noqa: B018  (releases the queries that changed)
+        return {qid: reason for qid, (_, reason) in self._quarantine.items()}
+
+    def _release(self, compiled: QuerySet) -> None:
+        for qid, (text, _) in list(self._quarantine.items()):
+            query = compiled.by_id.get(qid)
+            if query is None or query.effective != text:
+                del self._quarantine[qid]
+                log.info("query %s changed; it is tried again", qid)
 
     async def classify(self, build: FailedBuild, backend: SearchBackend) -> Verdict:
         """Every failed job of ``build`` against every query, in one search round trip
@@ -267,6 +239,7 @@ class Classifier:
         await asyncio.sleep(0)  # let the builds released in this same turn join
         backend, asks = self._asks.pop(key)
         live = [ask for ask in asks if not ask.future.done()]  # callers cancelled meanwhile
+        live = [ask for ask in live if not _unsearchable(ask)]
         queries = self.queries
         by_build = {id(ask.build): ask for ask in live}
         parts = chunks([ask.build for ask in live], self.batch_jobs)
@@ -291,14 +264,108 @@ class Classifier:
     ) -> list[Verdict]:
         self.requests += 1
         try:
-            response = await backend.search(classify_many_body(builds, queries, prune=self._prune))
+            response = await self._search(builds, queries, backend)
+        except SearchQueryError as exc:
+            queries = await self._set_apart(builds, queries, backend, exc)
+            response = await self._search(builds, queries, backend)
+        return parse_many(builds, queries, response)
+
+    async def _search(
+        self, builds: list[FailedBuild], queries: QuerySet, backend: SearchBackend
+    ) -> Response:
+        try:
+            return await backend.search(classify_many_body(builds, queries, prune=self._prune))
         except SearchQueryError as exc:
             if not self._prune or not _script_refused(exc):
                 raise
+            # Only once the request without the script is taken was it the script (a query
+            # the server refuses may say "script" too: "javascript").
+            response = await backend.search(classify_many_body(builds, queries, prune=False))
             log.warning("search server refused bucket_selector (%s); classifying without it", exc)
             self._prune = False
-            response = await backend.search(classify_many_body(builds, queries, prune=False))
-        return parse_many(builds, queries, response)
+            return response
+
+    async def _set_apart(
+        self,
+        builds: list[FailedBuild],
+        queries: QuerySet,
+        backend: SearchBackend,
+        refused: SearchQueryError,
+    ) -> QuerySet:
+        """The queries to classify with once those the server refuses are quarantined; raises
+        ``refused`` when no query alone is to blame (the request itself, too many at once)."""
+        async with self._bisecting:  # one search for culprits at a time; others reuse it
+            if set(queries.by_id) - set(self.queries.by_id):
+                return self.queries  # set apart while this request waited
+            probe = _Probe(builds, queries, backend, self._prune)
+            if not await probe.accepted(()):
+                raise refused  # refused even without queries: not a query's fault
+            culprits = await probe.culprits(list(queries.by_id))
+            if not culprits:
+                raise refused
+            for qid, reason in culprits.items():
+                self._quarantine[qid] = (queries.by_id[qid].effective, reason)
+                log.error(
+                    "query %s left out until it changes: the search server refuses it: %s",
+                    *(qid, reason),
+                )
+            return self.queries
+
+
+@dataclass
+class _Probe:
+    """Asks the server about subsets of the queries, to find those it refuses on their own."""
+
+    builds: list[FailedBuild]
+    queries: QuerySet
+    backend: SearchBackend
+    prune: bool
+    reasons: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+
+    async def accepted(self, ids: Sequence[str]) -> bool:
+        body = classify_many_body(self.builds, self.queries.only(ids), prune=self.prune)
+        self.requests += 1
+        try:
+            await self.backend.search(body)
+        except SearchQueryError as exc:
+            if len(ids) == 1:
+                self.reasons[ids[0]] = _reason(exc)
+            return False
+        return True
+
+    async def culprits(self, ids: list[str]) -> dict[str, str]:
+        """Bisect ``ids`` (refused together): the ones refused alone, with the reasons. Halves
+        that are both accepted mean no one query is to blame: nothing is returned for them."""
+        if len(ids) == 1:
+            if ids[0] not in self.reasons:
+                await self.accepted(ids)
+            return dict(self.reasons)
+        half = len(ids) // 2
+        for part in (ids[:half], ids[half:]):
+            if not await self.accepted(part):
+                await self.culprits(part)
+        return dict(self.reasons)
+
+
+def _reason(exc: SearchQueryError) -> str:
+    return _REFUSED.sub("", str(exc), count=1)
+
+
+_REFUSED = re.compile(r"^search server rejected the request \(\d+\): ")
+
+
+def _unsearchable(ask: _Ask) -> bool:
+    """Answer a build no request can be built for on its own: every job "not ready", with why
+    (it must not fail the request of the builds asked for with it)."""
+    problem = request_problem(ask.build)
+    if problem is None:
+        return False
+    log.warning("%s: cannot search for its logs (%s); judged not ready", ask.build.key, problem)
+    why = (f"a search request ({problem})",)
+    jobs = tuple(JobVerdict(job, missing=why) for job in ask.build.failed_jobs)
+    ask.future.set_result(Verdict(ask.build, jobs))
+    return True
 
 
 def _script_refused(exc: SearchQueryError) -> bool:

@@ -16,11 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.core.errors import describe
 from bot.events.model import FailedBuild, Job
 from bot.search.base import Response, SearchBackend, SearchError, SearchQueryError
 from bot.search.builds import CONSOLE_END, build_filter, job_filter, reported, required_files
@@ -32,6 +34,8 @@ log = logging.getLogger(__name__)
 DEFAULT_TIMEOUT = 1200.0
 #: Most jobs put in one readiness request body; more go into further bodies of one msearch.
 BATCH_JOBS = 100
+#: How far in the future an event's time may be (clock skew) before the wait counts from now.
+MAX_SKEW = 3600.0
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -82,6 +86,21 @@ def jobs_body(builds: Sequence[FailedBuild], per_build: Mapping[str, Any]) -> di
 def readiness_body(builds: Sequence[FailedBuild]) -> dict[str, Any]:
     """One request that tells, for every failed job of ``builds``, what of its logs is indexed."""
     return jobs_body(builds, readiness_aggs([j for b in builds for j in b.failed_jobs]))
+
+
+def request_problem(build: FailedBuild) -> str | None:
+    """Why ``build``'s part of a request cannot be built (a time no date can hold...), or None.
+
+    A build that cannot be asked about is judged on its own; it must never fail the request
+    that asks about the others.
+    """
+    try:
+        build_filter(build)
+        for job in build.failed_jobs:
+            job_filter(build, job)
+    except Exception as exc:  # whatever the filters trip on, it is this build's alone
+        return describe(exc)
+    return None
 
 
 def _any_of(clauses: list[dict[str, Any]]) -> dict[str, Any]:
@@ -163,7 +182,24 @@ def parse_readiness(
 async def check_readiness(
     backend: SearchBackend, builds: Sequence[FailedBuild]
 ) -> list[tuple[JobReadiness, ...]]:
-    """Readiness of every failed job of ``builds``, in one round trip (msearch beyond a batch)."""
+    """Readiness of every failed job of ``builds``, in one round trip (msearch beyond a batch).
+
+    A build no request can be built for (:func:`request_problem`) is left out of it: its jobs
+    come back as nothing found.
+    """
+    searchable = [build for build in builds if request_problem(build) is None]
+    found = dict(zip(map(id, searchable), await _check(backend, searchable), strict=True))
+    return [
+        found.get(id(build), tuple(JobReadiness(job) for job in build.failed_jobs))
+        for build in builds
+    ]
+
+
+async def _check(
+    backend: SearchBackend, builds: Sequence[FailedBuild]
+) -> list[tuple[JobReadiness, ...]]:
+    if not builds:
+        return []
     parts = chunks(builds, BATCH_JOBS)
     if len(parts) == 1:
         return parse_readiness(builds, await backend.search(readiness_body(builds)))
@@ -234,14 +270,29 @@ class ReadinessMonitor:
         return len(self._waiters)
 
     def deadline_for(self, build: FailedBuild, timeout: float) -> float:
-        """``timeout`` seconds after the event was created (ER: 20 min), else after now."""
-        return (build.created or self._clock()) + timeout
+        """``timeout`` seconds after the event was created (ER: 20 min), else after now.
+
+        An event time in the future (beyond clock skew) counts from now: the wait must end.
+        """
+        now = self._clock()
+        created = build.created
+        if not (math.isfinite(created) and 0 < created <= now + MAX_SKEW):
+            created = now
+        return created + timeout
 
     async def wait(self, build: FailedBuild, *, deadline: float) -> WaitResult:
-        """Wait until every failed job of ``build`` is ready, or until ``deadline``."""
+        """Wait until every failed job of ``build`` is ready, or until ``deadline``.
+
+        A deadline that is no time, or a build no request can be built for, ends the wait at
+        once, not ready: it would otherwise wait forever, or fail every poll of the others.
+        """
         now = self._clock()
         if deadline <= now or not build.failed_jobs:
             return WaitResult(ready=not build.failed_jobs, waited=0.0, checks=0)
+        problem = "no deadline" if not math.isfinite(deadline) else request_problem(build)
+        if problem is not None:
+            log.warning("%s: cannot wait for its logs (%s); judged as it is", build.key, problem)
+            return WaitResult(ready=False, waited=0.0, checks=0)
         future: asyncio.Future[WaitResult] = asyncio.get_running_loop().create_future()
         waiter = _Waiter(build, deadline, now, future)
         self._waiters.append(waiter)
