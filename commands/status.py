@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -13,13 +14,17 @@ if TYPE_CHECKING:
     from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus
 
 
-@command("status", help="uptime, event streams, search health, queue depth, last dashboard refresh")
+@command(
+    "status",
+    help="uptime, streams, search health, queue depth, last dashboard refresh, refused queries",
+)
 async def status(ctx: Context) -> Text:
     return format_status(await ctx.services.status())
 
 
 def format_status(snap: StatusSnapshot, now: datetime | None = None) -> Text:
-    """Three lines: the bot and its search server, the event streams, the dashboard (pure)."""
+    """The bot and its search server, the event streams, the dashboard; the refused queries
+    when there are any (pure)."""
     now = now or datetime.now(UTC)
     first: list[Part] = [
         bold(f"up {duration(snap.uptime)}"),
@@ -27,7 +32,18 @@ def format_status(snap: StatusSnapshot, now: datetime | None = None) -> Text:
         f" · queue: {snap.queue_depth} build{'' if snap.queue_depth == 1 else 's'} waiting",
     ]
     streams = "; ".join(_stream(s, now) for s in snap.streams) or "none configured"
-    return rich(first, [f"streams: {streams}"], [f"dashboard: {_refresh(snap.last_refresh, now)}"])
+    dashboard = f"dashboard: {_refresh(snap.last_refresh, now)}"
+    lines: list[list[Part]] = [first, [f"streams: {streams}"], [dashboard]]
+    if snap.quarantined:
+        lines.append([_quarantined(snap.quarantined)])
+    return rich(*lines)
+
+
+def _quarantined(queries: Mapping[str, str]) -> str:
+    """The queries the search server refuses: the operator must fix them in the repo."""
+    shown = ", ".join(f"{qid} ({reason[:60]})" for qid, reason in sorted(queries.items())[:3])
+    more = f" and {len(queries) - 3} more" if len(queries) > 3 else ""
+    return f"quarantined queries (the search server refuses them): {shown}{more}"
 
 
 def _stream(stream: StreamStatus, now: datetime) -> str:

@@ -268,6 +268,15 @@ async def test_status(chat: ChatHarness) -> None:
     ]
 
 
+async def test_status_names_the_queries_the_search_server_refuses(chat: ChatHarness) -> None:
+    chat.services.quarantined.update({f"10000{n}": f"Failed to parse query [{n}" for n in range(5)})
+    (reply,) = await chat.run_command("!status")
+    assert reply.splitlines()[3] == (
+        "quarantined queries (the search server refuses them): 100000 (Failed to parse query [0),"
+        " 100001 (Failed to parse query [1), 100002 (Failed to parse query [2) and 2 more"
+    )
+
+
 async def test_html_rendering_of_a_reply(chat: ChatHarness) -> None:
     chat.services.bugs["1400905"] = launchpad("1400905").described(
         title="<img src=x onerror=alert(1)>", status="New"

@@ -22,6 +22,7 @@ from bot.dashboard.server import DashboardServer
 from bot.events.convert import to_failed_build
 from bot.events.source import EventSource
 from bot.events.sources import sources_from
+from bot.gerrit.ssh import check_keys
 from bot.queries import Query, load_queries
 from bot.queries.reload import QueryWatcher
 from bot.queries.store import QueryStore
@@ -99,6 +100,8 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
 
 async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
     """Every part of the bot, started; closing ``stack`` stops them in reverse order."""
+    # A Gerrit key that cannot be read or decrypted stops us before anything connects.
+    await asyncio.to_thread(check_keys, settings.gerrit)
     clients = await open_clients(settings, stack)
     monitor = ReadinessMonitor(clients.search)
     stack.push_async_callback(monitor.close)

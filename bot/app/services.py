@@ -80,6 +80,7 @@ class AppServices:
             search=search,
             queue_depth=vitals.pipeline.pending,
             last_refresh=vitals.last_refresh() if self.refresher.status else None,
+            quarantined=vitals.classifier.quarantined,
         )
 
     async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:

@@ -54,6 +54,7 @@ class Vitals:
             "search": breaker.to_json() | {"status": breaker.describe()},
             "events_received": self.intake.received,
             "pending_builds": self.pipeline.pending,
+            "quarantined_queries": dict(self.classifier.quarantined),
         }
 
     def streams(self) -> tuple[StreamStatus, ...]:
@@ -129,6 +130,11 @@ class Vitals:
                     ({"transport": name}, float(t.health().connected))
                     for name, t in self.transports.items()
                 ),
+            ),
+            gauge(
+                "recheckbot_quarantined_queries",
+                "Queries left out because the search server refuses them",
+                len(self.classifier.quarantined),
             ),
             gauge(
                 "recheckbot_search_circuit_open",

@@ -6,8 +6,8 @@ never build clients of their own.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -47,6 +47,7 @@ class StatusSnapshot:
     search: str  # cluster health ("green") or why it is unreachable
     queue_depth: int  # builds waiting to be judged
     last_refresh: RefreshStatus | None
+    quarantined: Mapping[str, str] = field(default_factory=dict)  # query id -> server's reason
 
 
 class UncatBuildView(Protocol):

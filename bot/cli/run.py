@@ -10,7 +10,6 @@ from bot.app.process import App
 from bot.cli.app import Common, command, run_async
 from bot.config import Settings
 from bot.demo.mode import demo_environment
-from bot.gerrit.ssh import check_keys
 
 
 @command("run", help="Run the watch-bot; --demo runs a self-contained demo instance.")
@@ -22,7 +21,6 @@ def run_command(
     common: Common,
 ) -> None:
     settings = common.settings()
-    check_keys(settings.gerrit)  # a key that cannot be decrypted stops us before we connect
     run_async(_demo(settings) if demo else App(settings).run())
 
 

@@ -1,9 +1,9 @@
 """Are a failed build's logs searchable yet? One request answers for every job of many builds.
 
 A job is *ready* when its console log's end marker and the files its kind of job must have are
-indexed (ER's rule, INVENTORY §6.2). The request has one ``filters`` bucket per job, the job's
-latest build inside it (a ``terms`` on ``build_uuid`` ordered by newest line), and under that a
-``filter`` on the end marker and a ``terms`` on the filenames readiness cares about.
+indexed (ER's rule, INVENTORY §6.2). The request has one ``filters`` bucket per job (the job's
+own build, found by whatever the schema indexes: see :func:`bot.search.builds.job_filter`), and
+under it a ``filter`` on the end marker and a ``terms`` on the filenames readiness cares about.
 
 :class:`ReadinessMonitor` is the waiting part: each build awaits its own future with its own
 deadline, while one loop polls for *all* waiting builds in one round trip per tick. ER polled
@@ -50,14 +50,6 @@ def readiness_aggs(jobs: Sequence[Job]) -> dict[str, Any]:
     return {
         "end": {"filter": query_string(CONSOLE_END)},
         "files": {"terms": {"field": "filename", "include": names, "size": len(names)}},
-    }
-
-
-def latest_build(sub_aggs: Mapping[str, Any]) -> dict[str, Any]:
-    """A job bucket's newest build (by its newest line), with ``sub_aggs`` evaluated in it."""
-    return {
-        "terms": {"field": "build_uuid", "size": 1, "order": {"latest": "desc"}},
-        "aggs": {"latest": {"max": {"field": "@timestamp"}}, **sub_aggs},
     }
 
 

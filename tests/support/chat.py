@@ -115,6 +115,7 @@ class FakeServices:
     refreshes: int = 0
     png: bytes | None = None
     bugs: dict[str, Bug] = field(default_factory=dict)
+    quarantined: dict[str, str] = field(default_factory=dict)
 
     def queries(self) -> QueryRepo:
         return self.repo
@@ -141,7 +142,7 @@ class FakeServices:
             StreamStatus("rdo", False, None),
         )
         last = RefreshStatus(now - timedelta(minutes=12), True, 3.0)
-        return StatusSnapshot(3 * 3600 + 720, streams, "green", 2, last)
+        return StatusSnapshot(3 * 3600 + 720, streams, "green", 2, last, self.quarantined)
 
     async def chart_png(self, *, days: int) -> bytes | None:
         return self.png
