@@ -26,6 +26,7 @@ from tests.support.botproc import (
     BotProcess,
     IrcWatcher,
     finished,
+    irc_config,
     journal,
     matrix_notices,
     matrix_settings,
@@ -219,16 +220,10 @@ async def paced(
     channel = unique("#paced")
     async with GerritStandIn() as gerrit:
         run = Scenario(tmp_path, gerrit, osmem_url)
-        config = write_config(
-            tmp_path,
-            search_url=osmem_url,
-            gerrit=gerrit,
-            channels={channel: {"projects": ["nova"], "events": ["negative"]}},
-            queries=run.queries,
-            irc={"server": irc_server.host, "port": irc_server.port, "tls": False}
-            | {"nick": unique("rb"), "send_burst": 1, "send_interval": 1.0}
-            | {"reconnect_max_delay": 1.0, "connect_timeout": 5.0},
-        )
+        config = irc_config(
+            run, irc_server, channel, "negative", send_burst=1, send_interval=1.0,
+            reconnect_max_delay=1.0, connect_timeout=5.0,
+        )  # fmt: skip
         watcher = await IrcWatcher(irc_server, channel).connect()
         bot = BotProcess(config, tmp_path / "bot.log")
         try:

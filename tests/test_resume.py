@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bot.demo.data import DemoBuildset, gerrit_event
-from tests.support.botproc import BotProcess, IrcWatcher, finished, journal, until, write_config
+from tests.support.botproc import BotProcess, IrcWatcher, finished, irc_config, journal, until
 from tests.support.gerrit import GerritStandIn
 from tests.support.peers import unique
 from tests.support.scenario import Scenario
@@ -33,14 +33,8 @@ async def test_events_while_the_bot_is_down_are_announced_once_after_a_restart(
     channel = unique("#nova")
     async with GerritStandIn() as gerrit:
         run = Scenario(tmp_path, gerrit, osmem_url)
-        config = write_config(
-            tmp_path,
-            search_url=osmem_url,
-            gerrit=gerrit,
-            channels={channel: {"projects": ["nova"], "events": ["positive"]}},
-            queries=run.queries,
-            irc={"server": irc.host, "port": irc.port, "tls": False, "nick": unique("rb")}
-            | {"send_interval": 0.01, "reconnect_max_delay": 1.0},
+        config = irc_config(
+            run, irc, channel, "positive", send_interval=0.01, reconnect_max_delay=1.0
         )
         state = tmp_path / "state.sqlite"
         watcher = await IrcWatcher(irc, channel).connect()
@@ -83,14 +77,7 @@ async def test_sigterm_with_a_build_pending_exits_within_five_seconds(
     channel = unique("#nova")
     async with GerritStandIn() as gerrit:
         run = Scenario(tmp_path, gerrit, osmem_url)
-        config = write_config(
-            tmp_path,
-            search_url=osmem_url,
-            gerrit=gerrit,
-            channels={channel: {"projects": ["nova"], "events": ["positive"]}},
-            queries=run.queries,
-            irc={"server": irc.host, "port": irc.port, "tls": False, "nick": unique("rb")},
-        )
+        config = irc_config(run, irc, channel, "positive")
         state = tmp_path / "state.sqlite"
         bot = BotProcess(config, tmp_path / "bot.log")
         pending = run.buildset("openstack/nova", "tempest-full-py3", "1541364")  # no logs: waits

@@ -28,7 +28,8 @@ from tests.support import polling
 from tests.support.cli import recheckbot
 from tests.support.gerrit import GerritStandIn
 from tests.support.paths import ROOT
-from tests.support.peers import MATRIX_TIMING, IrcPeer
+from tests.support.peers import MATRIX_TIMING, IrcPeer, unique
+from tests.support.scenario import Scenario
 from tests.support.servers import IrcServer, SynapseServer
 
 DEADLINE = 60.0
@@ -45,6 +46,19 @@ def secret_file(workdir: Path, name: str, value: str) -> str:
     path.write_text(value)
     path.chmod(0o600)
     return str(path)
+
+
+def irc_config(run: Scenario, irc: IrcServer, channel: str, event: str, **irc_options: Any) -> Path:
+    """Settings for a bot on ``irc`` alone, announcing ``event`` builds of nova in ``channel``."""
+    return write_config(
+        run.workdir,
+        search_url=run.search_url,
+        gerrit=run.gerrit,
+        channels={channel: {"projects": ["nova"], "events": [event]}},
+        queries=run.queries,
+        irc={"server": irc.host, "port": irc.port, "tls": False, "nick": unique("rb")}
+        | irc_options,
+    )
 
 
 def write_config(
