@@ -54,12 +54,15 @@ class Incoming:
     user: User
     text: str
     event_id: str | None = None  # Matrix event to thread the reply under
+    private: bool = False  # an IRC query or a Matrix direct room: only the bot hears it
+    thread_id: str | None = None  # Matrix thread root, when the message was sent in a thread
 
 
 @dataclass(frozen=True)
 class Health:
     connected: bool
     detail: str = ""  # last error, or what we are connected to
+    rooms: tuple[tuple[str, str], ...] = ()  # (room id, "joined" or why not), for !status
 
 
 class Transport(Protocol):
@@ -111,6 +114,16 @@ class ImageSender(Protocol):
         self, room: Room, png: bytes, filename: str, *, reply_to: Incoming | None = None
     ) -> None:
         """Post a PNG in ``room`` now (best effort: not queued, not journaled)."""
+        ...
+
+
+@runtime_checkable
+class Whispering(Protocol):
+    """A transport that can answer someone apart from the room they spoke in."""
+
+    async def whisper(self, to: Incoming, text: Text) -> None:
+        """Send ``text`` to ``to``'s sender only (IRC: a private message), or where it does
+        not disturb the room (Matrix: in a thread under their message)."""
         ...
 
 
