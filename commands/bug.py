@@ -52,11 +52,17 @@ def format_bug(
     shown = " ".join(query.lucene.split())
     if len(shown) > QUERY_SHOWN:
         shown = shown[:QUERY_SHOWN] + "…"
-    hits = [n for _, n, _ in report.per_day]
     tail = f"last {days} d: {report.hits} hits, {report.failed_builds} failed builds"
-    tail += f"; per day, oldest first: {per_day(hits)}" if report.hits else ""
+    if report.hits and report.per_day:
+        tail += f"; {days_span(report)}: {per_day([n for _, n, _ in report.per_day])}"
     tail += " (partial: the search timed out)" if partial else ""
     return rich(head, [f"query: {shown}"], [tail])
+
+
+def days_span(report: QueryReport) -> str:
+    """``per day 05-01…05-07 (UTC)``: which days the numbers are, so nobody has to count."""
+    first, last = report.per_day[0][0], report.per_day[-1][0]
+    return f"per day {first[5:]}…{last[5:]} (UTC)"
 
 
 def per_day(hits: list[int]) -> str:

@@ -29,6 +29,16 @@ def since(days: int) -> dict[str, Any]:
     return {"range": {"@timestamp": {"gte": f"now-{days}d"}}}
 
 
+def since_midnight(days: int) -> dict[str, Any]:
+    """A filter on the last ``days`` calendar days (UTC), today included.
+
+    What a per-day histogram shows: ``days`` whole buckets. A rolling ``now-7d`` window also
+    reaches into an eighth calendar day, which became an eighth bucket (and hits in it counted
+    in the total but fell outside the days people were shown).
+    """
+    return {"range": {"@timestamp": {"gte": f"now-{days - 1}d/d"}}}
+
+
 def hit_counts_body(lucene_by_id: Mapping[str, str], days: int) -> dict[str, Any]:
     """One ``filters`` aggregation: a named bucket per query, over the last ``days`` days."""
     filters = {qid: query_string(lucene) for qid, lucene in lucene_by_id.items()}
@@ -79,7 +89,8 @@ class QueryReport:
 
 
 def report_body(lucene: str, days: int, top: int = 5) -> dict[str, Any]:
-    """Everything :class:`QueryReport` shows, in one request."""
+    """Everything :class:`QueryReport` shows, in one request, over the last ``days`` calendar
+    days (UTC, today included): exactly ``days`` daily buckets, which add up to the hits."""
     failed = {"filter": {"term": {"build_status": "FAILURE"}}, "aggs": _distinct_builds()}
     terms = {
         name: {"terms": {"field": name, "size": top}, "aggs": {"failed": failed}}
@@ -97,7 +108,7 @@ def report_body(lucene: str, days: int, top: int = 5) -> dict[str, Any]:
     return {
         "size": 0,
         "track_total_hits": True,
-        "query": {"bool": {"must": [query_string(lucene)], "filter": [since(days)]}},
+        "query": {"bool": {"must": [query_string(lucene)], "filter": [since_midnight(days)]}},
         "aggs": {**_distinct_builds(), "failed": failed, "per_day": per_day, **terms},
     }
 
