@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from bot.chat.command import Context, Rejected, command
 from bot.chat.options import days_option, split_options
-from bot.chat.reply import Part, bold, quoted, rich
+from bot.chat.reply import Part, bold, code_block, quoted, rich
 from bot.intel import Cluster, ClusterReport, verified_line
 from bot.transports.base import Text
 
@@ -51,7 +51,7 @@ def format_suggestion(report: ClusterReport, cluster: Cluster) -> Text:
         return rich(head, [f"sample: {cluster.sample[:200]}"], [f"no query to suggest: {why}"])
     lines: list[list[Part]] = [head, [f"verified: {verified_line(suggestion)}"]]
     lines.append([f"queries/{cluster.id}.yaml:"])
-    lines += [[f"  {line}"] for line in suggestion.yaml.splitlines()]
+    lines.append(code_block(suggestion.yaml))
     return rich(*lines)
 
 

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from html import escape
+from itertools import pairwise
 
 from bot.transports.base import Text
 from bot.transports.ircformat import bold as irc_bold
@@ -21,7 +22,27 @@ class Span:
     bold: bool = False
 
 
-Part = str | Span
+@dataclass(frozen=True)
+class Code:
+    """Preformatted lines (a YAML file, a log excerpt), alone on their line of a reply.
+
+    Plain text and IRC have no code markup: the lines go out as they are, indented by
+    :data:`CODE_INDENT` to set them off from the prose around them. HTML gets ``<pre><code>``,
+    which keeps the indentation that ``<br>``-joined lines would lose.
+    """
+
+    text: str
+
+
+#: Spaces in front of each line of a code block in plain text and IRC.
+CODE_INDENT = "  "
+
+Part = str | Span | Code
+
+
+def code_block(text: str) -> list[Part]:
+    """A reply line holding ``text`` as a code block: ``rich(head, code_block(yaml))``."""
+    return [Code(text)]
 
 
 def bold(text: str) -> Span:
@@ -43,13 +64,24 @@ def rich(*lines: Sequence[Part]) -> Text:
     return Text(
         plain="\n".join("".join(map(_plain, line)) for line in lines),
         irc="\n".join("".join(map(_irc, line)) for line in lines),
-        html="<br>".join("".join(map(_html, line)) for line in lines),
+        html=_html_lines(["".join(map(_html, line)) for line in lines]),
     )
+
+
+def _html_lines(lines: Sequence[str]) -> str:
+    # A <pre> block is a line break of its own: a <br> beside it would add a blank line.
+    out = lines[0] if lines else ""
+    for before, line in pairwise(lines):
+        block = before.endswith("</pre>") or line.startswith("<pre>")
+        out += ("" if block else "<br>") + line
+    return out
 
 
 def _plain(part: Part) -> str:
     if isinstance(part, str):
         return printable(part)
+    if isinstance(part, Code):
+        return "\n".join(CODE_INDENT + printable(line) for line in part.text.splitlines())
     return printable(part.url or part.text)
 
 
@@ -61,6 +93,9 @@ def _irc(part: Part) -> str:
 def _html(part: Part) -> str:
     if isinstance(part, str):
         return escape(printable(part))
+    if isinstance(part, Code):
+        code = "\n".join(printable(line) for line in part.text.splitlines())
+        return f"<pre><code>{escape(code)}</code></pre>"
     text = escape(printable(part.text))
     if part.url:
         return f'<a href="{escape(part.url)}">{text}</a>'
