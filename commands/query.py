@@ -36,7 +36,7 @@ _OPERATOR_WORDS = ("&&", "||")
     usage="<lucene | bug id> [--days N]",
     help='hits, failed builds, failure rate and top jobs of a Lucene query (message:"…", '
     "build_name:…) or of a known bug's query",
-    rate=3,
+    rate=2,
 )
 async def query(ctx: Context) -> Text:
     text, options = split_options(ctx.args, ("days",))

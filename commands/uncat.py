@@ -1,10 +1,16 @@
-"""``!uncat``: recent failed builds that no known bug explains, with links."""
+"""``!uncat``: recent failed builds that no known bug explains, with links.
+
+A busy channel gets a summary (counts, the top jobs, the page); the list of builds comes in a
+private message, or apart from the room on request (``!uncat --all``: an IRC private message, a
+Matrix thread), so ten lines never land in the channel.
+"""
 
 from __future__ import annotations
 
 import logging
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
@@ -23,6 +29,8 @@ log = logging.getLogger(__name__)
 
 #: Clusters listed under the uncategorized builds.
 CLUSTER_LINES = 3
+#: Jobs named in the channel's summary.
+TOP_JOBS = 3
 
 # Job names are [\w.-]; allowing only those plus * and ? also keeps fnmatch's [classes] out.
 _JOB_GLOB = re.compile(r"[\w.*?-]{1,100}")
@@ -30,27 +38,28 @@ _JOB_GLOB = re.compile(r"[\w.*?-]{1,100}")
 
 @command(
     "uncat",
-    usage="[job-glob] [--days N]",
-    help="recent failed builds no known bug explains, newest first, with their logs",
-    rate=3,
+    usage="[job-glob] [--days N] [--all]",
+    help="recent failed builds no known bug explains: in a room a summary, the builds with "
+    "their logs in a private message (--all: sent to you apart from the room)",
+    rate=2,
     timeout=60,
 )
-async def uncat(ctx: Context) -> Text:
-    text, options = split_options(ctx.args, ("days",))
+async def uncat(ctx: Context) -> Text | None:
+    text, options = split_options(ctx.args, ("days",), flags=("all",))
     days = days_option(ctx, options.get("days"))
     glob = check_glob(text)
     report = await ctx.services.uncategorized(days=days, queue=ctx.settings.uncat_queue)
     jobs = [job for job in report.jobs if glob is None or fnmatchcase(job.name, glob)]
-    return format_uncat(
-        report,
-        jobs,
-        days=days,
-        queue=ctx.settings.uncat_queue,
-        glob=glob,
-        limit=ctx.settings.uncat_items,
-        page=ctx.services.uncategorized_url,
-        clusters=await top_clusters(ctx, days) if glob is None else [],
-    )
+    window = Window(days, ctx.settings.uncat_queue, glob, ctx.services.uncategorized_url)
+    if not ctx.private and "all" not in options:
+        more = " ".join(filter(None, (f"{ctx.settings.prefix}uncat", ctx.args, "--all")))
+        return format_summary(report, jobs, window, more=more)
+    clusters = await top_clusters(ctx, days) if glob is None else []
+    full = format_uncat(report, jobs, window, limit=ctx.settings.uncat_items, clusters=clusters)
+    if ctx.private:
+        return full
+    await ctx.whisper(full)
+    return None
 
 
 async def top_clusters(ctx: Context, days: int) -> list[list[Part]]:
@@ -72,30 +81,59 @@ def check_glob(text: str) -> str | None:
     return text
 
 
+@dataclass(frozen=True)
+class Window:
+    """What a ``!uncat`` answer covers, and where the page is."""
+
+    days: int
+    queue: str | None
+    glob: str | None
+    page: str | None
+
+
+def format_summary(
+    report: UncatView, jobs: Sequence[UncatJobView], window: Window, *, more: str
+) -> Text:
+    """For a room: the count line, then the jobs with the most uncategorized builds and how to
+    get the list (pure)."""
+    head = _head(report, jobs, window)
+    ranked = sorted(
+        ((job.name, len(job.unclassified)) for job in jobs if job.unclassified),
+        key=lambda item: (-item[1], item[0]),
+    )
+    if not ranked:
+        return rich(head)
+    top = ", ".join(f"{name} ({n})" for name, n in ranked[:TOP_JOBS])
+    return rich(head, [f"top jobs: {top} · the full list: {more} (sent to you apart)"])
+
+
+def _head(report: UncatView, jobs: Sequence[UncatJobView], window: Window) -> list[Part]:
+    builds = sum(len(job.unclassified) for job in jobs)
+    failed = report.total if window.glob is None else sum(job.total for job in jobs)
+    where = f"{window.queue} " if window.queue else ""
+    which = f" of jobs matching {window.glob}" if window.glob else ""
+    head: list[Part] = [
+        bold(f"{builds} of {failed}"),
+        f" failed {where}builds{which} in the last {window.days} d are uncategorized",
+    ]
+    if window.page:
+        head += [" · ", link("uncategorized page", window.page)]
+    return head
+
+
 def format_uncat(
     report: UncatView,
     jobs: Sequence[UncatJobView],
+    window: Window,
     *,
-    days: int,
-    queue: str | None,
-    glob: str | None,
     limit: int,
-    page: str | None,
     now: datetime | None = None,
     clusters: Sequence[Sequence[Part]] = (),
 ) -> Text:
-    """A count line, then the newest ``limit`` uncategorized builds, one per line (pure)."""
+    """A count line, then the newest ``limit`` uncategorized builds, one per line, then the
+    largest clusters (pure)."""
     builds = newest(jobs)
-    failed = report.total if glob is None else sum(job.total for job in jobs)
-    where = f"{queue} " if queue else ""
-    which = f" of jobs matching {glob}" if glob else ""
-    head: list[Part] = [
-        bold(f"{len(builds)} of {failed}"),
-        f" failed {where}builds{which} in the last {days} d are uncategorized",
-    ]
-    if page:
-        head += [" · ", link("uncategorized page", page)]
-    lines: list[list[Part]] = [head]
+    lines: list[list[Part]] = [_head(report, jobs, window)]
     lines += [_build_line(build, now or datetime.now(UTC)) for build in builds[:limit]]
     if len(builds) > limit:
         lines.append([f"… and {len(builds) - limit} more"])

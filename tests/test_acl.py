@@ -159,6 +159,20 @@ def test_limiter_skip_user_for_admins() -> None:
     assert limiter.check("admin", "room", 1) == pytest.approx(60.0)
 
 
+def test_limiter_refunds_what_was_taken_and_no_more() -> None:
+    clock = FakeClock(1000.0)
+    limiter = RateLimiter(
+        RateLimit(burst=4, per_minute=60), RateLimit(burst=100, per_minute=60), clock
+    )
+    assert limiter.check("u", "room", 3) == 0
+    limiter.refund("u", "room", 2)  # it cost 1 after all
+    assert limiter.check("u", "room", 3) == 0  # 3 were left
+    assert limiter.check("u", "room", 1) == pytest.approx(1.0)  # none left: a second each
+    limiter.refund("u", "room", 50)
+    assert limiter.check("u", "room", 4) == 0  # back to full, never above it
+    assert limiter.check("u", "room", 1) == pytest.approx(1.0)
+
+
 def test_limiter_warns_once_per_wait() -> None:
     clock = FakeClock(1000.0)
     limiter = RateLimiter(RateLimit(burst=1, per_minute=1), RateLimit(burst=9, per_minute=9), clock)
@@ -180,9 +194,14 @@ def test_limiter_forgets_idle_buckets() -> None:
     assert len(limiter._buckets) <= 11
 
 
-def test_user_key_survives_nick_changes() -> None:
-    assert user_key(irc("a!~a@host.example")) == user_key(irc("b!~a@host.example"))
+def test_user_key_is_the_account_else_nick_and_host() -> None:
+    # An account follows its owner across nicks and hosts.
     assert user_key(irc("a!~a@host.example", "acct")) == user_key(irc("z!~z@other", "ACCT"))
+    # Without one: two people behind one gateway or bouncer are two people...
+    assert user_key(irc("alice!~u@gateway.example")) != user_key(irc("bob!~u@gateway.example"))
+    # ...and one person is one, whatever the ident and however the nick is cased.
+    assert user_key(irc("Alice!~a@Gateway.example")) == user_key(irc("alice!other@gateway.example"))
+    assert user_key(irc("alice!~a@one.example")) != user_key(irc("alice!~a@two.example"))
     assert user_key(User("matrix", "@a:x", "a")) != user_key(User("matrix", "@b:x", "a"))
 
 
@@ -241,13 +260,12 @@ async def test_a_user_over_the_rate_limit_is_told_to_wait_once(services: FakeSer
     assert "commands:" in (await chat.run_command("!help"))[0]
     assert await chat.run_command("!help") == ["please wait 60 s before your next command"]
     assert await chat.run_command("!help") == []  # told once; a flood gets no flood back
-    # A new nick from the same user@host draws from the same bucket.
-    renamed = User("irc", "alice_!~alice@home.example.net", "alice_")
-    assert await chat.run_command("!help", user=renamed) == []
-    # Others are not held up by alice.
+    # Others are not held up by alice, not even someone behind the same host (a bouncer).
+    neighbour = User("irc", "bob!~alice@home.example.net", "bob")
+    assert "commands:" in (await chat.run_command("!help", user=neighbour))[0]
     assert "commands:" in (await chat.run_command("!help", user=OPS))[0]
     results = [row[3] for row in await chat.audit()]
-    assert results.count("rate-limited: wait 60 s") == 3
+    assert results.count("rate-limited: wait 60 s") == 2
 
 
 async def test_the_room_bucket_limits_everyone_in_the_room(services: FakeServices) -> None:
@@ -274,6 +292,9 @@ async def test_commands_only_in_configured_rooms(services: FakeServices) -> None
     assert await chat.run_command("!help", room=Room("irc", "#elsewhere")) == []
     assert await chat.run_command("!help", room=MATRIX_ROOM) == []
     assert len(await chat.run_command("!help", room=CHANNEL)) == 1
+    # A private message is in no room: chat.rooms does not keep it out.
+    private = Room("irc", "alice")
+    assert len(await chat.run_command("help", room=private, private=True)) == 1
 
 
 async def test_acl_overrides_from_settings(services: FakeServices) -> None:

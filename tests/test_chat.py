@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import pytest
 
 from bot.chat.command import CommandError, Context, Rejected
 from bot.chat.dispatcher import Dispatcher
 from bot.chat.invocation import parse_invocation, text_problem
+from bot.config.chat import RateLimit
 from bot.transports.base import Incoming, Room, Text
 from bot.transports.ircformat import strip_formatting
 from tests.support.chat import (
     ALICE,
     CHANNEL,
+    CONSOLE,
     MATRIX_ADMIN,
     MATRIX_ROOM,
     OPS,
@@ -50,6 +53,28 @@ def test_not_for_the_bot(text: str) -> None:
     assert parse_invocation(text, "!", ["recheckbot"]) is None
 
 
+@pytest.mark.parametrize(
+    ("text", "name", "args", "bare"),
+    [
+        ("help", "help", "", True),
+        ("  Query 1810526 --days 3", "query", "1810526 --days 3", True),
+        ("!help uncat", "help", "uncat", False),
+        ("recheckbot: status", "status", "", False),
+        ("thanks", "thanks", "", True),  # a word: the dispatcher decides whether it is a command
+    ],
+)
+def test_parse_invocation_in_private(text: str, name: str, args: str, bare: bool) -> None:
+    found = parse_invocation(text, "!", ["recheckbot"], private=True)
+    assert found is not None
+    assert (found.name, found.args, found.bare) == (name, args, bare)
+    assert parse_invocation(text, "!", ["recheckbot"]) is None or not bare
+
+
+@pytest.mark.parametrize("text", ["hello, how are you?", "thanks!", "!!!", "", ":)", "1810526"])
+def test_private_chatter_is_no_command(text: str) -> None:
+    assert parse_invocation(text, "!", ["recheckbot"], private=True) is None
+
+
 def test_irc_formatting_is_stripped_and_controls_refused() -> None:
     assert strip_formatting("\x02!help\x02 \x0304,01red\x03") == "!help red"
     assert text_problem("!help", 100) is None
@@ -84,9 +109,133 @@ async def test_unknown_command_hints_the_closest_name(chat: ChatHarness) -> None
     assert await chat.run_command("recheckbot: frobnicate") == [
         "unknown command !frobnicate; !help lists them"
     ]
-    # "!frobnicate" alone looks like another bot's command: not ours to answer.
-    assert await chat.run_command("!frobnicate") == []
-    assert (await chat.audit())[-1][2:] == ("!frobnicate", "rejected: unknown command")
+    assert await chat.run_command("!nosuch") == ["unknown command !nosuch; !help lists them"]
+    assert (await chat.audit())[-1][2:] == ("!nosuch", "rejected: unknown command")
+
+
+@pytest.mark.parametrize("private", [False, True])
+@pytest.mark.parametrize("room", [CHANNEL, MATRIX_ROOM, CONSOLE])
+async def test_unknown_commands_are_answered_everywhere(
+    chat: ChatHarness, room: Room, private: bool
+) -> None:
+    assert await chat.run_command("!nosuch", room=room, private=private) == [
+        "unknown command !nosuch; !help lists them"
+    ]
+
+
+@pytest.mark.parametrize("text", ["!!!", "!1", "! hi", "!", "!=x", "!! help", "!?"])
+async def test_a_prefix_with_nothing_command_like_after_it_gets_no_answer(
+    chat: ChatHarness, text: str
+) -> None:
+    assert await chat.run_command(text) == []
+    assert await chat.run_command(text, private=True) == []
+    assert await chat.audit() == []  # not even noted: it was not for the bot
+
+
+async def test_answers_to_unknown_commands_are_rate_limited(services: FakeServices) -> None:
+    settings = SETTINGS.model_copy(update={"user_rate": RateLimit(burst=2, per_minute=1)})
+    chat = ChatHarness(services, settings)
+    replies = [await chat.run_command("!nosuch") for _ in range(6)]
+    assert replies[:2] == [["unknown command !nosuch; !help lists them"]] * 2
+    assert replies[2] == ["please wait 60 s before your next command"]
+    assert replies[3:] == [[], [], []]
+
+
+# --- private messages --------------------------------------------------------------------------
+
+
+async def test_in_a_private_message_the_prefix_is_optional(chat: ChatHarness) -> None:
+    (by_word,) = await chat.run_command("help", private=True)
+    (by_prefix,) = await chat.run_command("!help", private=True)
+    assert by_word == by_prefix
+    assert by_word.startswith("commands: ")
+    (query,) = await chat.run_command("query 1400905 --days 3", private=True)
+    assert query.startswith("bug 1400905 over 3 d: ")
+    assert (await chat.audit())[-1][2:] == ("!query 1400905 --days 3", "ok")
+    # In a room the prefix is still needed: "help" there is conversation.
+    assert await chat.run_command("help") == []
+
+
+async def test_private_chatter_gets_no_answer_but_a_near_miss_does(chat: ChatHarness) -> None:
+    for chatter in ("thanks", "hello there", "ok cool", "lol"):
+        assert await chat.run_command(chatter, private=True) == [], chatter
+    assert await chat.run_command("qurey 1400905", private=True) == [
+        "unknown command qurey — did you mean !query?"
+    ]
+    # With the prefix it was meant as a command: answered, near or not.
+    assert await chat.run_command("!frobnicate", private=True) == [
+        "unknown command !frobnicate; !help lists them"
+    ]
+    assert [row[2] for row in await chat.audit()] == ["!qurey 1400905", "!frobnicate"]
+
+
+# --- answering apart from the room ---------------------------------------------------------------
+
+
+async def whisperer(ctx: Context) -> Text:
+    await ctx.whisper(Text.of(f"just for you, {ctx.user.name}"))
+    return Text.of("done")
+
+
+async def test_whisper_goes_apart_from_the_room(services: FakeServices) -> None:
+    chat = ChatHarness(services, registry=with_commands(spec("psst", whisperer)))
+    assert await chat.run_command("!psst") == ["done"]
+    ((to, text),) = chat.whispered
+    assert (to.user, to.room, to.event_id) == (ALICE, CHANNEL, "$event")
+    assert text.plain == "just for you, alice"
+
+
+async def test_whisper_without_the_capability_is_a_reply(services: FakeServices) -> None:
+    registry = with_commands(spec("psst", whisperer))
+    chat = ChatHarness(services, registry=registry, whispering=False)
+    assert await chat.run_command("!psst") == ["just for you, alice", "done"]
+    # In a private message the answer is apart already: a plain reply, not a whisper.
+    chat = ChatHarness(services, registry=registry)
+    assert await chat.run_command("psst", private=True) == ["just for you, alice", "done"]
+    assert chat.whispered == []
+
+
+class WhisperingTransport:
+    """Just enough of a transport for :meth:`Dispatcher.serve`: two messages in, and what it is
+    asked to send and whisper."""
+
+    name = "irc"
+
+    def __init__(self, *messages: Incoming) -> None:
+        self.messages = messages
+        self.sent: list[Text] = []
+        self.whispered: list[tuple[Incoming, Text]] = []
+
+    async def incoming(self) -> AsyncIterator[Incoming]:
+        for message in self.messages:
+            yield message
+
+    async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
+        self.sent.append(text)
+
+    async def whisper(self, to: Incoming, text: Text) -> None:
+        self.whispered.append((to, text))
+
+
+async def test_serve_whispers_through_the_transport_with_secrets_masked(
+    services: FakeServices,
+) -> None:
+    async def leaky(ctx: Context) -> Text:
+        await ctx.whisper(Text.of("the URL is https://user:hunter2@search.example/"))
+        return Text.of("sent")
+
+    dispatcher = Dispatcher(services, SETTINGS, registry=with_commands(spec("leaky", leaky)))
+    transport = WhisperingTransport(Incoming(CHANNEL, ALICE, "!leaky"))
+    await dispatcher.serve(transport)  # the command runs on in the background
+    for _ in range(500):
+        if transport.sent:
+            break
+        await asyncio.sleep(0.01)
+    await dispatcher.close()
+    assert [t.plain for t in transport.sent] == ["sent"]
+    ((to, text),) = transport.whispered
+    assert to.user == ALICE
+    assert "hunter2" not in text.plain
 
 
 async def test_a_failing_command_is_reported_and_the_bot_goes_on(services: FakeServices) -> None:

@@ -17,22 +17,29 @@ import pytest
 from bot.bugs import launchpad
 from bot.chat.command import Context, Registry, Rejected, load_commands
 from bot.chat.options import split_options
-from bot.chat.reply import link, rich
+from bot.chat.reply import code_block, link, rich
+from bot.chat.services import TransportStatus
 from bot.config import SearchSettings
+from bot.config.chat import ChatSettings, RateLimit
 from bot.demo.data import DemoBuildset, DemoData, DemoJob
+from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.stats import QueryReport
 from bot.transports.base import Text
 from commands.bug import per_day
 from commands.query import format_report
+from commands.status import rooms_part
 from tests.support.chat import (
     ALICE,
+    CHANNEL,
     DASHBOARD,
     MATRIX_ROOM,
     OPS,
     SETTINGS,
     ChatHarness,
     FakeServices,
+    UncatBuild,
+    UncatReport,
     demo_uncat,
     spec,
 )
@@ -82,7 +89,8 @@ async def test_query_sends_a_bounded_body(chat: ChatHarness) -> None:
     assert clause["query"] == 'message:"Hash Sum mismatch"'
     assert clause["allow_leading_wildcard"] is False
     assert clause["default_field"] == "message"
-    assert body["query"]["bool"]["filter"] == [{"range": {"@timestamp": {"gte": "now-3d"}}}]
+    # Whole days, today included: what the per-day numbers show.
+    assert body["query"]["bool"]["filter"] == [{"range": {"@timestamp": {"gte": "now-2d/d"}}}]
 
 
 async def test_query_says_when_the_server_timed_out(chat: ChatHarness) -> None:
@@ -159,14 +167,51 @@ async def test_bug(chat: ChatHarness) -> None:
         "https://bugs.launchpad.net/bugs/1400905"
     )
     assert query == 'query: message:"Hash Sum mismatch" AND tags:console'
-    counts, per = days.split("; per day, oldest first: ")
+    counts, per = days.split("; ")
     assert counts == f"last 7 d: {len(jobs)} hits, {len(jobs)} failed builds"
-    numbers = [int(n) for n in per.split()]
+    first = (datetime.now(UTC) - timedelta(days=6)).strftime("%m-%d")
+    today = datetime.now(UTC).strftime("%m-%d")
+    span, numbers_text = per.split(": ")
+    assert span == f"per day {first}…{today} (UTC)"
+    numbers = [int(n) for n in numbers_text.split()]
     assert len(numbers) == 7
     assert sum(numbers) == len(jobs)
     # The busiest day, by the generator's own record.
     busiest = Counter(bs.started.date() for bs, _ in jobs).most_common(1)[0][1]
     assert max(numbers) == busiest
+
+
+async def test_bug_per_day_numbers_are_the_days_asked_and_add_up_to_the_hits(
+    chat: ChatHarness,
+) -> None:
+    """Hits every six hours for nine days: a rolling window reached into an eighth calendar day
+    ("last 7 d" with eight numbers, the oldest a part-day's)."""
+    now = datetime.now(UTC)
+    docs = [edge_document(now - timedelta(hours=6 * n), n) for n in range(36)]
+    await bulk_index(chat.services.search.client, docs)
+    for days in (1, 3, 7):
+        (reply,) = await chat.run_command(f"!bug 1400905 --days {days}")
+        tail = reply.splitlines()[-1]
+        hits = int(re.search(r"last \d+ d: (\d+) hits", tail).group(1))  # type: ignore[union-attr]
+        numbers = [int(n) for n in tail.rpartition(": ")[2].split()]
+        assert len(numbers) == days, tail
+        assert sum(numbers) == hits, tail
+        assert hits > 0
+
+
+def edge_document(when: datetime, n: int) -> dict[str, object]:
+    """A log line of bug 1400905's query at ``when``."""
+    return {
+        "@timestamp": when.isoformat(),
+        "message": "E: Hash Sum mismatch",
+        "tags": ["console"],
+        "build_uuid": f"edge{n:028x}",
+        "build_status": "FAILURE",
+        "build_name": "edge-job",
+        "build_queue": "gate",
+        "project": "openstack/nova",
+        "voting": "1",
+    }
 
 
 async def test_bug_over_a_long_period_draws_a_sparkline(chat: ChatHarness) -> None:
@@ -187,15 +232,62 @@ async def test_bug_rejections(chat: ChatHarness) -> None:
 # --- !uncat ----------------------------------------------------------------------------------
 
 
-async def test_uncat(chat: ChatHarness) -> None:
-    report = demo_uncat(chat.services.data, 7, "gate")
+def newest_uncat(data: DemoData) -> tuple[UncatReport, list[UncatBuild]]:
+    report = demo_uncat(data, 7, "gate")
     unknown = sorted(
         (b for job in report.jobs for b in job.unclassified),
         key=lambda b: b.timestamp,
         reverse=True,
     )
-    assert len(unknown) > 5
+    return report, unknown
+
+
+async def test_uncat_in_a_room_is_a_summary(chat: ChatHarness) -> None:
+    report, unknown = newest_uncat(chat.services.data)
+    per_job = Counter(build.job for build in unknown)
+    top = sorted(per_job.items(), key=lambda item: (-item[1], item[0]))[:3]
     (reply,) = await chat.run_command("!uncat")
+    assert reply.splitlines() == [
+        f"{len(unknown)} of {report.total} failed gate builds in the last 7 d are uncategorized"
+        f" · {DASHBOARD}uncategorized.html",
+        "top jobs: "
+        + ", ".join(f"{job} ({n})" for job, n in top)
+        + " · the full list: !uncat --all (sent to you apart)",
+    ]
+    assert chat.whispered == []
+    job = top[0][0]
+    (one_job,) = await chat.run_command(f"!uncat {job} --days 7")
+    assert one_job.splitlines()[1] == (
+        f"top jobs: {job} ({top[0][1]}) · the full list: !uncat {job} --days 7 --all"
+        " (sent to you apart)"
+    )
+
+
+async def test_uncat_all_in_a_room_is_sent_apart(chat: ChatHarness) -> None:
+    _, unknown = newest_uncat(chat.services.data)
+    assert await chat.run_command("!uncat --all") == []  # nothing more in the room
+    ((to, text),) = chat.whispered
+    assert to.room == CHANNEL
+    assert to.user == ALICE
+    lines = text.plain.splitlines()
+    assert len(lines) == 1 + 5 + 1
+    assert lines[1].startswith(f"{unknown[0].job} {unknown[0].change},{unknown[0].patchset} · ")
+    assert (await chat.audit())[-1][2:] == ("!uncat --all", "ok")
+
+
+async def test_uncat_all_where_nothing_can_be_sent_apart_is_a_reply(
+    services: FakeServices,
+) -> None:
+    chat = ChatHarness(services, whispering=False)
+    (reply,) = await chat.run_command("!uncat --all")
+    assert len(reply.splitlines()) == 1 + 5 + 1
+
+
+async def test_uncat_in_a_private_message_is_the_full_list(chat: ChatHarness) -> None:
+    report, unknown = newest_uncat(chat.services.data)
+    assert len(unknown) > 5
+    (reply,) = await chat.run_command("uncat", private=True)
+    assert chat.whispered == []
     lines = reply.splitlines()
     assert lines[0] == (
         f"{len(unknown)} of {report.total} failed gate builds in the last 7 d are uncategorized"
@@ -211,14 +303,17 @@ async def test_uncat(chat: ChatHarness) -> None:
 async def test_uncat_by_job_glob(chat: ChatHarness) -> None:
     report = demo_uncat(chat.services.data, 7, "gate")
     (grenade,) = [job for job in report.jobs if job.name == "grenade"]
-    (reply,) = await chat.run_command("!uncat gren*")
+    (reply,) = await chat.run_command("!uncat gren*", private=True)
     lines = reply.splitlines()
     assert lines[0].startswith(
         f"{len(grenade.unclassified)} of {grenade.total} failed gate builds of jobs matching gren*"
     )
     assert all(line.startswith("grenade ") for line in lines[1:6])
     (none,) = await chat.run_command("!uncat nothing-*")
-    assert none.startswith("0 of 0 failed gate builds of jobs matching nothing-*")
+    assert none == "0 of 0 failed gate builds of jobs matching nothing-* in the last 7 d" + (
+        f" are uncategorized · {DASHBOARD}uncategorized.html"
+    )
+    assert await chat.run_command("!uncat --all=yes") == ["--all takes no value"]
 
 
 # --- !refresh --------------------------------------------------------------------------------
@@ -251,12 +346,31 @@ async def test_help_index(chat: ChatHarness) -> None:
     )
 
 
-async def test_help_for_one_command(chat: ChatHarness) -> None:
+async def test_help_for_one_command(services: FakeServices) -> None:
+    chat = ChatHarness(services, ChatSettings(admins=SETTINGS.admins))  # the default limits
     (query,) = await chat.run_command("!help query")
-    assert query.startswith("!query <lucene | bug id> [--days N]: hits, failed builds")
+    assert query.splitlines() == [
+        "!query <lucene | bug id> [--days N]: hits, failed builds, failure rate and top jobs of a"
+        ' Lucene query (message:"…", build_name:…) or of a known bug\'s query',
+        "costs 2 of your 12 tokens (refilled at 10 a minute)",
+    ]
     (refresh,) = await chat.run_command("!help !refresh")
-    assert refresh.splitlines()[1] == "also !graph; admins only"
+    assert refresh.splitlines()[1] == (
+        "costs 5 of your 12 tokens (refilled at 10 a minute); also !graph; admins only"
+    )
+    # Admins skip their own bucket: the room's is what they spend.
+    (admin,) = await chat.run_command("!help bug", user=OPS)
+    assert admin.splitlines()[1] == "costs 2 of the room's 30 tokens (refilled at 30 a minute)"
     assert await chat.run_command("!help qeury") == ['no command "qeury"; did you mean !query?']
+
+
+async def test_what_help_says_a_command_costs_is_what_it_costs(services: FakeServices) -> None:
+    settings = SETTINGS.model_copy(update={"user_rate": RateLimit(burst=4, per_minute=1)})
+    chat = ChatHarness(services, settings)
+    (help_bug,) = await chat.run_command("!help bug")  # 1 of 4
+    assert help_bug.splitlines()[1].startswith("costs 2 of your 4 tokens")
+    assert (await chat.run_command("!bug 1400905"))[0].startswith("bug 1400905")  # 2: 3 of 4
+    assert (await chat.run_command("!bug 1400905"))[0].startswith("please wait")
 
 
 async def test_status(chat: ChatHarness) -> None:
@@ -266,6 +380,33 @@ async def test_status(chat: ChatHarness) -> None:
         "streams: opendev connected, last event 2 min ago; rdo DOWN, no event yet",
         "dashboard: refreshed 12 min ago",
     ]
+
+
+async def test_status_lists_each_chat_transport_and_its_rooms(chat: ChatHarness) -> None:
+    chat.services.transports = (
+        TransportStatus(
+            "irc",
+            True,
+            "127.0.0.1:6667 as recheckbot",
+            (("#a", "joined"), ("#b", "banned (+b)")),
+        ),
+        TransportStatus("matrix", False, "connection refused"),
+    )
+    (reply,) = await chat.run_command("!status")
+    assert reply.splitlines()[2:4] == [
+        "irc connected (127.0.0.1:6667 as recheckbot): #b not joined (banned (+b)), #a joined",
+        "matrix DOWN (connection refused): no rooms",
+    ]
+
+
+def test_many_rooms_are_counted_not_listed() -> None:
+    rooms = [(f"#r{n}", "joined") for n in range(9)] + [("#x", "invite only")]
+    assert rooms_part(rooms) == (
+        "#x not joined (invite only), #r0 joined, #r1 joined, #r2 joined, #r3 joined, #r4 joined"
+        " and 4 more joined"
+    )
+    many_missing = [(f"#m{n}", "banned") for n in range(8)]
+    assert rooms_part(many_missing).endswith("#m5 not joined (banned) and 2 more")
 
 
 async def test_status_names_the_queries_the_search_server_refuses(chat: ChatHarness) -> None:
@@ -331,6 +472,19 @@ def test_per_day() -> None:
     assert per_day([0] * 14 + [8]) == "▁" * 14 + "█ (peak 8)"
 
 
+def test_code_blocks_keep_their_indentation_in_html() -> None:
+    yaml = 'query: >-\n  message:"a <b>" AND\n  tags:"console"\n'
+    text = rich(["queries/c-1.yaml:"], code_block(yaml), ["done"])
+    assert text.plain == (
+        'queries/c-1.yaml:\n  query: >-\n    message:"a <b>" AND\n    tags:"console"\ndone'
+    )
+    assert text.irc == text.plain
+    assert text.html == (
+        "queries/c-1.yaml:<pre><code>query: &gt;-\n  message:&quot;a &lt;b&gt;&quot; AND\n"
+        "  tags:&quot;console&quot;</code></pre>done"
+    )
+
+
 def test_format_report_pure() -> None:
     report = QueryReport(
         hits=0, builds=0, failed_builds=0, per_day=(), breakdown={"build_name": ()}
@@ -352,8 +506,10 @@ def _lines(replies: Sequence[str]) -> list[str]:
 
 
 async def test_every_reply_fits_irc(chat: ChatHarness) -> None:
-    """Aim: at most 3 lines (!uncat: a header, 5 builds and a "more" line)."""
-    for command in ("!help", "!status", "!bug 1400905", "!query 1400905", "!help query"):
+    """Aim: at most 3 lines in a room (!status: one more per chat transport; the full !uncat
+    goes apart)."""
+    commands = ("!help", "!status", "!bug 1400905", "!query 1400905", "!help query", "!uncat")
+    for command in commands:
         lines = _lines(await chat.run_command(command, user=ALICE))
         assert len(lines) <= 3, command
 

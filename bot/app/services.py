@@ -81,6 +81,7 @@ class AppServices:
             queue_depth=vitals.pipeline.pending,
             last_refresh=vitals.last_refresh() if self.refresher.status else None,
             quarantined=vitals.classifier.quarantined,
+            transports=vitals.chat_transports(),
         )
 
     async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:

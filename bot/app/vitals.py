@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.chat.services import RefreshStatus, StreamStatus
+from bot.chat.services import RefreshStatus, StreamStatus, TransportStatus
 from bot.core.metrics import Metric, format_metrics, gauge
 from bot.dashboard.scheduler import DashboardRefresher, RunStatus, refresher_metrics
 from bot.events.source import EventSource
@@ -67,6 +67,14 @@ class Vitals:
             )
             for source in self.sources
         )
+
+    def chat_transports(self) -> tuple[TransportStatus, ...]:
+        """Every chat transport: connected (where, or why not) and its rooms."""
+        statuses = []
+        for name, transport in self.transports.items():
+            health = transport.health()
+            statuses.append(TransportStatus(name, health.connected, health.detail, health.rooms))
+        return tuple(statuses)
 
     def last_refresh(self) -> RefreshStatus:
         return refresh_status(list(self.refresher.status.values()))

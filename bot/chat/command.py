@@ -44,7 +44,8 @@ class CommandError(ReadableError):
 
 
 class Reply(Protocol):
-    """Send one more message in answer to the current command (before the final reply)."""
+    """Send one more message in answer to the current command (before the final reply), or
+    (:attr:`Context.whisper`) the answer apart from the room."""
 
     async def __call__(self, text: Text) -> None: ...
 
@@ -131,9 +132,10 @@ class Registry:
         """Each command once, by name."""
         return sorted(self._specs, key=lambda spec: spec.name)
 
-    def closest(self, name: str) -> str | None:
-        """The known name (or alias) nearest to a mistyped ``name``, if any is near."""
-        found = difflib.get_close_matches(name.lower(), list(self._by_name), n=1, cutoff=0.6)
+    def closest(self, name: str, cutoff: float = 0.6) -> str | None:
+        """The known name (or alias) nearest to a mistyped ``name``, if any is as near as
+        ``cutoff`` (difflib's ratio: 1 is equal)."""
+        found = difflib.get_close_matches(name.lower(), list(self._by_name), n=1, cutoff=cutoff)
         return found[0] if found else None
 
 
@@ -172,10 +174,18 @@ class Context:
     registry: Registry
     reply: Reply
     send_image: ImageReply
+    # Answer the asker apart from the room (IRC: a private message; Matrix: a thread under
+    # their message); in a private message, or where the transport cannot, a plain reply.
+    whisper: Reply
 
     @property
     def user(self) -> User:
         return self.incoming.user
+
+    @property
+    def private(self) -> bool:
+        """Asked in a private message: only the asker reads the answer."""
+        return self.incoming.private
 
     @property
     def room(self) -> Room:

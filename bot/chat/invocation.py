@@ -1,4 +1,5 @@
-"""Recognising a command in a chat line, pure: ``!name args``, ``botnick: name args``.
+"""Recognising a command in a chat line, pure: ``!name args``, ``botnick: name args``, and in a
+private message ``name args`` too.
 
 Runs on every line the bot hears, so it is cheap, and on anything anyone types, so it never
 raises (``tests/test_fuzz.py`` holds it to that).
@@ -24,24 +25,32 @@ class Invocation:
 
     name: str
     args: str
-    by_name: bool  # addressed as "botnick: ..." (so an unknown name deserves an answer)
+    by_name: bool  # addressed as "botnick: ..."
+    bare: bool = False  # a private message without the prefix: its first word, maybe chatter
 
 
-def parse_invocation(text: str, prefix: str, names: Collection[str]) -> Invocation | None:
-    """The command in ``text``, or None when the message is not for the bot."""
+def parse_invocation(
+    text: str, prefix: str, names: Collection[str], *, private: bool = False
+) -> Invocation | None:
+    """The command in ``text``, or None when the message is not for the bot.
+
+    In a ``private`` message (only the bot hears it) the prefix is optional: the first word is
+    the command, marked ``bare`` so that the caller can tell chatter from a command.
+    """
     text = text.lstrip()
-    by_name = False
-    if not text.startswith(prefix):
-        rest = _after_name(text, names)
-        if rest is None:
-            return None
-        text, by_name = rest.removeprefix(prefix), True
-    else:
+    by_name = bare = False
+    if text.startswith(prefix):
         text = text[len(prefix) :]
+    elif (rest := _after_name(text, names)) is not None:
+        text, by_name = rest.removeprefix(prefix), True
+    elif private:
+        bare = True
+    else:
+        return None
     word = _NAME.match(text)
     if word is None or (len(text) > word.end() and not text[word.end()].isspace()):
         return None  # "!!!", "! foo", "!x=y": punctuation in passing, not a command
-    return Invocation(word.group().lower(), text[word.end() :].strip(), by_name)
+    return Invocation(word.group().lower(), text[word.end() :].strip(), by_name, bare)
 
 
 def _after_name(text: str, names: Collection[str]) -> str | None:

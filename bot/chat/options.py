@@ -1,4 +1,4 @@
-"""Command arguments: ``--name value`` options and the bounded ``--days``."""
+"""Command arguments: ``--name value`` options, ``--flag`` switches and the bounded ``--days``."""
 
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ _TOKEN = re.compile(r'(?:"(?:[^"\\]|\\.)*"|\\.|[^\s"\\]|["\\])+')
 _DASHES = ("\u2014", "\u2013")  # phones turn "--" into an em or en dash
 
 
-def split_options(args: str, allowed: Sequence[str]) -> tuple[str, dict[str, str]]:
-    """``args`` without its ``--name value`` / ``--name=value`` options, and the options."""
+def split_options(
+    args: str, allowed: Sequence[str], flags: Sequence[str] = ()
+) -> tuple[str, dict[str, str]]:
+    """``args`` without its ``--name value`` / ``--name=value`` options and ``--flag``
+    switches, and those (a flag given maps to "")."""
     tokens = [m.group() for m in _TOKEN.finditer(args)]
     options: dict[str, str] = {}
     rest: list[str] = []
@@ -29,10 +32,13 @@ def split_options(args: str, allowed: Sequence[str]) -> tuple[str, dict[str, str
             rest.append(token)
             continue
         name, eq, value = token[2:].partition("=")
-        if name not in allowed:
-            known = ", ".join(f"--{a}" for a in allowed) or "none"
+        if name not in (*allowed, *flags):
+            known = ", ".join(f"--{a}" for a in (*allowed, *flags)) or "none"
             raise Rejected(f"unknown option --{printable(name)[:20]} (options: {known})")
-        if not eq:
+        if name in flags:
+            if eq:
+                raise Rejected(f"--{name} takes no value")
+        elif not eq:
             if not tokens:
                 raise Rejected(f"--{name} needs a value")
             value = tokens.pop(0)

@@ -1,8 +1,11 @@
 """How often people may run chat commands: token buckets per user and per room.
 
-A command takes its ``rate`` in tokens from both buckets, or from neither; someone over the limit
-is told to wait once per wait, not once per line, so a flood of commands never becomes a flood of
-replies.
+A command's price is taken from both buckets up front, or from neither (the wait is returned
+instead): taking it before the command runs means commands running at once cannot overdraw a
+bucket that only had room for one. When the command then refuses its input, the dispatcher
+gives back all of the price but what a refusal costs (:meth:`RateLimiter.refund`), so a typo
+costs little while a flood of refusals is still throttled. Someone over the limit is told to
+wait once per wait, not once per line, so a flood of commands never becomes a flood of replies.
 """
 
 from __future__ import annotations
@@ -30,14 +33,18 @@ class RateLimiter:
     def check(self, user: str, room: str, cost: float, *, skip_user: bool = False) -> float:
         """Take ``cost`` from both buckets and return 0, or take nothing and return the wait."""
         now = self._clock()
-        buckets = [self._bucket("room", room, now)]
-        if not skip_user:
-            buckets.append(self._bucket("user", user, now))
+        buckets = self._pair(user, room, now, skip_user=skip_user)
         wait = max(bucket.wait_for(now, cost) for bucket in buckets)
         if wait == 0:
             for bucket in buckets:
                 bucket.take(now, cost)
         return wait
+
+    def refund(self, user: str, room: str, tokens: float, *, skip_user: bool = False) -> None:
+        """Give back ``tokens`` of what :meth:`check` took (with the same ``skip_user``)."""
+        now = self._clock()
+        for bucket in self._pair(user, room, now, skip_user=skip_user):
+            bucket.give_back(now, tokens)
 
     def should_warn(self, user: str, wait: float) -> bool:
         """True the first time a user hits the limit; then silent until the wait is over."""
@@ -46,6 +53,12 @@ class RateLimiter:
             return False
         self._warned_until[user] = now + wait
         return True
+
+    def _pair(self, user: str, room: str, now: float, *, skip_user: bool) -> list[TokenBucket]:
+        buckets = [self._bucket("room", room, now)]
+        if not skip_user:
+            buckets.append(self._bucket("user", user, now))
+        return buckets
 
     def _bucket(self, kind: str, key: str, now: float) -> TokenBucket:
         name = f"{kind}:{key}"

@@ -39,6 +39,16 @@ class StreamStatus:
 
 
 @dataclass(frozen=True)
+class TransportStatus:
+    """One chat transport (IRC, Matrix, the console) and its rooms."""
+
+    name: str
+    connected: bool
+    detail: str = ""  # where it is connected, or its last error
+    rooms: tuple[tuple[str, str], ...] = ()  # (room id, "joined" or why not)
+
+
+@dataclass(frozen=True)
 class StatusSnapshot:
     """The bot's health, as ``!status`` shows it."""
 
@@ -48,6 +58,7 @@ class StatusSnapshot:
     queue_depth: int  # builds waiting to be judged
     last_refresh: RefreshStatus | None
     quarantined: Mapping[str, str] = field(default_factory=dict)  # query id -> server's reason
+    transports: tuple[TransportStatus, ...] = ()
 
 
 class UncatBuildView(Protocol):
@@ -131,6 +142,13 @@ class Send(Protocol):
     async def __call__(
         self, room: Room, text: Text, *, reply_to: Incoming | None = None
     ) -> None: ...
+
+
+class Whisper(Protocol):
+    """A transport's ``whisper`` (:class:`bot.transports.base.Whispering`): the answer to
+    ``to`` apart from the room."""
+
+    async def __call__(self, to: Incoming, text: Text) -> None: ...
 
 
 class SendImage(Protocol):

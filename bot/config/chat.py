@@ -64,7 +64,9 @@ class ChatSettings(Section):
     prefix: str = Field("!", description="what starts a command: '!query ...'")
     address_by_name: bool = Field(True, description="also answer 'botnick: query ...'")
     rooms: tuple[str, ...] = Field(
-        (), description="answer commands only in these rooms (globs); empty: everywhere"
+        (),
+        description="answer commands only in these rooms (globs; private messages are always "
+        "answered); empty: everywhere",
     )
     admins: Principals = Field(default_factory=lambda: Principals())
     acl: dict[str, Level] = Field(
@@ -87,8 +89,21 @@ class ChatSettings(Section):
     max_concurrent: int = Field(4, ge=1, description="commands running at once, all users")
     uncat_queue: str | None = Field("gate", description="queue !uncat looks at (None: all)")
     uncat_items: int = Field(5, ge=1, le=10)
-    user_rate: RateLimit = RateLimit(burst=5, per_minute=6)
-    room_rate: RateLimit = RateLimit(burst=10, per_minute=20)
+    # A lookup (!query, !uncat, !bug) costs 2: six in a row, then five a minute, per person;
+    # the room's bucket lets two or three people do that at once.
+    user_rate: RateLimit = Field(
+        RateLimit(burst=12, per_minute=10),
+        description="each person's bucket (services account, else nick and host)",
+    )
+    room_rate: RateLimit = Field(
+        RateLimit(burst=30, per_minute=30), description="each room's bucket, shared by everyone"
+    )
+    refusal_cost: float = Field(
+        1.0,
+        gt=0,
+        description="tokens a refused command costs (bad input, unknown command, not allowed) "
+        "instead of its own price",
+    )
     admins_skip_user_rate: bool = Field(True, description="admins still share the room's bucket")
 
     @field_validator("prefix")

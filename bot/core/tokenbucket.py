@@ -37,6 +37,11 @@ class TokenBucket:
         self._refill(now)
         self.tokens -= min(cost, self.burst)
 
+    def give_back(self, now: float, tokens: float) -> None:
+        """Return ``tokens`` taken for something that turned out cheaper (never above burst)."""
+        self._refill(now)
+        self.tokens = min(self.burst, self.tokens + max(0.0, tokens))
+
     def full(self, now: float) -> bool:
         self._refill(now)
         return self.tokens >= self.burst

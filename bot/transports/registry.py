@@ -70,7 +70,7 @@ class TransportKind(Generic[S]):
 
     def user_key(self, user: User) -> str:
         """Whose rate bucket a message of ``user`` draws from: the services account when known,
-        else the part of the identity that does not change with a nick."""
+        else who they are as far as the transport can tell (:meth:`_identity`)."""
         if user.account:
             return f"{self.name}:account:{self.fold(user.account)}"
         return f"{self.name}:{self._identity(user)}"
@@ -108,8 +108,11 @@ class IrcKind(TransportKind[IrcSettings]):
         return "!" in user.id and any(self.matches(p, user.id) for p in who.irc_masks)
 
     def _identity(self, user: User) -> str:
-        # user@host without the nick: changing nick does not refill the bucket.
-        return fold(user.id.partition("!")[2]) if "!" in user.id else user.id
+        # nick@host: people behind one host (a gateway, a bouncer, a Matrix bridge) do not
+        # throttle each other. The ident in between is left out: it is the same for everyone
+        # behind most gateways and says nothing the host does not.
+        nick, sep, rest = user.id.partition("!")
+        return f"{fold(nick)}@{fold(rest.rpartition('@')[2])}" if sep else user.id
 
 
 class MatrixKind(TransportKind[MatrixSettings]):

@@ -23,7 +23,7 @@ import pytest
 from bot.bugs import Bug, launchpad
 from bot.chat.command import CommandSpec, Context, Registry, load_commands
 from bot.chat.dispatcher import Dispatcher
-from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus
+from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus, TransportStatus
 from bot.config import SearchSettings
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.demo.data import DemoData, generate
@@ -40,6 +40,7 @@ OPS = User("irc", "ops!~ops@trusted.host", "ops")
 MATRIX_ADMIN = User("matrix", "@root:admins.example", "root")
 CHANNEL = Room("irc", "#openstack-qa")
 MATRIX_ROOM = Room("matrix", "!qa:example.org")
+CONSOLE = Room("console", "console")
 DEMO_BUGS = ("1400905", "1541364", "1298006")
 DEMO_DAYS = 6  # data spans 6 days; queries look 7 back, so nothing sits on the window's edge
 DASHBOARD = "https://dash.example.org/"
@@ -116,6 +117,7 @@ class FakeServices:
     png: bytes | None = None
     bugs: dict[str, Bug] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
+    transports: tuple[TransportStatus, ...] = ()
 
     def queries(self) -> QueryRepo:
         return self.repo
@@ -142,7 +144,9 @@ class FakeServices:
             StreamStatus("rdo", False, None),
         )
         last = RefreshStatus(now - timedelta(minutes=12), True, 3.0)
-        return StatusSnapshot(3 * 3600 + 720, streams, "green", 2, last, self.quarantined)
+        return StatusSnapshot(
+            3 * 3600 + 720, streams, "green", 2, last, self.quarantined, self.transports
+        )
 
     async def chart_png(self, *, days: int) -> bytes | None:
         return self.png
@@ -175,32 +179,53 @@ async def services(search_settings: SearchSettings, tmp_path: Path) -> AsyncIter
 
 
 class ChatHarness:
-    """A console-like transport in-process: messages go in, replies are collected."""
+    """A console-like transport in-process: messages go in, replies are collected.
+
+    ``whispering``: it can answer someone apart from the room (as IRC and Matrix can); what it
+    whispers is collected in :attr:`whispered`.
+    """
 
     def __init__(
-        self, services: FakeServices, settings: ChatSettings = SETTINGS, **kw: Any
+        self,
+        services: FakeServices,
+        settings: ChatSettings = SETTINGS,
+        *,
+        whispering: bool = True,
+        **kw: Any,
     ) -> None:
         self.services = services
         self.sent: list[tuple[Room, Text, Incoming | None]] = []
+        self.whispered: list[tuple[Incoming, Text]] = []
         self.images: list[tuple[Room, str, bytes]] = []
+        self.whispering = whispering
         self.dispatcher = Dispatcher(services, settings, send_image=self.send_image, **kw)
 
     async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
         self.sent.append((room, text, reply_to))
+
+    async def whisper(self, to: Incoming, text: Text) -> None:
+        self.whispered.append((to, text))
 
     async def send_image(
         self, room: Room, png: bytes, filename: str, *, reply_to: Incoming | None = None
     ) -> None:
         self.images.append((room, filename, png))
 
-    async def run(self, text: str, user: User = ALICE, room: Room = CHANNEL) -> list[Text]:
+    async def run(
+        self, text: str, user: User = ALICE, room: Room = CHANNEL, *, private: bool = False
+    ) -> list[Text]:
+        """The replies in the room to ``text`` (``private``: a private message in ``room``)."""
         start = len(self.sent)
-        await self.dispatcher.handle(Incoming(room, user, text, "$event"), self.send)
+        incoming = Incoming(room, user, text, "$event", private=private)
+        whisper = self.whisper if self.whispering else None
+        await self.dispatcher.handle(incoming, self.send, whisper)
         return [sent for _, sent, _ in self.sent[start:]]
 
-    async def run_command(self, text: str, user: User = ALICE, room: Room = CHANNEL) -> list[str]:
+    async def run_command(
+        self, text: str, user: User = ALICE, room: Room = CHANNEL, *, private: bool = False
+    ) -> list[str]:
         """The plain text of every reply to ``text``."""
-        return [reply.plain for reply in await self.run(text, user, room)]
+        return [reply.plain for reply in await self.run(text, user, room, private=private)]
 
     async def audit(self) -> list[tuple[str, str, str, str]]:
         """(user, room, command, result), oldest first."""
