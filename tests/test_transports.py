@@ -309,16 +309,17 @@ def test_the_console_can_be_untrusted() -> None:
     assert not kind_of("console").is_principal(Principals(console=False), you)
 
 
-def test_user_keys_survive_nick_changes_and_tell_users_apart() -> None:
+def test_user_keys_follow_accounts_and_tell_users_apart() -> None:
     irc = kind_of("irc")
 
     def key(ident: str, account: str | None = None) -> str:
         return irc.user_key(User("irc", ident, ident.partition("!")[0], account))
 
-    # Folded the CASEMAPPING=rfc1459 way: "~" becomes "^", as the ACL has always keyed them.
-    assert key("a!~a@Host.example") == key("b!~a@host.EXAMPLE") == "irc:^a@host.example"
+    # Without an account: nick and host, folded the CASEMAPPING=rfc1459 way; the ident does
+    # not count. Two people behind one host (a gateway, a bouncer) are two keys.
+    assert key("Al[1]!~a@Host.example") == key("al{1}!b@host.EXAMPLE") == "irc:al{1}@host.example"
+    assert key("a!~a@host.example") != key("b!~a@host.example")
     assert key("a!~a@host", "Acct[1]") == key("z!~z@other", "ACCT{1}") == "irc:account:acct{1}"
-    assert key("a!~a@host") != key("a!~b@host")
     assert key("barenick") == "irc:barenick"
     matrix = kind_of("matrix")
     alice, bob = User("matrix", "@a:x", "same"), User("matrix", "@b:x", "same")
