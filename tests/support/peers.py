@@ -203,14 +203,12 @@ def only_notices(seen: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
 
 
 def matrix_bot(synapse: SynapseServer, **overrides: Any) -> dict[str, Any]:
-    """Settings (as a dict) for a bot account newly registered on ``synapse``."""
-    name = unique("recheckbot")
-    base: dict[str, Any] = {
-        "homeserver": synapse.url,
-        "user_id": synapse.register(name, f"pw-{name}"),
-        "password": f"pw-{name}",
-        **MATRIX_TIMING,
-    }
+    """Settings (as a dict) for a bot account newly registered on ``synapse``, or for the
+    account ``user_id`` in ``overrides``."""
+    base: dict[str, Any] = {"homeserver": synapse.url, **MATRIX_TIMING}
+    if "user_id" not in overrides:
+        name = unique("recheckbot")
+        base |= {"user_id": synapse.register(name, f"pw-{name}"), "password": f"pw-{name}"}
     return base | overrides
 
 
