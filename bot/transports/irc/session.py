@@ -186,9 +186,9 @@ class IrcSession:
             await asyncio.sleep(self.settings.regain_interval)
             if fold(self.nick) != fold(self.settings.nick):
                 self.conn.nick(self.settings.nick)
-            self.join([name for key, name in self.channels.items() if not self.in_room(key)])
+            self.join([name for key, name in self.channels.items() if not self._in_room(key)])
 
-    def in_room(self, key: str) -> bool:
+    def _in_room(self, key: str) -> bool:
         """Whether we sit in the channel ``key`` (a folded name) on this connection."""
         return self.rooms.get(key) == "joined"
 
