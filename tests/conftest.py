@@ -24,6 +24,7 @@ from tests.support.builds import WriteLogs, in_layout
 # Fixtures defined with their helpers, imported here so that every test module can use them.
 from tests.support.chat import chat, services  # noqa: F401
 from tests.support.graph import graph_search  # noqa: F401
+from tests.support.peers import irc_bots, irc_peers, matrix_bots, matrix_peers  # noqa: F401
 from tests.support.servers import irc_server, irc_server_factory, synapse_server  # noqa: F401
 
 

@@ -14,7 +14,7 @@ from typing import TextIO
 
 import pytest
 
-from bot.transports.base import Incoming, Room, Text, User
+from bot.transports.base import Incoming, Room, Text, User, Whispering
 from bot.transports.console import LINE_MAX, ConsoleTransport
 
 TIMEOUT = 5.0
@@ -55,6 +55,17 @@ async def test_announcements_are_printed_with_the_room(
         out.getvalue()
         == "[#openstack-qa] nova failed\n[#openstack-qa] see bug 1\n[console] 3 hits\n"
     )
+
+
+async def test_a_whisper_is_printed_marked_with_whom_it_is_for(
+    console: tuple[ConsoleTransport, io.StringIO],
+) -> None:
+    transport, out = console
+    assert isinstance(transport, Whispering)
+    await transport.whisper(Incoming(CONSOLE, YOU, "!query 1"), Text("3 hits\n\x1b[2Jbye"))
+    await transport.close()
+    await transport.whisper(Incoming(CONSOLE, YOU, "!query 1"), Text.of("after close"))
+    assert out.getvalue() == "[console → you] 3 hits\n[console → you] bye\n"
 
 
 async def test_lines_from_a_pipe_are_commands_until_eof(

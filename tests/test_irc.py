@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import irc.client
@@ -17,7 +17,7 @@ from bot.transports.irc import IrcTransport
 from bot.transports.ircformat import BOLD, LINE_LIMIT, RESET, color
 from tests.support.ircd import IrcStandIn
 from tests.support.peers import IRC_TIMEOUT as TIMEOUT
-from tests.support.peers import IrcPeer, irc_settings, unique
+from tests.support.peers import IrcPeer, irc_settings, joined, unique
 from tests.support.polling import until
 
 if TYPE_CHECKING:
@@ -27,61 +27,12 @@ if TYPE_CHECKING:
 Factory = Callable[..., Awaitable[Any]]
 
 
-@pytest.fixture
-async def make_bot() -> AsyncIterator[Callable[..., Awaitable[IrcTransport]]]:
-    """Connected transports, closed after the test."""
-    bots: list[IrcTransport] = []
-
-    async def make(settings: IrcSettings, *channels: str) -> IrcTransport:
-        bot = IrcTransport(settings)
-        bots.append(bot)
-        await bot.connect()
-        for channel in channels:
-            await bot.join(Room("irc", channel))
-        return bot
-
-    yield make
-    for bot in bots:
-        await bot.close()
-
-
-@pytest.fixture
-async def make_peer() -> AsyncIterator[Callable[..., Awaitable[IrcPeer]]]:
-    peers: list[IrcPeer] = []
-
-    async def make(server: IrcServer, *channels: str, nick: str | None = None) -> IrcPeer:
-        peer = await IrcPeer(server, nick).connect()
-        peers.append(peer)
-        for channel in channels:
-            await peer.join(channel)
-        return peer
-
-    yield make
-    for peer in peers:
-        peer.close()
-
-
-async def joined(bot: IrcTransport, peer: IrcPeer, channel: str) -> None:
-    """Until the bot sits in ``channel`` (seen by the peer: NAMES lists it)."""
-    nick = bot.settings.nick
-
-    async def listed() -> bool:
-        peer.conn.names([channel])
-        event = await peer.expect("namreply")
-        return nick in event.arguments[-1].replace("@", "").split()
-
-    deadline = time.monotonic() + TIMEOUT
-    while not await listed():
-        assert time.monotonic() < deadline, f"{nick} never joined {channel}"
-        await asyncio.sleep(0.05)
-
-
 async def test_announcement_is_a_notice_with_irc_formatting(
-    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+    irc_server: IrcServer, irc_bots: Factory, irc_peers: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(irc_settings(irc_server), channel)
-    peer = await make_peer(irc_server, channel)
+    bot = await irc_bots(irc_settings(irc_server), channel)
+    peer = await irc_peers(irc_server, channel)
     await joined(bot, peer, channel)
     formatted = f"{BOLD}nova{BOLD} change failed: {color('tempest-full', 4)}{RESET}"
     await bot.send(Room("irc", channel), Text("nova change failed: tempest-full", irc=formatted))
@@ -93,22 +44,22 @@ async def test_announcement_is_a_notice_with_irc_formatting(
 
 
 async def test_plain_text_when_no_irc_rendering(
-    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+    irc_server: IrcServer, irc_bots: Factory, irc_peers: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(irc_settings(irc_server), channel)
-    peer = await make_peer(irc_server, channel)
+    bot = await irc_bots(irc_settings(irc_server), channel)
+    peer = await irc_peers(irc_server, channel)
     await joined(bot, peer, channel)
     await bot.send(Room("irc", channel), Text("just plain", html="<b>not for irc</b>"))
     assert await peer.texts("pubnotice", 1) == ["just plain"]
 
 
 async def test_commands_reach_incoming_and_replies_are_privmsgs(
-    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+    irc_server: IrcServer, irc_bots: Factory, irc_peers: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(irc_settings(irc_server), channel)
-    peer = await make_peer(irc_server, channel)
+    bot = await irc_bots(irc_settings(irc_server), channel)
+    peer = await irc_peers(irc_server, channel)
     await joined(bot, peer, channel)
     messages = bot.incoming()
     peer.conn.privmsg(channel, f"{BOLD}!query{BOLD} 1234")
@@ -123,17 +74,17 @@ async def test_commands_reach_incoming_and_replies_are_privmsgs(
 
     peer.conn.privmsg(bot.settings.nick, "!help")
     private = await asyncio.wait_for(anext(messages), TIMEOUT)
-    assert private == Incoming(Room("irc", peer.nick), user, "!help")
+    assert private == Incoming(Room("irc", peer.nick), user, "!help", private=True)
     await bot.send(private.room, Text.of("commands: ..."), reply_to=private)
     assert (await peer.expect("privmsg")).arguments[0] == "commands: ..."
 
 
 async def test_a_long_message_is_split_at_words_in_order(
-    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+    irc_server: IrcServer, irc_bots: Factory, irc_peers: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(irc_settings(irc_server), channel)
-    peer = await make_peer(irc_server, channel)
+    bot = await irc_bots(irc_settings(irc_server), channel)
+    peer = await irc_peers(irc_server, channel)
     await joined(bot, peer, channel)
     words = [f"job-{i:03d}-fäiled" for i in range(120)]
     await bot.send(Room("irc", channel), Text.of(" ".join(words)))
@@ -147,11 +98,11 @@ async def test_a_long_message_is_split_at_words_in_order(
 
 
 async def test_each_unit_of_a_cut_announcement_is_one_notice(
-    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+    irc_server: IrcServer, irc_bots: Factory, irc_peers: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(irc_settings(irc_server), channel)
-    peer = await make_peer(irc_server, channel)
+    bot = await irc_bots(irc_settings(irc_server), channel)
+    peer = await irc_peers(irc_server, channel)
     await joined(bot, peer, channel)
     words = [f"job-{i:03d}-fäiled" for i in range(120)]
     units = bot.cut(Room("irc", channel), Text.of(" ".join(words)))
@@ -163,11 +114,11 @@ async def test_each_unit_of_a_cut_announcement_is_one_notice(
 
 
 async def test_flood_queue_delivers_30_messages_in_order_at_a_pace(
-    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+    irc_server: IrcServer, irc_bots: Factory, irc_peers: Factory
 ) -> None:
     channel = unique("#t-")
-    bot = await make_bot(irc_settings(irc_server, send_burst=5, send_interval=0.05), channel)
-    peer = await make_peer(irc_server, channel)
+    bot = await irc_bots(irc_settings(irc_server, send_burst=5, send_interval=0.05), channel)
+    peer = await irc_peers(irc_server, channel)
     await joined(bot, peer, channel)
     started = time.monotonic()
     for i in range(30):
@@ -177,14 +128,14 @@ async def test_flood_queue_delivers_30_messages_in_order_at_a_pace(
 
 
 async def test_nick_collision_takes_an_alternative_and_regains(
-    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+    irc_server: IrcServer, irc_bots: Factory, irc_peers: Factory
 ) -> None:
     channel = unique("#t-")
     first_settings = irc_settings(irc_server)
     nick = first_settings.nick
-    first = await make_bot(first_settings, channel)
-    second = await make_bot(first_settings.model_copy(), channel)
-    peer = await make_peer(irc_server, channel)
+    first = await irc_bots(first_settings, channel)
+    second = await irc_bots(first_settings.model_copy(), channel)
+    peer = await irc_peers(irc_server, channel)
     await bot_says(second, peer, channel, "hello", expected_nick=f"{nick}_")
     assert second.health().connected
     await first.close()  # the QUIT frees the nick; the second takes it at once
@@ -202,14 +153,14 @@ async def bot_says(
 
 async def test_server_restart_reconnects_rejoins_and_keeps_queued_lines(
     irc_server_factory: Callable[..., IrcServer],
-    make_bot: Factory,
-    make_peer: Factory,
+    irc_bots: Factory,
+    irc_peers: Factory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.transports.irc")
     server = irc_server_factory()
     channel = unique("#t-")
-    bot = await make_bot(irc_settings(server, reconnect_max_delay=3.0), channel)
+    bot = await irc_bots(irc_settings(server, reconnect_max_delay=3.0), channel)
     await until(lambda: bot.health().connected, "the bot connected", TIMEOUT)
     server.stop()
     # After the first refused retry the bot sleeps for at least 1 s: time for the peer to be
@@ -217,66 +168,66 @@ async def test_server_restart_reconnects_rejoins_and_keeps_queued_lines(
     await until(lambda: "Refused" in bot.health().detail, "the refused reconnection", TIMEOUT)
     await bot.send(Room("irc", channel), Text.of("queued while down"))
     server.start()
-    peer = await make_peer(server, channel)
+    peer = await irc_peers(server, channel)
     assert await peer.texts("pubnotice", 1) == ["queued while down"]
     assert bot.health().connected
     await joined(bot, peer, channel)  # rejoined, not merely talking from outside
     await bot.send(Room("irc", channel), Text.of("after the restart"))
     assert await peer.texts("pubnotice", 1) == ["after the restart"]
-    where = f"IRC {server.host}:{server.port}"
-    assert f"{where}: disconnected: " in caplog.text  # the session that was up
-    assert f"{where}: ConnectionRefusedError" in caplog.text  # the tries while it was down
-    assert f"{where}: reconnecting in " in caplog.text
+    where = f"{server.host}:{server.port}"
+    assert f"irc: disconnected from {where}: " in caplog.text  # the session that was up
+    assert f"irc: cannot connect to {where}: ConnectionRefusedError" in caplog.text  # while down
+    assert f"irc: reconnecting to {where} in " in caplog.text
 
 
 async def test_server_password_works_and_never_reaches_the_logs(
     irc_server_factory: Callable[..., IrcServer],
-    make_bot: Factory,
+    irc_bots: Factory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     server = irc_server_factory(password="s3cret-pass")
     caplog.set_level(logging.DEBUG)
-    bot = await make_bot(irc_settings(server, server_password="s3cret-pass"))
+    bot = await irc_bots(irc_settings(server, server_password="s3cret-pass"))
     assert bot.health().connected, bot.health().detail
     assert "PASS ***" in caplog.text
     assert "s3cret-pass" not in caplog.text
 
-    wrong = await make_bot(irc_settings(server, server_password="wrong"))
+    wrong = await irc_bots(irc_settings(server, server_password="wrong"))
     assert not wrong.health().connected
     assert "assword" in wrong.health().detail  # "Password mismatch" or the like
 
 
 async def test_tls_verifies_the_server_certificate(
-    irc_server_factory: Callable[..., IrcServer], make_bot: Factory, make_peer: Factory
+    irc_server_factory: Callable[..., IrcServer], irc_bots: Factory, irc_peers: Factory
 ) -> None:
     server = irc_server_factory(tls=True)
-    trusted = await make_bot(irc_settings(server, tls=True, ca_file=server.cert))
+    trusted = await irc_bots(irc_settings(server, tls=True, ca_file=server.cert))
     assert trusted.health().connected, trusted.health().detail
-    untrusted = await make_bot(irc_settings(server, tls=True))
+    untrusted = await irc_bots(irc_settings(server, tls=True))
     assert not untrusted.health().connected
     assert "CERTIFICATE_VERIFY_FAILED" in untrusted.health().detail
 
 
 async def test_without_sasl_on_the_server_auto_falls_back_and_sasl_refuses(
-    irc_server: IrcServer, make_bot: Factory, caplog: pytest.LogCaptureFixture
+    irc_server: IrcServer, irc_bots: Factory, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    auto = await make_bot(irc_settings(irc_server, password="acct-pass"))
+    auto = await irc_bots(irc_settings(irc_server, password="acct-pass"))
     assert auto.health().connected  # ngIRCd has no SASL; NickServ IDENTIFY was tried instead
     assert "offers no SASL PLAIN; going on without SASL" in caplog.text
     assert "identifying to NickServ" in caplog.text
-    strict = await make_bot(irc_settings(irc_server, password="acct-pass", auth="sasl"))
+    strict = await irc_bots(irc_settings(irc_server, password="acct-pass", auth="sasl"))
     assert not strict.health().connected
     assert "SASL" in strict.health().detail
     assert "acct-pass" not in caplog.text
 
 
 async def test_kicked_bot_rejoins(
-    irc_server: IrcServer, make_bot: Factory, make_peer: Factory
+    irc_server: IrcServer, irc_bots: Factory, irc_peers: Factory
 ) -> None:
     channel = unique("#t-")
-    peer = await make_peer(irc_server, channel)  # first in: channel operator
-    bot = await make_bot(irc_settings(irc_server, regain_interval=0.2), channel)
+    peer = await irc_peers(irc_server, channel)  # first in: channel operator
+    bot = await irc_bots(irc_settings(irc_server, regain_interval=0.2), channel)
     await joined(bot, peer, channel)
     peer.conn.kick(channel, bot.settings.nick, "out")
     await peer.expect("join", lambda e: irc.client.NickMask(e.source).nick == bot.settings.nick)
@@ -284,8 +235,8 @@ async def test_kicked_bot_rejoins(
     assert await peer.texts("pubnotice", 1) == ["back"]
 
 
-async def test_close_ends_incoming_and_health(irc_server: IrcServer, make_bot: Factory) -> None:
-    bot = await make_bot(irc_settings(irc_server))
+async def test_close_ends_incoming_and_health(irc_server: IrcServer, irc_bots: Factory) -> None:
+    bot = await irc_bots(irc_settings(irc_server))
     assert bot.health().connected
     messages = bot.incoming()
     await bot.close()
@@ -295,7 +246,7 @@ async def test_close_ends_incoming_and_health(irc_server: IrcServer, make_bot: F
     assert bot.health().detail == "closed"
 
 
-async def test_sasl_plain_login_and_account_tags(make_bot: Factory) -> None:
+async def test_sasl_plain_login_and_account_tags(irc_bots: Factory) -> None:
     server = await IrcStandIn("acct-pass").start()
     try:
         settings = IrcSettings(
@@ -309,7 +260,7 @@ async def test_sasl_plain_login_and_account_tags(make_bot: Factory) -> None:
             connect_timeout=5.0,
             reconnect_max_delay=1.0,
         )
-        bot = await make_bot(settings, "#sasl")
+        bot = await irc_bots(settings, "#sasl")
         assert bot.health().connected, bot.health().detail
         got = await asyncio.wait_for(anext(bot.incoming()), TIMEOUT)
         assert got.user == User("irc", "alice!a@h", "alice", "alice")
@@ -319,7 +270,7 @@ async def test_sasl_plain_login_and_account_tags(make_bot: Factory) -> None:
         await server.stop()
 
 
-async def test_sasl_failure_with_auth_sasl_keeps_the_bot_off(make_bot: Factory) -> None:
+async def test_sasl_failure_with_auth_sasl_keeps_the_bot_off(irc_bots: Factory) -> None:
     server = await IrcStandIn("the-right-one").start()
     try:
         settings = IrcSettings(
@@ -333,14 +284,14 @@ async def test_sasl_failure_with_auth_sasl_keeps_the_bot_off(make_bot: Factory) 
             connect_timeout=5.0,
             reconnect_max_delay=1.0,
         )
-        bot = await make_bot(settings)
+        bot = await irc_bots(settings)
         assert not bot.health().connected
         assert "SASL login failed" in bot.health().detail
     finally:
         await server.stop()
 
 
-async def test_a_silent_server_is_dropped_and_dialled_again(make_bot: Factory) -> None:
+async def test_a_silent_server_is_dropped_and_dialled_again(irc_bots: Factory) -> None:
     server = await IrcStandIn().start()
     try:
         settings = IrcSettings(
@@ -353,7 +304,7 @@ async def test_a_silent_server_is_dropped_and_dialled_again(make_bot: Factory) -
             connect_timeout=5.0,
             reconnect_max_delay=0.5,
         )
-        bot = await make_bot(settings)
+        bot = await irc_bots(settings)
         assert bot.health().connected
         await until(lambda: server.connections >= 2, "a second connection", TIMEOUT)
         assert any(line.startswith("PING ") for line in server.received)

@@ -12,8 +12,11 @@ from bot.transports.irc.protocol import (
     Pacer,
     alternative_nick,
     join_lines,
+    looks_like_tls,
     parse_caps,
     sasl_plain,
+    tls_expected,
+    tls_failed,
 )
 from tests.support.clock import FakeClock
 
@@ -120,3 +123,33 @@ def test_a_failed_sasl_login_ends_negotiation_once() -> None:
     assert cap.warning == "SASL login failed (saslfail: bad password)"
     assert cap.on_cap(["NAK", "sasl"]) == []  # CAP END is not sent twice
     assert not cap.logged_in
+
+
+@pytest.mark.parametrize(
+    ("first", "tls"),
+    [
+        (b"\x15\x03\x03\x00\x02\x02\x46", True),  # an alert: what a TLS port says to plain text
+        (b"\x16\x03\x01\x00\x5a", True),  # a handshake record
+        (b":irc.example 001 bot :Welcome\r\n", False),
+        (b"NOTICE * :*** Looking up your hostname\r\n", False),
+        (b"\x15", False),  # too short to tell
+        (b"\x16ello", False),  # not a TLS version byte after the type
+    ],
+)
+def test_the_first_bytes_of_a_tls_port_are_told_from_irc(first: bytes, tls: bool) -> None:
+    assert looks_like_tls(first) is tls
+
+
+def test_tls_mismatch_messages_name_the_setting_to_change() -> None:
+    assert tls_failed("irc.example", 6667, "timed out") == (
+        "TLS handshake with irc.example:6667 failed (timed out): is this a plain-text port? "
+        "try tls: false, or port 6697"
+    )
+    assert tls_failed("irc.example", 6697, "x").endswith("try tls: false")
+    assert tls_expected("irc.example", 6697, "answered in TLS", certain=True) == (
+        "irc.example:6697 answered in TLS: the server speaks TLS on this port; "
+        "try tls: true, or port 6667 for plain text"
+    )
+    assert tls_expected("irc.example", 6667, "sent nothing").endswith(
+        "is this a TLS port? try tls: true"
+    )

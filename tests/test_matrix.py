@@ -3,69 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import nio
+import PIL.Image
 import pytest
 
 from bot.config import MatrixSettings
 from bot.transports.base import Incoming, Room, Text, User
-from bot.transports.matrix import MatrixTransport, notice_content
+from bot.transports.matrix import answer_fields, notice_content
 from tests.support.peers import MATRIX_TIMEOUT as TIMEOUT
-from tests.support.peers import MatrixPeer, matrix_bot, unique
+from tests.support.peers import MatrixBots, MatrixPeers, bot_and_room, unique
 
 if TYPE_CHECKING:
     from tests.support.servers import SynapseServer
-
-
-Maker = Callable[..., Awaitable[Any]]
-
-
-@pytest.fixture
-async def make_peer(
-    synapse_server: SynapseServer,
-) -> AsyncIterator[Callable[[], Awaitable[MatrixPeer]]]:
-    peers: list[MatrixPeer] = []
-
-    async def make() -> MatrixPeer:
-        peer = await MatrixPeer(synapse_server).login()
-        peers.append(peer)
-        return peer
-
-    yield make
-    for peer in peers:
-        await peer.client.close()
-
-
-@pytest.fixture
-async def make_bot(synapse_server: SynapseServer) -> AsyncIterator[Maker]:
-    """A registered bot account and its connected transport (closed after the test)."""
-    bots: list[MatrixTransport] = []
-
-    async def make(*rooms: str, connect: bool = True, **overrides: Any) -> MatrixTransport:
-        bot = MatrixTransport(MatrixSettings(**matrix_bot(synapse_server, **overrides)))
-        bots.append(bot)
-        if connect:
-            await bot.connect()
-            for room in rooms:
-                await bot.join(Room("matrix", room))
-        return bot
-
-    yield make
-    for bot in bots:
-        await bot.close()
-
-
-async def bot_and_room(make_bot: Maker, make_peer: Callable[[], Awaitable[MatrixPeer]]) -> Any:
-    bot = await make_bot(connect=False)
-    peer = await make_peer()
-    room_id = await peer.create_room(bot.settings.user_id)
-    await bot.connect()
-    await bot.join(Room("matrix", room_id))
-    return bot, peer, room_id
 
 
 def test_settings_need_credentials_and_a_user_id() -> None:
@@ -77,8 +31,9 @@ def test_settings_need_credentials_and_a_user_id() -> None:
         MatrixSettings(homeserver="m.example", user_id="@bot:m.example", password="x")
 
 
-def test_notice_content_threads_replies() -> None:
-    content = notice_content(Text("a", html="<b>a</b>"), reply_to="$ev", thread="$root")
+def test_notice_content_of_an_answer_in_a_thread() -> None:
+    asked = Incoming(Room("matrix", "!r:hs"), User("matrix", "@al:hs", "al"), "!q", "$ev")
+    content = notice_content(Text("a", html="<b>a</b>"), answer_fields(asked, "$root"))
     assert content == {
         "msgtype": "m.notice",
         "body": "a",
@@ -90,12 +45,15 @@ def test_notice_content_threads_replies() -> None:
             "is_falling_back": True,
             "m.in_reply_to": {"event_id": "$ev"},
         },
+        "m.mentions": {"user_ids": ["@al:hs"]},
     }
     assert notice_content(Text.of("plain")) == {"msgtype": "m.notice", "body": "plain"}
 
 
-async def test_announcement_is_a_notice_with_html(make_bot: Maker, make_peer: Any) -> None:
-    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+async def test_announcement_is_a_notice_with_html(
+    matrix_bots: MatrixBots, matrix_peers: MatrixPeers
+) -> None:
+    bot, peer, room_id = await bot_and_room(matrix_bots, matrix_peers)
     html = '<b>nova</b> failed: <a href="https://bugs.launchpad.net/bugs/1">bug 1</a>'
     await bot.send(Room("matrix", room_id), Text("nova failed: bug 1", html=html))
     await bot.send(Room("matrix", room_id), Text.of("plain only"))
@@ -112,10 +70,10 @@ async def test_announcement_is_a_notice_with_html(make_bot: Maker, make_peer: An
     assert bot.health().connected
 
 
-async def test_commands_reach_incoming_and_replies_go_in_a_thread(
-    make_bot: Maker, make_peer: Any
+async def test_commands_reach_incoming_and_replies_are_replies_in_the_room(
+    matrix_bots: MatrixBots, matrix_peers: MatrixPeers
 ) -> None:
-    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    bot, peer, room_id = await bot_and_room(matrix_bots, matrix_peers)
     messages = bot.incoming()
     event_id = await peer.say(room_id, "  !query 1234 ")
     got = await asyncio.wait_for(anext(messages), TIMEOUT)
@@ -124,17 +82,16 @@ async def test_commands_reach_incoming_and_replies_go_in_a_thread(
 
     await bot.send(got.room, Text.of("1234: 3 hits"), reply_to=got)
     [(_, reply)] = await peer.notices(1)
-    relation = reply.source["content"]["m.relates_to"]
-    assert relation["rel_type"] == "m.thread"
-    assert relation["event_id"] == event_id
-    assert relation["m.in_reply_to"] == {"event_id": event_id}
+    # Not in a thread (the command was not in one): a reply, shown under the command it quotes.
+    assert reply.source["content"]["m.relates_to"] == {"m.in_reply_to": {"event_id": event_id}}
+    assert reply.source["content"]["m.mentions"] == {"user_ids": [peer.user_id]}
 
 
 async def test_history_and_own_messages_are_not_incoming(
-    synapse_server: SynapseServer, make_bot: Maker, make_peer: Any
+    synapse_server: SynapseServer, matrix_bots: MatrixBots, matrix_peers: MatrixPeers
 ) -> None:
-    bot = await make_bot(connect=False)
-    peer = await make_peer()
+    bot = await matrix_bots(connect=False, backlog=0)
+    peer = await matrix_peers()
     room_id = await peer.create_room(bot.settings.user_id)
     await peer.say(room_id, "!old from before the start")
     await asyncio.sleep(0.01)
@@ -152,9 +109,11 @@ async def test_history_and_own_messages_are_not_incoming(
     assert got.text == "!new"
 
 
-async def test_rooms_joined_by_alias_keep_their_alias(make_bot: Maker, make_peer: Any) -> None:
-    bot = await make_bot(connect=False)
-    peer = await make_peer()
+async def test_rooms_joined_by_alias_keep_their_alias(
+    matrix_bots: MatrixBots, matrix_peers: MatrixPeers
+) -> None:
+    bot = await matrix_bots(connect=False)
+    peer = await matrix_peers()
     local = unique("t-")
     room_id = await peer.create_room(bot.settings.user_id, alias=local)
     alias = f"#{local}:localhost"
@@ -169,10 +128,10 @@ async def test_rooms_joined_by_alias_keep_their_alias(make_bot: Maker, make_peer
 
 
 async def test_encrypted_rooms_are_skipped_with_a_log_line(
-    make_bot: Maker, make_peer: Any, caplog: pytest.LogCaptureFixture
+    matrix_bots: MatrixBots, matrix_peers: MatrixPeers, caplog: pytest.LogCaptureFixture
 ) -> None:
-    bot = await make_bot(connect=False)
-    peer = await make_peer()
+    bot = await matrix_bots(connect=False)
+    peer = await matrix_peers()
     encryption = {
         "type": "m.room.encryption",
         "state_key": "",
@@ -192,17 +151,17 @@ async def test_encrypted_rooms_are_skipped_with_a_log_line(
 
 
 async def test_access_token_login(
-    synapse_server: SynapseServer, make_bot: Maker, make_peer: Any
+    synapse_server: SynapseServer, matrix_bots: MatrixBots, matrix_peers: MatrixPeers
 ) -> None:
-    holder = await make_bot(connect=False)
+    holder = await matrix_bots(connect=False)
     client = nio.AsyncClient(synapse_server.url, holder.settings.user_id)
     login = await client.login(holder.settings.password.get_secret_value(), device_name="x")
     await client.close()
     name = holder.settings.user_id  # the same account, with the holder's token
-    bot = await make_bot(
+    bot = await matrix_bots(
         connect=False, user_id=name, access_token=login.access_token, password=None
     )
-    peer = await make_peer()
+    peer = await matrix_peers()
     room_id = await peer.create_room(name)
     await bot.connect()
     assert bot.health().connected, bot.health().detail
@@ -213,17 +172,17 @@ async def test_access_token_login(
 
 
 async def test_a_wrong_password_is_reported_and_never_logged(
-    make_bot: Maker, caplog: pytest.LogCaptureFixture
+    matrix_bots: MatrixBots, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    bot = await make_bot(password="definitely-wrong-pw")
+    bot = await matrix_bots(password="definitely-wrong-pw")
     assert not bot.health().connected
     assert "M_FORBIDDEN" in bot.health().detail
     assert "definitely-wrong-pw" not in caplog.text
 
 
-async def test_close_ends_incoming(make_bot: Maker) -> None:
-    bot = await make_bot()
+async def test_close_ends_incoming(matrix_bots: MatrixBots) -> None:
+    bot = await matrix_bots()
     messages = bot.incoming()
     await bot.close()
     with pytest.raises(StopAsyncIteration):
@@ -232,9 +191,9 @@ async def test_close_ends_incoming(make_bot: Maker) -> None:
 
 
 async def test_synapse_restart_reconnects_and_delivers_queued_notices(
-    synapse_server: SynapseServer, make_bot: Maker, make_peer: Any
+    synapse_server: SynapseServer, matrix_bots: MatrixBots, matrix_peers: MatrixPeers
 ) -> None:
-    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    bot, peer, room_id = await bot_and_room(matrix_bots, matrix_peers)
     synapse_server.stop()
     deadline = time.monotonic() + TIMEOUT
     while bot.health().connected:
@@ -255,12 +214,12 @@ async def test_synapse_restart_reconnects_and_delivers_queued_notices(
 
 async def test_a_token_logged_out_elsewhere_is_replaced_by_logging_in_again(
     synapse_server: SynapseServer,
-    make_bot: Maker,
-    make_peer: Any,
+    matrix_bots: MatrixBots,
+    matrix_peers: MatrixPeers,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.INFO, logger="bot.transports.matrix")
-    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    bot, peer, room_id = await bot_and_room(matrix_bots, matrix_peers)
     # Someone logs the account out everywhere (a password change does the same).
     other = nio.AsyncClient(synapse_server.url, bot.settings.user_id)
     try:
@@ -276,20 +235,28 @@ async def test_a_token_logged_out_elsewhere_is_replaced_by_logging_in_again(
     [(_, notice)] = await peer.notices(1)
     assert (notice.sender, notice.body) == (bot.settings.user_id, "logged in again")
     assert bot.health().connected
-    assert caplog.text.count("Matrix: logged in as") == 2
+    assert caplog.text.count("matrix: logged in as") == 2
 
 
-async def test_send_image_uploads_and_posts_a_png(make_bot: Maker, make_peer: Any) -> None:
+async def test_send_image_uploads_and_posts_a_png(
+    matrix_bots: MatrixBots, matrix_peers: MatrixPeers
+) -> None:
     from bot.dashboard.chart import BarRow, top_bugs_png
 
-    bot, peer, room_id = await bot_and_room(make_bot, make_peer)
+    bot, peer, room_id = await bot_and_room(matrix_bots, matrix_peers)
     png = top_bugs_png([BarRow("1541364 apt", 4, 1)], days=7)
     await bot.send_image(Room("matrix", room_id), png, "top-bugs.png")
     seen = await peer.events(lambda s: any(isinstance(e, nio.RoomMessageImage) for _, e in s))
     (image,) = [e for _, e in seen if isinstance(e, nio.RoomMessageImage)]
     assert image.body == "top-bugs.png"
     assert image.url.startswith("mxc://")
-    assert image.source["content"]["info"] == {"mimetype": "image/png", "size": len(png)}
+    width, height = PIL.Image.open(io.BytesIO(png)).size  # read by another PNG reader
+    assert image.source["content"]["info"] == {
+        "mimetype": "image/png",
+        "size": len(png),
+        "w": width,
+        "h": height,
+    }
     downloaded = await peer.client.download(mxc=image.url)
     assert isinstance(downloaded, nio.DownloadResponse), downloaded
     assert downloaded.body == png

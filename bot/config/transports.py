@@ -61,6 +61,21 @@ class MatrixSettings(Section):
     sync_timeout: float = Field(30.0, gt=0, le=300, description="long-poll seconds per /sync")
     request_timeout: float = Field(20.0, gt=0, description="seconds per HTTP request")
     reconnect_max_delay: float = Field(60.0, gt=0, description="cap of the retry backoff")
+    threads: Literal["when-threaded", "always", "never"] = Field(
+        "when-threaded",
+        description="where replies go: in the thread of a command sent in one, else as a reply "
+        "in the room (when-threaded); always in a thread under the command; never in a thread",
+    )
+    backlog: float = Field(
+        300.0,
+        ge=0,
+        description="seconds: after a start, answer the commands sent this long before it "
+        "that the bot has not answered yet (0: none)",
+    )
+    direct_chats: bool = Field(
+        True,
+        description="accept invitations to direct chats (is_direct) and answer commands there",
+    )
 
     @model_validator(mode="after")
     def _check_credentials(self) -> MatrixSettings:

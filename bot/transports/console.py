@@ -59,13 +59,11 @@ class ConsoleTransport:
         """Every room is shown on the one terminal; nothing to join."""
 
     async def send(self, room: Room, text: Text, *, reply_to: Incoming | None = None) -> None:
-        if self._closed:
-            return
-        prefix = f"[{printable(room.id)}] "
-        lines = text.plain.splitlines() or [""]
-        body = "\n".join(prefix + printable(line) for line in lines)
-        self._out.write(body + "\n")
-        self._out.flush()
+        self._print(f"[{printable(room.id)}] ", text)
+
+    async def whisper(self, to: Incoming, text: Text) -> None:
+        """Printed like a reply, marked with whom it is for (the terminal has one reader)."""
+        self._print(f"[{printable(to.room.id)} → {printable(to.user.name)}] ", text)
 
     def incoming(self) -> AsyncIterator[Incoming]:
         """Lines typed on stdin, stripped; ends at end of input (or when closed)."""
@@ -79,6 +77,13 @@ class ConsoleTransport:
     async def close(self) -> None:
         self._closed = True
         self._inbox.close()
+
+    def _print(self, prefix: str, text: Text) -> None:
+        if self._closed:
+            return
+        lines = text.plain.splitlines() or [""]
+        self._out.write("\n".join(prefix + printable(line) for line in lines) + "\n")
+        self._out.flush()
 
     def _read(self, loop: asyncio.AbstractEventLoop) -> None:
         """Runs in the reader thread: every non-blank line to the loop, then the end mark."""

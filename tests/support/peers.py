@@ -4,20 +4,28 @@
 record what reaches them and say things. :func:`irc_settings` and :func:`matrix_bot` are the
 settings of a bot on those servers, with the short timeouts loopback allows. Tests share one
 server per session and keep apart by :func:`unique` nicks, channels, users and rooms.
+
+The fixtures ``irc_bots``/``irc_peers`` and ``matrix_bots``/``matrix_peers`` make connected
+transports and peers, closed after the test; a test module imports the ones it uses.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import irc.client
 import irc.client_aio
 import nio
+import pytest
 
-from bot.config import IrcSettings
+from bot.config import IrcSettings, MatrixSettings
+from bot.transports.base import Room
+from bot.transports.irc import IrcTransport
+from bot.transports.matrix import MatrixTransport
 
 if TYPE_CHECKING:
     from tests.support.servers import IrcServer, SynapseServer
@@ -87,6 +95,60 @@ def irc_settings(server: IrcServer, **overrides: Any) -> IrcSettings:
     return IrcSettings(**(base | overrides))
 
 
+IrcBots = Callable[..., Awaitable[IrcTransport]]
+IrcPeers = Callable[..., Awaitable[IrcPeer]]
+
+
+@pytest.fixture
+async def irc_bots() -> AsyncIterator[IrcBots]:
+    """``await irc_bots(settings, *channels)``: a connected transport in those channels."""
+    bots: list[IrcTransport] = []
+
+    async def make(settings: IrcSettings, *channels: str) -> IrcTransport:
+        bot = IrcTransport(settings)
+        bots.append(bot)
+        await bot.connect()
+        for channel in channels:
+            await bot.join(Room("irc", channel))
+        return bot
+
+    yield make
+    for bot in bots:
+        await bot.close()
+
+
+@pytest.fixture
+async def irc_peers() -> AsyncIterator[IrcPeers]:
+    """``await irc_peers(server, *channels, nick=None)``: a peer in those channels."""
+    peers: list[IrcPeer] = []
+
+    async def make(server: IrcServer, *channels: str, nick: str | None = None) -> IrcPeer:
+        peer = await IrcPeer(server, nick).connect()
+        peers.append(peer)
+        for channel in channels:
+            await peer.join(channel)
+        return peer
+
+    yield make
+    for peer in peers:
+        peer.close()
+
+
+async def joined(bot: IrcTransport, peer: IrcPeer, channel: str) -> None:
+    """Until the bot sits in ``channel`` (seen by the peer: NAMES lists it)."""
+    nick = bot.settings.nick
+
+    async def listed() -> bool:
+        peer.conn.names([channel])
+        event = await peer.expect("namreply")
+        return nick in event.arguments[-1].replace("@", "").split()
+
+    deadline = time.monotonic() + IRC_TIMEOUT
+    while not await listed():
+        assert time.monotonic() < deadline, f"{nick} never joined {channel}"
+        await asyncio.sleep(0.05)
+
+
 # --- Matrix ----------------------------------------------------------------------------------
 
 
@@ -109,8 +171,11 @@ class MatrixPeer:
         assert isinstance(response, nio.RoomCreateResponse), response
         return str(response.room_id)
 
-    async def say(self, room_id: str, body: str) -> str:
-        content = {"msgtype": "m.text", "body": body}
+    async def say(self, room_id: str, body: str, *, thread: str | None = None) -> str:
+        """Send ``body`` in ``room_id`` (in the thread under the event ``thread``, if given)."""
+        content: dict[str, Any] = {"msgtype": "m.text", "body": body}
+        if thread is not None:
+            content["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread}
         response = await self.client.room_send(room_id, "m.room.message", content)
         assert isinstance(response, nio.RoomSendResponse), response
         return str(response.event_id)
@@ -138,12 +203,61 @@ def only_notices(seen: list[tuple[str, Any]]) -> list[tuple[str, Any]]:
 
 
 def matrix_bot(synapse: SynapseServer, **overrides: Any) -> dict[str, Any]:
-    """Settings (as a dict) for a bot account newly registered on ``synapse``."""
-    name = unique("recheckbot")
-    base: dict[str, Any] = {
-        "homeserver": synapse.url,
-        "user_id": synapse.register(name, f"pw-{name}"),
-        "password": f"pw-{name}",
-        **MATRIX_TIMING,
-    }
+    """Settings (as a dict) for a bot account newly registered on ``synapse``, or for the
+    account ``user_id`` in ``overrides``."""
+    base: dict[str, Any] = {"homeserver": synapse.url, **MATRIX_TIMING}
+    if "user_id" not in overrides:
+        name = unique("recheckbot")
+        base |= {"user_id": synapse.register(name, f"pw-{name}"), "password": f"pw-{name}"}
     return base | overrides
+
+
+MatrixBots = Callable[..., Awaitable[MatrixTransport]]
+MatrixPeers = Callable[[], Awaitable[MatrixPeer]]
+
+
+@pytest.fixture
+async def matrix_peers(synapse_server: SynapseServer) -> AsyncIterator[MatrixPeers]:
+    """``await matrix_peers()``: a newly registered user, logged in."""
+    peers: list[MatrixPeer] = []
+
+    async def make() -> MatrixPeer:
+        peer = await MatrixPeer(synapse_server).login()
+        peers.append(peer)
+        return peer
+
+    yield make
+    for peer in peers:
+        await peer.client.close()
+
+
+@pytest.fixture
+async def matrix_bots(synapse_server: SynapseServer) -> AsyncIterator[MatrixBots]:
+    """``await matrix_bots(*rooms, connect=True, **settings)``: a bot account newly registered
+    (or the ``user_id`` given) and its transport, connected and in ``rooms`` unless told not."""
+    bots: list[MatrixTransport] = []
+
+    async def make(*rooms: str, connect: bool = True, **overrides: Any) -> MatrixTransport:
+        bot = MatrixTransport(MatrixSettings(**matrix_bot(synapse_server, **overrides)))
+        bots.append(bot)
+        if connect:
+            await bot.connect()
+            for room in rooms:
+                await bot.join(Room("matrix", room))
+        return bot
+
+    yield make
+    for bot in bots:
+        await bot.close()
+
+
+async def bot_and_room(
+    matrix_bots: MatrixBots, matrix_peers: MatrixPeers, **settings: Any
+) -> tuple[MatrixTransport, MatrixPeer, str]:
+    """A connected bot, a peer, and a room the peer made and the bot joined."""
+    bot = await matrix_bots(connect=False, **settings)
+    peer = await matrix_peers()
+    room_id = await peer.create_room(bot.settings.user_id)
+    await bot.connect()
+    await bot.join(Room("matrix", room_id))
+    return bot, peer, room_id

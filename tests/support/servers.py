@@ -163,10 +163,11 @@ class IrcServer(Server):
         self.host, self.port = HOST, free_port()
         self.cert: Path | None = None
         ssl, plain_port = "", self.port
-        if tls:  # the plain listener moves to a port nobody uses; ours speaks TLS only
+        if tls:  # the plain listener moves to a port of its own; ``port`` speaks TLS only
             plain_port = free_port()
             self.cert, key = make_certificate(workdir)
             ssl = f"[SSL]\n\tCertFile = {self.cert}\n\tKeyFile = {key}\n\tPorts = {self.port}\n"
+        self.plain_port = plain_port
         conf = workdir / "ngircd.conf"
         conf.write_text(
             NGIRCD_CONF.format(

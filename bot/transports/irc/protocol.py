@@ -1,5 +1,6 @@
 """IRC protocol details, pure: capability negotiation and SASL PLAIN as a state machine,
-alternative nicks, JOIN lines, the send pacer. No I/O: tested on plain values."""
+alternative nicks, JOIN lines, the send pacer, what a TLS mismatch looks like. No I/O: tested
+on plain values."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from bot.core.tokenbucket import TokenBucket
 
 SASL_CHUNK = 400  # AUTHENTICATE payloads go in pieces of at most 400 bytes
 OPTIONAL_CAPS = ("account-tag", "extended-join", "multi-prefix")  # asked for when offered
+TLS_PORT, PLAIN_PORT = 6697, 6667  # the usual ports (RFC 7194 for TLS)
+TLS_RECORDS = (0x15, 0x16)  # TLS record types a server opens with: alert, handshake
 
 
 def alternative_nick(nick: str, attempt: int) -> str:
@@ -28,6 +31,29 @@ def join_lines(channels: list[str], limit: int) -> list[str]:
         else:
             lines.append(channel)
     return lines
+
+
+def looks_like_tls(data: bytes) -> bool:
+    """Whether ``data``, the first bytes from a server, open a TLS record (a handshake or an
+    alert: what a TLS port answers plain text with) rather than an IRC line."""
+    return len(data) >= 2 and data[0] in TLS_RECORDS and data[1] == 0x03  # version 3.x
+
+
+def tls_failed(host: str, port: int, why: str) -> str:
+    """Why a TLS handshake failed, with the usual cause (``tls: true`` on a plain-text port)."""
+    other = f", or port {TLS_PORT}" if port != TLS_PORT else ""
+    return (
+        f"TLS handshake with {host}:{port} failed ({why}): is this a plain-text port? "
+        f"try tls: false{other}"
+    )
+
+
+def tls_expected(host: str, port: int, what: str, *, certain: bool = False) -> str:
+    """What a plain-text connection met (``what``), with the usual cause: a TLS port
+    (``certain``: the server's answer was TLS)."""
+    cause = "the server speaks TLS on this port;" if certain else "is this a TLS port?"
+    other = f", or port {PLAIN_PORT} for plain text" if port != PLAIN_PORT else ""
+    return f"{host}:{port} {what}: {cause} try tls: true{other}"
 
 
 class Pacer:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from contextlib import suppress
@@ -25,6 +24,7 @@ from jaraco.stream import buffer  # type: ignore[import-untyped]
 from bot.config import IrcSettings
 from bot.core.errors import ReadableError
 from bot.transports.base import Incoming, Room, User
+from bot.transports.irc.dial import Dial
 from bot.transports.irc.protocol import CapNegotiation, Pacer, alternative_nick, join_lines
 from bot.transports.ircformat import clean_incoming, fold
 from bot.transports.queues import Inbox, Outbox
@@ -78,7 +78,8 @@ class IrcSession:
         self.inbox, self.outbox = inbox, outbox
         self.mask = mask  # our user@host once an echo of our JOIN shows it (line budgets)
         self.registered, self.lost = asyncio.Event(), asyncio.Event()
-        self.joined: set[str] = set()  # folded names
+        self.rooms: dict[str, str] = {}  # folded name → "joined", "joining", "not joined: why"
+        self.dial = Dial(settings)
         self.cap = _negotiation(settings)
         self.reason: str | None = None  # why the server is dropping us, when it says
         self.nick_attempts = 0
@@ -98,20 +99,28 @@ class IrcSession:
     async def register(self) -> None:
         """Connect and register (CAP, SASL, NICK/USER); raise when the server will not have us."""
         s = self.settings
-        log.info("IRC: connecting to %s:%d as %s", s.server, s.port, s.nick)
-        async with asyncio.timeout(s.connect_timeout):
-            await self.conn.connect(
-                s.server,
-                s.port,
-                s.nick,
-                password=s.server_password.get_secret_value() if s.server_password else None,
-                username=s.username or s.nick,
-                ircname=s.realname,
-                connect_factory=self._open,
-            )
-            await _first(self.registered, self.lost)
+        way = "TLS" if s.tls else "plain text"
+        log.info("irc: connecting to %s:%d (%s) as %s", s.server, s.port, way, s.nick)
+        try:
+            async with asyncio.timeout(s.connect_timeout):
+                await self.conn.connect(
+                    s.server,
+                    s.port,
+                    s.nick,
+                    password=s.server_password.get_secret_value() if s.server_password else None,
+                    username=s.username or s.nick,
+                    ircname=s.realname,
+                    connect_factory=self.dial.open,
+                )
+                await _first(self.registered, self.lost)
+        except TimeoutError:
+            raise Disconnected(self.dial.timed_out()) from None
+        except OSError as exc:
+            if (why := self.dial.handshake_failure(exc)) is None:
+                raise
+            raise Disconnected(why) from exc
         if not self.registered.is_set():
-            raise Disconnected(self.reason or "connection lost")
+            raise Disconnected(self.reason or self.dial.lost_early())
 
     async def serve(self) -> None:
         """Send, keep alive and keep up until the connection is lost; then raise why."""
@@ -131,26 +140,15 @@ class IrcSession:
             self.conn.disconnect(message)
 
     def join(self, channels: list[str]) -> None:
+        for channel in channels:
+            self.rooms.setdefault(fold(channel), "joining")  # a refusal stays until it passes
         for line in join_lines(channels, JOIN_LINE):
             self.conn.join(line)
 
     def abort(self, reason: str) -> None:
-        log.error("IRC: %s; dropping the connection", reason)
+        log.error("irc: %s; dropping the connection", reason)
         self.reason = reason
         self.conn.disconnect(reason)
-
-    # --- connecting ------------------------------------------------------------------------
-
-    async def _open(self, protocol: asyncio.Protocol, address: tuple[str, int]) -> Any:
-        host, port = address
-        context = _tls_context(self.settings) if self.settings.tls else None
-        transport, proto = await asyncio.get_running_loop().create_connection(
-            lambda: protocol, host, port, ssl=context, server_hostname=host if context else None
-        )
-        # CAP LS goes before NICK/USER: the server then holds registration open until CAP END,
-        # which is the window SASL needs.
-        transport.write(b"CAP LS 302\r\n")
-        return transport, proto
 
     # --- jobs while registered ---------------------------------------------------------------
 
@@ -167,7 +165,7 @@ class IrcSession:
             try:
                 self.conn.send_raw(f"{line.command} {line.target} :{line.text}")
             except ValueError as exc:  # MessageTooLong, InvalidCharacters: never retried
-                log.error("IRC: dropped a line to %s: %s", line.target, exc)
+                log.error("irc: dropped a line to %s: %s", line.target, exc)
             self.outbox.done(line)
             pacer.take()
 
@@ -188,7 +186,11 @@ class IrcSession:
             await asyncio.sleep(self.settings.regain_interval)
             if fold(self.nick) != fold(self.settings.nick):
                 self.conn.nick(self.settings.nick)
-            self.join([name for key, name in self.channels.items() if key not in self.joined])
+            self.join([name for key, name in self.channels.items() if not self._in_room(key)])
+
+    def _in_room(self, key: str) -> bool:
+        """Whether we sit in the channel ``key`` (a folded name) on this connection."""
+        return self.rooms.get(key) == "joined"
 
     # --- events from the server --------------------------------------------------------------
 
@@ -206,10 +208,10 @@ class IrcSession:
 
     def _on_welcome(self, conn: Any, event: Any) -> None:
         s = self.settings
-        log.info("IRC: registered on %s:%d as %s", s.server, s.port, event.target)
+        log.info("irc: connected to %s:%d as %s", s.server, s.port, event.target)
         password = s.password.get_secret_value() if s.password else None
         if password and (s.auth == "nickserv" or (s.auth == "auto" and not self.cap.logged_in)):
-            log.info("IRC: identifying to NickServ as %s", s.account or s.nick)
+            log.info("irc: identifying to NickServ as %s", s.account or s.nick)
             conn.privmsg("NickServ", f"IDENTIFY {s.account or s.nick} {password}")
         self.registered.set()
         self.join(list(self.channels.values()))
@@ -219,37 +221,50 @@ class IrcSession:
 
     def _on_error(self, conn: Any, event: Any) -> None:
         self.reason = " ".join([event.target or "", *event.arguments]).strip() or event.type
-        log.warning("IRC: server says: %s", self.reason)
+        log.warning("irc: server says: %s", self.reason)
 
     def _on_join(self, conn: Any, event: Any) -> None:
         source = irc.client.NickMask(event.source)
         if self._is_us(source.nick):
-            self.joined.add(fold(event.target))
+            self.rooms[fold(event.target)] = "joined"
             self.mask = (source.user, source.host)
-            log.info("IRC: joined %s", event.target)
+            log.info("irc: joined %s", event.target)
 
     def _on_part(self, conn: Any, event: Any) -> None:
         if self._is_us(irc.client.NickMask(event.source).nick):
-            self.joined.discard(fold(event.target))
+            why = " ".join(event.arguments)
+            self.rooms[fold(event.target)] = (
+                f"not joined: left ({why})" if why else "not joined: left"
+            )
+            log.info("irc: left %s%s", event.target, f" ({why})" if why else "")
 
     def _on_kick(self, conn: Any, event: Any) -> None:
         if event.arguments and self._is_us(event.arguments[0]):
-            self.joined.discard(fold(event.target))
-            log.warning("IRC: kicked from %s: %s", event.target, " ".join(event.arguments[1:]))
+            by = irc.client.NickMask(event.source).nick
+            why = " ".join(event.arguments[1:])
+            self.rooms[fold(event.target)] = f"not joined: kicked by {by} ({why})"
+            log.warning("irc: kicked from %s by %s (%s); rejoining later", event.target, by, why)
 
     def _on_refused(self, conn: Any, event: Any) -> None:
-        log.warning("IRC: %s: %s", event.type, " ".join(event.arguments))
+        """A JOIN refused (banned, invite only, full, key), or a line the channel would not take."""
+        channel, why = (
+            (event.arguments[0], " ".join(event.arguments[1:])) if event.arguments else ("", "")
+        )
+        if event.type in REFUSALS and fold(channel) in self.channels:
+            self.rooms[fold(channel)] = f"not joined: {why or event.type}"
+        log.warning("irc: %s: %s: %s", channel, event.type, why)
 
     def _on_pubmsg(self, conn: Any, event: Any) -> None:
         source = irc.client.NickMask(event.source)
         text = clean_incoming(event.arguments[0] if event.arguments else "")
         if not text or self._is_us(source.nick):
             return
-        where = event.target if event.type == "pubmsg" else source.nick
+        private = event.type == "privmsg"  # to our nick, not to a channel
+        where = source.nick if private else event.target
         room = Room("irc", self.channels.get(fold(where), where))
         tags = {tag["key"]: tag["value"] for tag in event.tags or ()}
         user = User("irc", str(source), source.nick, tags.get("account"))
-        self.inbox.put(Incoming(room, user, text))
+        self.inbox.put(Incoming(room, user, text, private=private))
 
     def _is_us(self, nick: str) -> bool:
         return fold(nick) == fold(self.nick)
@@ -264,13 +279,13 @@ class IrcSession:
             return
         self.nick_attempts += 1
         alternative = alternative_nick(self.settings.nick, self.nick_attempts)
-        log.warning("IRC: nick %s refused (%s); trying %s", self.nick, event.type, alternative)
+        log.warning("irc: nick %s refused (%s); trying %s", self.nick, event.type, alternative)
         conn.nick(alternative)
 
     def _on_nick(self, conn: Any, event: Any) -> None:
         old, new = irc.client.NickMask(event.source).nick, event.target
         if self._is_us(new):
-            log.info("IRC: now known as %s", new)
+            log.info("irc: now known as %s", new)
         elif fold(old) == fold(self.settings.nick):
             conn.nick(self.settings.nick)
 
@@ -294,13 +309,13 @@ class IrcSession:
         self._negotiate(self.cap.on_sasl_failure(f"{event.type}: {' '.join(event.arguments)}"))
 
     def _on_loggedin(self, conn: Any, event: Any) -> None:
-        log.info("IRC: logged in as %s", event.arguments[1] if len(event.arguments) > 1 else "?")
+        log.info("irc: logged in as %s", event.arguments[1] if len(event.arguments) > 1 else "?")
 
     def _negotiate(self, lines: list[str]) -> None:
         for line in lines:
             self.conn.send_raw(line)
         if self.cap.warning:
-            log.warning("IRC: %s; going on without SASL", self.cap.warning)
+            log.warning("irc: %s; going on without SASL", self.cap.warning)
             self.cap.warning = None
         if self.cap.problem:
             self.abort(self.cap.problem)
@@ -313,14 +328,6 @@ def _negotiation(s: IrcSettings) -> CapNegotiation:
         password=s.password.get_secret_value() if s.password and sasl else None,
         required=s.auth == "sasl",
     )
-
-
-def _tls_context(settings: IrcSettings) -> ssl.SSLContext:
-    ca_file = settings.ca_file
-    context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
-    if not settings.tls_verify:
-        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    return context
 
 
 async def _first(*events: asyncio.Event) -> None:

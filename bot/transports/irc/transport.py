@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import AsyncIterator
 from contextlib import suppress
+from dataclasses import replace
 
 from bot.config import IrcSettings
 from bot.core.errors import describe
@@ -69,7 +70,7 @@ class IrcTransport:
         self.settings = settings
         self._channels: dict[str, str] = {}  # folded → as configured
         self._outbox: Outbox[Line] = Outbox(OUTBOX_MAX)
-        self._inbox = Inbox("IRC", INCOMING_MAX)
+        self._inbox = Inbox("irc", INCOMING_MAX)
         self._link = Link()
         self._up = asyncio.Event()  # set while the link is: wait_connected() waits on it
         self._session: IrcSession | None = None
@@ -116,10 +117,18 @@ class IrcTransport:
         if reply_to is not None and room.id != reply_to.user.name:
             # In a channel, say whom we answer (a private reply needs no name).
             body = f"{reply_to.user.name}: {body}"
-        lines = split_message(body, self._budget(command, room.id))
+        await self._queue(command, room.id, body)
+
+    async def whisper(self, to: Incoming, text: Text) -> None:
+        """Answer ``to``'s sender in private: a PRIVMSG to their nick, as a reply in a query
+        is (the same queue, pacing and :class:`OutboxFull` as :meth:`send`)."""
+        await self._queue("PRIVMSG", to.user.name, text.irc or text.plain)
+
+    async def _queue(self, command: str, target: str, body: str) -> None:
+        lines = split_message(body, self._budget(command, target))
         # All lines or none: a refused send (OutboxFull) is retried whole, so no line may be
         # queued already. Waiting (not dropping the oldest line) keeps every flush truthful.
-        await self._outbox.put_all([Line(command, room.id, line) for line in lines], SEND_WAIT)
+        await self._outbox.put_all([Line(command, target, line) for line in lines], SEND_WAIT)
 
     def cut(self, room: Room, text: Text) -> list[Text]:
         """``text`` as the NOTICE lines an announcement in ``room`` is sent as, one unit each.
@@ -148,7 +157,17 @@ class IrcTransport:
     def health(self) -> Health:
         s = self.settings
         nick = self._session.nick if self._session else s.nick
-        return link_health(self._link, f"{s.server}:{s.port} as {nick}", closed=self._closing)
+        link = link_health(self._link, f"{s.server}:{s.port} as {nick}", closed=self._closing)
+        return replace(link, rooms=self._room_states(link.connected))
+
+    def _room_states(self, connected: bool) -> tuple[tuple[str, str], ...]:
+        """Each configured channel and how the bot is in it, for ``!status``."""
+        session = self._session
+        if not connected or session is None:
+            return tuple((name, "not joined: not connected") for name in self._channels.values())
+        return tuple(
+            (name, session.rooms.get(key, "joining")) for key, name in self._channels.items()
+        )
 
     async def close(self) -> None:
         if self._closing:
@@ -159,6 +178,9 @@ class IrcTransport:
         self._closing = True
         self._up.clear()
         if self._session is not None:
+            if self._session.registered.is_set():
+                s = self.settings
+                log.info("irc: disconnected from %s:%d (shutting down)", s.server, s.port)
             self._session.hang_up("recheckbot shutting down")
         if self._runner is not None:
             self._runner.cancel()
@@ -188,9 +210,9 @@ class IrcTransport:
         if self._closing:
             return
         s = self.settings
-        what = "disconnected: " if lasted else ""
-        log.warning("IRC %s:%d: %s%s", s.server, s.port, what, describe(exc))
-        log.info("IRC %s:%d: reconnecting in %.1f s", s.server, s.port, delay)
+        what = "disconnected from" if lasted else "cannot connect to"
+        log.warning("irc: %s %s:%d: %s", what, s.server, s.port, describe(exc))
+        log.info("irc: reconnecting to %s:%d in %.1f s", s.server, s.port, delay)
 
     def _registered(self) -> IrcSession | None:
         """The session, when it is registered: lines and JOINs can go out now."""
