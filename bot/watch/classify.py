@@ -1,11 +1,10 @@
 """Which known bugs failed a build: every failed job against every query, in one request.
 
 ER ran one search per query per failed job (500 queries × 3 jobs = 1500 round trips). Here one
-search carries a ``filters`` bucket per failed job, the job's latest build inside it, and under
-that a ``filters`` aggregation with one named filter per query: the server answers "which
-queries hit which job" at once. A ``bucket_selector`` drops the queries that did not hit, so
-the response stays small however many queries there are. The same response says whether each
-job's logs are complete (the readiness sub-aggregations), so a verdict never needs a second trip.
+search carries every failed job of the build and every query, and its answer says which queries
+hit which job, whether each job's logs were complete, and the lines each query matched (the
+verdict's evidence): see :mod:`bot.watch.classify_request` for the request and its parsing, and
+:mod:`bot.watch.verdict` for what comes out.
 
 Semantics are ER's: a query matches a job when its ``query_string`` (default operator AND) hits
 one of the job's documents, with ``voting:1`` implied unless ``allow-nonvoting``; queries with
@@ -25,9 +24,8 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
 
-from bot.events.model import FailedBuild, Job
+from bot.events.model import FailedBuild
 from bot.queries import Query
 from bot.queries.compiled import FAILURE_MARKERS as FAILURE_MARKERS
 from bot.queries.compiled import HITS_ONLY as HITS_ONLY
@@ -35,129 +33,21 @@ from bot.queries.compiled import QuerySet as QuerySet
 from bot.queries.compiled import failed_tests_lucene as failed_tests_lucene
 from bot.queries.store import QueryStore
 from bot.search.base import Response, SearchBackend, SearchQueryError
-from bot.watch.readiness import (
-    ReadinessMonitor,
-    chunks,
-    job_buckets,
-    jobs_body,
-    parse_job_bucket,
-    readiness_aggs,
-    request_problem,
-)
+from bot.watch.classify_request import LINES_PER_QUERY as LINES_PER_QUERY
+from bot.watch.classify_request import classify_body as classify_body
+from bot.watch.classify_request import classify_many_body as classify_many_body
+from bot.watch.classify_request import job_verdict as job_verdict
+from bot.watch.classify_request import parse_classification as parse_classification
+from bot.watch.classify_request import parse_many as parse_many
+from bot.watch.readiness import ReadinessMonitor, chunks, request_problem
+from bot.watch.verdict import JobStatus as JobStatus
+from bot.watch.verdict import JobVerdict as JobVerdict
+from bot.watch.verdict import Verdict as Verdict
 
 log = logging.getLogger(__name__)
 
-JobStatus = Literal["classified", "unrecognized", "not-ready"]
-
 #: Most failed jobs in one classification request when builds are asked for together.
 BATCH_JOBS = 100
-
-
-@dataclass(frozen=True)
-class JobVerdict:
-    """What one failed job's logs say."""
-
-    job: Job
-    bugs: tuple[str, ...] = ()  # ids of the matching queries to announce, sorted
-    suppressed: tuple[str, ...] = ()  # matching suppress-notification queries: never announced
-    ready: bool = False  # the job's logs were complete when classified
-    build_uuid: str | None = None  # the build whose logs were read
-    missing: tuple[str, ...] = ()  # what readiness still lacked ("console end marker", files)
-
-    @property
-    def status(self) -> JobStatus:
-        """``classified`` when a bug matched (even on partial logs: a hit is a hit);
-        otherwise ``unrecognized`` if the logs were complete, else ``not-ready``."""
-        if self.bugs:
-            return "classified"
-        return "unrecognized" if self.ready else "not-ready"
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """The classification of every failed job of one build."""
-
-    build: FailedBuild
-    jobs: tuple[JobVerdict, ...]
-    waited: float = 0.0  # seconds spent waiting for logs before classifying
-
-    @property
-    def bugs(self) -> tuple[str, ...]:
-        """Every announced bug of the build, sorted."""
-        return tuple(sorted({bug for job in self.jobs for bug in job.bugs}))
-
-    @property
-    def ready(self) -> bool:
-        return all(job.ready for job in self.jobs)
-
-    @property
-    def not_ready(self) -> tuple[JobVerdict, ...]:
-        return tuple(job for job in self.jobs if job.status == "not-ready")
-
-
-def classify_body(
-    build: FailedBuild, queries: Sequence[Query] | QuerySet, *, prune: bool = True
-) -> dict[str, Any]:
-    """The one request that classifies every failed job of ``build``."""
-    return classify_many_body([build], queries, prune=prune)
-
-
-def classify_many_body(
-    builds: Sequence[FailedBuild], queries: Sequence[Query] | QuerySet, *, prune: bool = True
-) -> dict[str, Any]:
-    """One request classifying every failed job of several builds (the query list sent once)."""
-    jobs = [job for build in builds for job in build.failed_jobs]
-    return jobs_body(builds, {**readiness_aggs(jobs), **QuerySet.of(queries).aggs(prune=prune)})
-
-
-def parse_classification(
-    build: FailedBuild, queries: Sequence[Query] | QuerySet, response: Response
-) -> Verdict:
-    """Read :func:`classify_body`'s response into a verdict."""
-    return parse_many([build], queries, response)[0]
-
-
-def parse_many(
-    builds: Sequence[FailedBuild], queries: Sequence[Query] | QuerySet, response: Response
-) -> list[Verdict]:
-    """Read :func:`classify_many_body`'s response: one verdict per build, in order."""
-    query_set = QuerySet.of(queries)
-    return [
-        Verdict(build, tuple(job_verdict(job, query_set, bucket) for job, bucket in jobs))
-        for build, jobs in zip(builds, job_buckets(builds, response), strict=True)
-    ]
-
-
-def job_verdict(job: Job, queries: QuerySet, bucket: Mapping[str, Any]) -> JobVerdict:
-    """One job's verdict from its bucket (readiness and query hits of its latest build)."""
-    readiness = parse_job_bucket(job, bucket)
-    builds = bucket.get("build", {}).get("buckets", [])
-    latest = builds[0] if builds else {}
-    hits = _hit_names(latest.get("q"))
-    tested = _hit_names(latest.get("t"))
-    matched = [
-        query
-        for name in hits
-        if (query := queries.by_id.get(name)) is not None
-        and (not query.test_ids or name in tested)
-        # The job's own report is the authority on voting: a query without allow-nonvoting
-        # never matches a non-voting job, even if its documents claim voting:1.
-        and (job.voting or query.allow_nonvoting)
-    ]
-    return JobVerdict(
-        job=job,
-        bugs=tuple(sorted(q.id for q in matched if not q.suppress_notification)),
-        suppressed=tuple(sorted(q.id for q in matched if q.suppress_notification)),
-        ready=readiness.ready,
-        build_uuid=readiness.build_uuid,
-        missing=readiness.missing,
-    )
-
-
-def _hit_names(agg: Mapping[str, Any] | None) -> set[str]:
-    if not agg:
-        return set()
-    return {name for name, bucket in agg["buckets"].items() if int(bucket["doc_count"]) > 0}
 
 
 @dataclass(eq=False)
