@@ -33,6 +33,7 @@ seconds and on shutdown; after a restart a Gerrit source catches up from there t
 events-log plugin, and builds already journaled are recognised by their key.
 
 Old rows are dropped by :meth:`StateStore.prune` (finished builds, their deliveries, audit rows).
+The log lines each verdict matched are kept with it: :mod:`bot.state.evidence`.
 """
 
 from __future__ import annotations
@@ -43,12 +44,15 @@ import sqlite3
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 from bot.core.errors import ReadableError, describe
-from bot.events.model import FailedBuild, Job
+from bot.events.model import FailedBuild
+from bot.state import evidence
+from bot.state.codec import build_from_json as build_from_json
+from bot.state.codec import build_to_json as build_to_json
+from bot.state.evidence import EvidenceJournal, JobsEvidence
 
 T = TypeVar("T")
 DeliveryStatus = Literal["sending", "sent", "given-up"]
@@ -98,17 +102,7 @@ class JournalError(ReadableError):
     """The journal file cannot be opened or read (a directory, no permission, not SQLite)."""
 
 
-def build_to_json(build: FailedBuild) -> str:
-    return json.dumps(asdict(build), sort_keys=True)
-
-
-def build_from_json(text: str) -> FailedBuild:
-    data = json.loads(text)
-    data["jobs"] = tuple(Job(**job) for job in data["jobs"])
-    return FailedBuild(**data)
-
-
-class StateStore:
+class StateStore(EvidenceJournal):
     """Durable bot state; open with ``await StateStore.open(path)``."""
 
     def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
@@ -174,10 +168,19 @@ class StateStore:
 
         return await self._run(count)
 
-    async def save_verdict(self, key: str, verdict: dict[str, Any]) -> None:
-        await self._execute(
-            "UPDATE builds SET verdict = ? WHERE key = ?", (json.dumps(verdict), key)
-        )
+    async def save_verdict(
+        self, key: str, verdict: dict[str, Any], lines: JobsEvidence | None = None
+    ) -> None:
+        """Save a build's verdict and, in the same commit, the log lines it matched."""
+
+        def update(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "UPDATE builds SET verdict = ? WHERE key = ?", (json.dumps(verdict), key)
+                )
+                evidence.insert(conn, key, lines or {}, time.time())
+
+        await self._run(update)
 
     async def verdict(self, key: str) -> dict[str, Any] | None:
         def select(conn: sqlite3.Connection) -> str | None:
@@ -344,6 +347,7 @@ class StateStore:
                     (cutoff,),
                 )
                 conn.execute("DELETE FROM audit WHERE at < ?", (cutoff,))
+                evidence.prune(conn)
                 conn.execute("DELETE FROM cache WHERE expires < ?", (time.time(),))
             return int(n)
 
@@ -370,6 +374,7 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA synchronous=FULL")
     conn.executescript(_SCHEMA)
     _migrate(conn)
+    conn.executescript(evidence.SCHEMA)
     return conn
 
 

@@ -2,7 +2,9 @@
 
 Built from a classification by :func:`outcome_of`, described by the bug trackers by
 :func:`describe_bugs` (titles, statuses, the projects that route it), journaled as JSON before
-anyone is told, and formatted by :mod:`bot.watch.messages`.
+anyone is told, and formatted by :mod:`bot.watch.messages`. The lines each bug matched (the
+evidence) are journaled with it in a table of their own (:mod:`bot.state.evidence`), not in the
+JSON: an outcome read back from the journal has none.
 """
 
 from __future__ import annotations
@@ -14,7 +16,8 @@ from typing import Any
 
 from bot.bugs import Bug, ref_from_url
 from bot.queries import Query
-from bot.watch.classify import Verdict
+from bot.state.evidence import JobsEvidence, Matched
+from bot.watch.verdict import Verdict
 
 #: Looks a bug up in its tracker; None when it cannot tell (unknown, unreachable, not ours).
 LookUp = Callable[[Bug], Awaitable[Bug | None]]
@@ -27,6 +30,7 @@ class JobResult:
     name: str
     bugs: tuple[Bug, ...] = ()
     url: str | None = None
+    evidence: tuple[Matched, ...] = ()  # per bug, the lines its query matched in the job
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,11 @@ class Outcome:
     @property
     def found(self) -> bool:
         return any(job.bugs for job in self.jobs)
+
+    @property
+    def evidence(self) -> JobsEvidence:
+        """Per job with a known bug, the lines each bug's query matched in it."""
+        return {job.name: job.evidence for job in self.jobs if job.evidence}
 
     def to_json(self) -> dict[str, Any]:
         jobs = [
@@ -109,7 +118,8 @@ def outcome_of(verdict: Verdict, queries: Mapping[str, Query]) -> Outcome:
             continue
         found += bugs
         shown = tuple(replace(q.bug, title=q.title) for q in bugs)
-        jobs.append(JobResult(job.job.name, shown, job.job.url))
+        lines = tuple(Matched(q.id, q.bug.id, job.lines.get(q.id, ())) for q in bugs)
+        jobs.append(JobResult(job.job.name, shown, job.job.url, lines))
     return Outcome(
         jobs=tuple(jobs),
         not_ready=tuple(late),

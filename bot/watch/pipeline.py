@@ -266,7 +266,7 @@ class Pipeline:
                 await asyncio.sleep(min(backoff.next_delay(), left))
                 continue
             self._outages.worked("judging builds")
-            await self._state.save_verdict(build.key, outcome.to_json())
+            await self._state.save_verdict(build.key, outcome.to_json(), outcome.evidence)
             return outcome
 
     async def _announce(self, build: FailedBuild, outcome: Outcome) -> list[str]:
