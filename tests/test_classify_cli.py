@@ -33,6 +33,27 @@ QUERIES = {
     '  AND message:"slave.log \\(No such file or directory\\)"\n  AND filename:"console.html"\n',
     "1260311": 'query: >-\n  message:"java.io.InterruptedIOException"\n  AND tags:"console.html"\n',
 }
+
+
+def event_of(change: str, patchset: str) -> dict[str, Any]:
+    return next(
+        e
+        for e in gerrit_fixture()
+        if e["change"]["number"] == change
+        and e["patchSet"]["number"] == patchset
+        and "Build failed" in e["comment"]
+    )
+
+
+def offline_evidence() -> dict[str, Any]:
+    """The line 1284371 matched in python26's console: the second one :func:`console_docs`
+    writes (the fixture's report time, less 20 min, plus 1 s)."""
+    created = float(event_of("64750", "6")["eventCreatedOn"])
+    logged = datetime.fromtimestamp(created, UTC) - timedelta(minutes=20) + timedelta(seconds=1)
+    url = f"{LOGS}/gate-keystone-python26/d3fd328/console.html"
+    return {"message": OFFLINE, "file": "console.html", "url": url, "logged": logged.isoformat()}
+
+
 EXPECTED = {
     "change": "64750",
     "patchset": "6",
@@ -44,6 +65,7 @@ EXPECTED = {
             "voting": True,
             "ready": True,
             "bugs": ["1284371"],
+            "evidence": {"1284371": [offline_evidence()]},
         },
         {
             "name": "gate-keystone-python27",
@@ -51,19 +73,10 @@ EXPECTED = {
             "voting": True,
             "ready": True,
             "bugs": [],
+            "evidence": {},
         },
     ],
 }
-
-
-def event_of(change: str, patchset: str) -> dict[str, Any]:
-    return next(
-        e
-        for e in gerrit_fixture()
-        if e["change"]["number"] == change
-        and e["patchSet"]["number"] == patchset
-        and "Build failed" in e["comment"]
-    )
 
 
 def console_docs(
@@ -153,6 +166,7 @@ def test_readable_summary_and_default_wait(
     assert result.stdout.splitlines() == [
         "openstack/keystone change 64750,6 (gate queue): 2 failed jobs",
         "  gate-keystone-python26: 1284371 https://bugs.launchpad.net/bugs/1284371",
+        f"    1284371 matched in console.html: {OFFLINE}",
         "  gate-keystone-python27: unrecognized error",
     ]
 

@@ -22,6 +22,7 @@ from bot.queries.store import QueryStore
 from bot.search.base import SearchBackend, SearchError
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
+from bot.watch.evidence import BuildWhy, why
 
 #: Seconds a cluster report is reused by !uncat and !suggest.
 CLUSTERS_TTL = 600.0
@@ -103,3 +104,6 @@ class AppServices:
             for bug in data.bugs
         ]
         return await asyncio.to_thread(top_bugs_png, rows, days=days)
+
+    async def why(self, change: str, patchset: str | None) -> list[BuildWhy]:
+        return await why(self.state, change, patchset)

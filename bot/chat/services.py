@@ -17,6 +17,7 @@ from bot.queries import Query, QueryRepo
 from bot.search.base import SearchBackend
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text
+from bot.watch.evidence import BuildWhy
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,11 @@ class Services(Protocol):
 
     async def chart_png(self, *, days: int) -> bytes | None:
         """A PNG chart of the top bugs, or None when no chart maker is configured."""
+        ...
+
+    async def why(self, change: str, patchset: str | None) -> Sequence[BuildWhy]:
+        """The latest judged build(s) of a change (of that patchset), newest first: each
+        failed job's bugs and the log lines they matched, from the journal."""
         ...
 
 

@@ -21,6 +21,7 @@ from bot.events.source import RawEvent
 from bot.queries import Query, load_queries
 from bot.queries.compiled import QuerySet
 from bot.search import open_backend
+from bot.search.lines import LogLine
 from bot.watch.classify import Classifier, JobVerdict, Verdict, classify_when_ready
 from bot.watch.readiness import DEFAULT_TIMEOUT, ReadinessMonitor
 
@@ -136,7 +137,8 @@ async def _classify(
 
 
 def verdict_json(verdict: Verdict) -> dict[str, Any]:
-    """The ``--json`` shape of DESIGN.md; ``bugs`` empty means unrecognized."""
+    """The ``--json`` shape of DESIGN.md; ``bugs`` empty means unrecognized. ``evidence``: per
+    matching query (suppressed ones too), the first lines it matched in the job."""
     build = verdict.build
     return {
         "change": build.change,
@@ -149,10 +151,16 @@ def verdict_json(verdict: Verdict) -> dict[str, Any]:
                 "voting": job.job.voting,
                 "ready": job.ready,
                 "bugs": list(job.bugs),
+                "evidence": {qid: list(map(line_json, found)) for qid, found in job.lines.items()},
             }
             for job in verdict.jobs
         ],
     }
+
+
+def line_json(line: LogLine) -> dict[str, Any]:
+    """A matched log line: its text (cut, control characters dropped), file, URL and time."""
+    return {"message": line.message, "file": line.file, "url": line.url, "logged": line.logged}
 
 
 def format_verdict(verdict: Verdict, queries: QuerySet) -> list[str]:
@@ -164,7 +172,9 @@ def format_verdict(verdict: Verdict, queries: QuerySet) -> list[str]:
         f"{build.project} change {build.change},{build.patchset}{queue}: "
         f"{count} failed job{'s' if count != 1 else ''}"
     ]
-    lines += [f"  {_job_line(job, queries)}" for job in verdict.jobs]
+    for job in verdict.jobs:
+        lines.append(f"  {_job_line(job, queries)}")
+        lines += [f"    {_evidence_line(qid, found)}" for qid, found in job.lines.items() if found]
     if verdict.waited >= 0.5:
         lines.append(f"waited {verdict.waited:.0f} s for logs")
     return lines
@@ -181,6 +191,12 @@ def _job_line(job: JobVerdict, queries: QuerySet) -> str:
     if job.suppressed:
         said += f" [also matched, not announced: {', '.join(job.suppressed)}]"
     return f"{name}: {said}"
+
+
+def _evidence_line(query: str, lines: tuple[LogLine, ...]) -> str:
+    """The first line ``query`` matched: ``1284371 matched in console.html: <text>``."""
+    where = f" in {lines[0].file}" if lines[0].file else ""
+    return f"{query} matched{where}: {lines[0].message}"
 
 
 def _bug_text(bug: str, queries: QuerySet) -> str:

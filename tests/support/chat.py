@@ -33,6 +33,7 @@ from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.transports.base import Incoming, Room, Text, User
+from bot.watch.evidence import BuildWhy, why
 from tests.support.paths import UPSTREAM_QUERIES, require_upstream
 
 ALICE = User("irc", "alice!~alice@home.example.net", "alice")
@@ -153,6 +154,9 @@ class FakeServices:
 
     async def clusters(self, *, days: int, queue: str | None) -> ClusterReport:
         return ClusterReport(datetime.now(UTC), days, queue, 0, 0, ())
+
+    async def why(self, change: str, patchset: str | None) -> list[BuildWhy]:
+        return await why(self.state, change, patchset)  # the real journal's
 
 
 @pytest.fixture

@@ -1,0 +1,105 @@
+"""``!why``: which bug failed a change's last run, and the log line that says so.
+
+From the journal: each verdict is saved with the lines its queries matched (from the same
+classification request), so the answer needs no search and works where no Kibana is.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.chat.command import Context, Rejected, command
+from bot.chat.reply import Part, ago, bold, rich
+from bot.search.lines import clean
+from bot.transports.base import Text
+from bot.watch.evidence import BuildWhy, JobWhy
+
+#: Lines of a reply in a channel (a line per build, a line per job); more in private.
+CHANNEL_LINES = 4
+PRIVATE_LINES = 12
+#: Characters of a log line shown in chat.
+SHOWN_CHARS = 200
+
+_CHANGE = re.compile(r"(\d{1,10})(?:[,/](\d{1,5}))?")
+# A review URL names the change after "/+/" (Gerrit 2.14+) or "#/c/" (older), else at its end.
+_URL_PATH = re.compile(r"https?://[^\s/]+/(?:.*/\+/|#/c/)?(?P<rest>\d[\d/,]*)")
+
+
+@command(
+    "why",
+    usage="<change>[,<patchset>]",
+    help="why a change's last run failed: each failed job's known bug and the log line it matched",
+)
+async def why(ctx: Context) -> Text:
+    found = parse_change(ctx.args)
+    if found is None:
+        raise Rejected(ctx.usage())
+    change, patchset = found
+    builds = await ctx.services.why(change, patchset)
+    limit = PRIVATE_LINES if ctx.incoming.private else CHANNEL_LINES
+    return format_why(change, patchset, builds, limit=limit, now=datetime.now(UTC))
+
+
+def parse_change(text: str) -> tuple[str, str | None] | None:
+    """``912345``, ``912345,3``, ``912345/3`` or a review URL → (change, patchset or None)."""
+    text = text.strip().rstrip("/")
+    url = _URL_PATH.fullmatch(text)
+    found = _CHANGE.fullmatch(url["rest"] if url else text)
+    if found is None:
+        return None
+    return found[1], found[2]
+
+
+def format_why(
+    change: str,
+    patchset: str | None,
+    builds: Sequence[BuildWhy],
+    *,
+    limit: int,
+    now: datetime,
+) -> Text:
+    """A line per build and one per failed job, at most ``limit`` lines (pure)."""
+    if not builds:
+        asked = f"{change},{patchset}" if patchset else change
+        return rich([f"no judged build of change {asked} in my journal"])
+    lines: list[list[Part]] = []
+    jobs_left = 0
+    for build in builds:
+        if len(lines) + 1 >= limit:
+            jobs_left += len(build.jobs)
+            continue
+        lines.append(_build_line(build, now))
+        room = limit - len(lines)
+        shown = build.jobs if len(build.jobs) <= room else build.jobs[: room - 1]
+        lines += [_job_line(job) for job in shown]
+        jobs_left += len(build.jobs) - len(shown)
+    if jobs_left:
+        lines.append([f"… and {jobs_left} more failed job(s): ask me in private for all"])
+    return rich(*lines)
+
+
+def _build_line(build: BuildWhy, now: datetime) -> list[Part]:
+    b = build.build
+    explained = sum(1 for job in build.jobs if job.bugs)
+    when = ago(datetime.fromtimestamp(build.judged, UTC), now)
+    where = f"{b.queue}, " if b.queue else ""
+    return [
+        bold(f"{b.change},{b.patchset}"),
+        f" {b.project} ({where}{when}): {explained} of {len(build.jobs)} failed jobs explained",
+    ]
+
+
+def _job_line(job: JobWhy) -> list[Part]:
+    if job.state == "not-ready":
+        return [f"{job.name}: its logs were not searchable in time"]
+    if not job.bugs:
+        return [f"{job.name}: no known bug (unrecognized)"]
+    ids = ", ".join(bug.id for bug in job.bugs)
+    said = f"{job.name} matched bug{'s' if len(job.bugs) > 1 else ''} {ids}"
+    shown = next((m.lines[0] for m in job.evidence if m.lines), None)
+    if shown is None:
+        return [f"{said} (no log line kept)"]
+    where = f" in {shown.file.rsplit('/', 1)[-1]}" if shown.file else ""
+    return [f"{said} on: `{clean(shown.message, SHOWN_CHARS)}`{where}"]
