@@ -127,7 +127,8 @@ def select_sightings(conn: sqlite3.Connection, query: str, limit: int) -> list[S
     rows = conn.execute(
         "WITH latest AS (SELECT build_key, job, max(saved) AS saved FROM evidence"
         " WHERE query = ? GROUP BY build_key, job ORDER BY saved DESC, build_key, job LIMIT ?)"
-        " SELECT e.build_key, b.build, l.saved, " + _LINE_COLUMNS + " FROM latest l"
+        " SELECT e.build_key, b.build, l.saved, e.job, e.query, e.bug, e.message, e.file,"
+        " e.url, e.logged FROM latest l"
         " JOIN evidence e ON e.build_key = l.build_key AND e.job = l.job AND e.query = ?"
         " JOIN builds b ON b.key = e.build_key"
         " ORDER BY l.saved DESC, e.build_key, e.job, e.n",
