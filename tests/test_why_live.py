@@ -1,0 +1,88 @@
+"""``!why`` on real networks: the whole bot judges a failed build (Gerrit SSH stand-in → osmem),
+journals the lines its bug matched, and answers ``!why <change>`` on ngIRCd and on Synapse."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.config import SearchSettings
+from bot.demo.data import DemoBuildset, DemoJob
+from bot.transports.ircformat import strip_formatting
+from tests.support.peers import IrcPeer, MatrixPeer, irc_settings, matrix_bot, only_notices, unique
+from tests.support.scenario import Scenario, scenario
+from tests.support.servers import IrcServer, SynapseServer
+
+BUG = "1745168"
+UNKNOWN = "ERROR: the cinder volume service vanished mid-test"
+
+
+@pytest.fixture
+async def run(tmp_path: Path, search_settings: SearchSettings) -> AsyncIterator[Scenario]:
+    async with scenario(tmp_path, search_settings.url) as started:
+        yield started
+
+
+def two_failures(run: Scenario) -> DemoBuildset:
+    """A nova buildset with a known bug in one job and an unknown error in another."""
+    known = run.buildset("openstack/nova", "nova-ceph-multistore", BUG)
+    unknown = DemoJob("tempest-full-py3", uuid.uuid4().hex, "FAILURE", extra={"message": UNKNOWN})
+    return replace(known, jobs=(*known.jobs, unknown))
+
+
+def expected_reply(buildset: DemoBuildset) -> list[str]:
+    line = buildset.jobs[0].extra["message"]
+    return [
+        f"nova-ceph-multistore matched bug {BUG} on: `{line}` in job-output.txt",
+        "tempest-full-py3: no known bug (unrecognized)",
+    ]
+
+
+async def test_why_on_irc_and_matrix(
+    run: Scenario, irc_server: IrcServer, synapse_server: SynapseServer
+) -> None:
+    nova = unique("#nova")
+    matrix = matrix_bot(synapse_server)
+    alice = await MatrixPeer(synapse_server).login()
+    room = await alice.create_room(matrix["user_id"])
+    run.irc = irc_settings(irc_server, nick=unique("rb")).model_dump()
+    run.matrix = matrix
+    events = ["positive", "negative"]
+    run.channels = {
+        nova: {"projects": ["nova"], "events": events},
+        "m": {"transport": "matrix", "room": room, "projects": ["nova"], "events": events},
+    }
+    buildset = two_failures(run)
+    await run.index_logs(buildset)
+    bob = await IrcPeer(irc_server).connect()
+    await bob.join(nova)
+    await run.start()
+    await run.publish(buildset)
+    # Announced, so judged and journaled with its lines.
+    announced = await bob.expect("pubnotice", lambda e: e.target == nova)
+    assert buildset.change in announced.arguments[0]
+
+    bob.conn.privmsg(nova, f"!why {buildset.change}")
+    said = [strip_formatting((await bob.expect("pubmsg", lambda e: e.target == nova)).arguments[0])]
+    said += [strip_formatting(t) for t in await bob.texts("pubmsg", 2)]
+    head = f"{bob.nick}: {buildset.change},{buildset.patchset} openstack/nova (gate, "
+    assert said[0].startswith(head)
+    assert said[0].endswith(": 1 of 2 failed jobs explained")
+    assert said[1:] == expected_reply(buildset)
+
+    asked = await alice.say(room, f"!why {buildset.change},{buildset.patchset}")
+    seen = await alice.events(
+        lambda s: any(e.body.startswith(buildset.change) for _, e in only_notices(s))
+    )
+    (answer,) = [e for _, e in only_notices(seen) if e.body.startswith(buildset.change)]
+    assert answer.body.splitlines()[1:] == expected_reply(buildset)
+    assert answer.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
+    html = answer.formatted_body
+    assert html.startswith(f"<b>{buildset.change},{buildset.patchset}</b>")
+    assert f"<br>nova-ceph-multistore matched bug {BUG} on: `" in html
+    bob.close()
+    await alice.client.close()
