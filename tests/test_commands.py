@@ -341,7 +341,7 @@ async def test_refresh_bursts_are_coalesced_by_the_dashboard(chat: ChatHarness) 
 async def test_help_index(chat: ChatHarness) -> None:
     (reply,) = await chat.run_command("!help")
     assert reply == (
-        "commands: !bug, !help, !query, !refresh/!graph (admins), !status, !suggest, !uncat"
+        "commands: !bug, !help, !query, !refresh/!graph (admins), !status, !suggest, !uncat, !why"
         f" — !help <command> explains one · {DASHBOARD}"
     )
 
@@ -527,6 +527,7 @@ def test_load_commands_collects_every_module() -> None:
         "status",
         "suggest",
         "uncat",
+        "why",
     ]
     assert registry.get("GRAPH") is registry.get("refresh")
     assert registry.closest("stauts") == "status"
