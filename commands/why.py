@@ -22,9 +22,9 @@ PRIVATE_LINES = 12
 #: Characters of a log line shown in chat.
 SHOWN_CHARS = 200
 
-_CHANGE = re.compile(r"(\d{1,10})(?:[,/](\d{1,5}))?")
+_CHANGE = re.compile(r"([0-9]{1,10})(?:[,/]([0-9]{1,5}))?")
 # A review URL names the change after "/+/" (Gerrit 2.14+) or "#/c/" (older), else at its end.
-_URL_PATH = re.compile(r"https?://[^\s/]+/(?:.*/\+/|#/c/)?(?P<rest>\d[\d/,]*)")
+_URL_PATH = re.compile(r"https?://[^\s/]+/(?:.*/\+/|#/c/)?(?P<rest>[0-9][0-9/,]*)")
 
 
 @command(

@@ -7,6 +7,9 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from bot.bugs import Bug
 from bot.queries import Query
 from bot.search.base import Body, Response, SearchQueryError
@@ -112,6 +115,23 @@ def test_hostile_lines_are_cut_and_lose_their_control_characters() -> None:
     assert read_hits(hits) == (LogLine(cleaned),)  # a line with nothing left is dropped
     javascript = read_line({"message": "x", "log_url": "javascript:alert(1)//" + "a" * 3000})
     assert javascript.url is None  # too long to be a log server's
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=400),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=8,
+)
+_FIELDS = st.sampled_from([*LINE_FIELDS, "@message", "@fields", "tags"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(_FIELDS, _VALUES, max_size=5))
+def test_any_hit_reads_as_a_short_printable_line(source: dict[str, Any]) -> None:
+    line = read_line(source)
+    for text in (line.message, line.file, line.logged):
+        assert len(text) <= MAX_CHARS
+        assert not any(ord(c) < 32 or 0x7F <= ord(c) <= 0x9F for c in text)
 
 
 # --- on osmem, in both layouts ------------------------------------------------------------------

@@ -3,10 +3,13 @@ classified for real (osmem) and journaled, then a bug's sightings and uncategori
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.bugs import launchpad
 from bot.demo.data import DemoBuildset, gerrit_event
@@ -69,10 +72,21 @@ def build_why(*jobs: JobWhy, queue: str = "gate", patchset: str = "3") -> BuildW
         ("912345,three", None),
         ("1,2,3", None),
         ("912345 3", None),
+        ("٩١٢٣٤٥", None),  # digits, but no change number Gerrit gives
     ],
 )
 def test_a_change_as_people_write_it(text: str, expected: tuple[str, str | None] | None) -> None:
     assert parse_change(text) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=80) | st.from_regex(r"https?://[a-z./#+]{0,20}/\d{1,6}[,/]?\d{0,3}/?"))
+def test_any_argument_is_a_change_or_refused(text: str) -> None:
+    found = parse_change(text)
+    if found is not None:
+        change, patchset = found
+        assert re.fullmatch("[0-9]+", change)
+        assert patchset is None or re.fullmatch("[0-9]+", patchset)
 
 
 def test_each_failed_job_with_its_bug_and_line() -> None:
