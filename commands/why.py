@@ -11,12 +11,13 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from bot.chat.command import Context, Rejected, command
+from bot.chat.options import split_options
 from bot.chat.reply import Part, ago, bold, rich
 from bot.search.lines import clean
 from bot.transports.base import Text
 from bot.watch.evidence import BuildWhy, JobWhy
 
-#: Lines of a reply in a channel (a line per build, a line per job); more in private.
+#: Lines of a reply in a room (a line per build, a line per job); more in private or apart.
 CHANNEL_LINES = 4
 PRIVATE_LINES = 12
 #: Characters of a log line shown in chat.
@@ -29,17 +30,27 @@ _URL_PATH = re.compile(r"https?://[^\s/]+/(?:.*/\+/|#/c/)?(?P<rest>[0-9][0-9/,]*
 
 @command(
     "why",
-    usage="<change>[,<patchset>]",
-    help="why a change's last run failed: each failed job's known bug and the log line it matched",
+    usage="<change>[,<patchset>] [--all]",
+    help="why a change's last run failed: each failed job's known bug and the log line it "
+    "matched (--all: every job, sent to you apart from the room)",
 )
-async def why(ctx: Context) -> Text:
-    found = parse_change(ctx.args)
+async def why(ctx: Context) -> Text | None:
+    text, options = split_options(ctx.args, (), flags=("all",))
+    found = parse_change(text)
     if found is None:
         raise Rejected(ctx.usage())
     change, patchset = found
     builds = await ctx.services.why(change, patchset)
-    limit = PRIVATE_LINES if ctx.incoming.private else CHANNEL_LINES
-    return format_why(change, patchset, builds, limit=limit, now=datetime.now(UTC))
+    now = datetime.now(UTC)
+    if not ctx.private and "all" not in options:
+        asked = f"{change},{patchset}" if patchset else change
+        more = f"{ctx.settings.prefix}why {asked} --all (sent to you apart)"
+        return format_why(change, patchset, builds, limit=CHANNEL_LINES, now=now, more=more)
+    full = format_why(change, patchset, builds, limit=PRIVATE_LINES, now=now)
+    if ctx.private:
+        return full
+    await ctx.whisper(full)
+    return None
 
 
 def parse_change(text: str) -> tuple[str, str | None] | None:
@@ -59,8 +70,10 @@ def format_why(
     *,
     limit: int,
     now: datetime,
+    more: str | None = None,
 ) -> Text:
-    """A line per build and one per failed job, at most ``limit`` lines (pure)."""
+    """A line per build and one per failed job, at most ``limit`` lines; the last one, when
+    jobs are left out, says how many and ``more`` (how to see them) (pure)."""
     if not builds:
         asked = f"{change},{patchset}" if patchset else change
         return rich([f"no judged build of change {asked} in my journal"])
@@ -76,7 +89,7 @@ def format_why(
         lines += [_job_line(job) for job in shown]
         jobs_left += len(build.jobs) - len(shown)
     if jobs_left:
-        lines.append([f"… and {jobs_left} more failed job(s): ask me in private for all"])
+        lines.append([f"… and {jobs_left} more failed job(s)" + (f": {more}" if more else "")])
     return rich(*lines)
 
 

@@ -20,7 +20,6 @@ from bot.intel.uncategorized import UncatBuild
 from bot.search.lines import LogLine
 from bot.search.opensearch import OpenSearchBackend
 from bot.state.evidence import Judged, Matched
-from bot.transports.base import Incoming
 from bot.watch.classify import Classifier
 from bot.watch.evidence import (
     BuildWhy,
@@ -33,7 +32,7 @@ from bot.watch.evidence import (
 from bot.watch.outcome import JobResult, Outcome, outcome_of
 from commands.why import CHANNEL_LINES, format_why, parse_change
 from tests.support.builds import NOW, WriteLogs, failed_build, job_url, log_docs, uuid_of
-from tests.support.chat import ALICE, CHANNEL, ChatHarness, FakeServices
+from tests.support.chat import ALICE, ChatHarness, FakeServices
 
 WHEN = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 LINE = LogLine("ERROR: rbd pool <b>images</b> not found", "logs/job-output.txt", None, "")
@@ -122,11 +121,11 @@ def test_several_bugs_late_logs_and_no_line_kept() -> None:
 def test_a_channel_gets_a_few_lines_and_a_private_query_more() -> None:
     gate = build_why(*(job(f"job-{n}", "1716008") for n in range(5)))
     check = build_why(job("pep8"), queue="check")
-    said = format_why("912345", None, [gate, check], limit=CHANNEL_LINES, now=WHEN).plain
+    said = format_why("912345", None, [gate, check], limit=CHANNEL_LINES, now=WHEN, more="!x").plain
     assert said.splitlines()[1:] == [
         "job-0 matched bug 1716008 on: `ERROR: rbd pool <b>images</b> not found` in job-output.txt",
         "job-1 matched bug 1716008 on: `ERROR: rbd pool <b>images</b> not found` in job-output.txt",
-        "… and 4 more failed job(s): ask me in private for all",
+        "… and 4 more failed job(s): !x",
     ]
     private = format_why("912345", None, [gate, check], limit=12, now=WHEN).plain.splitlines()
     assert len(private) == 8  # two builds, six jobs
@@ -225,25 +224,29 @@ async def test_why_of_a_patchset_and_of_nothing_known(chat: ChatHarness) -> None
     (none,) = await chat.run_command(f"!why {buildset.change},{other}")
     assert none == f"no judged build of change {buildset.change},{other} in my journal"
     (usage,) = await chat.run_command("!why nova")
-    assert usage.endswith("usage: !why <change>[,<patchset>]")
+    assert usage.endswith("usage: !why <change>[,<patchset>] [--all]")
 
 
-async def test_a_private_query_hears_every_job(chat: ChatHarness) -> None:
+async def test_every_job_in_private_or_apart_from_the_room(chat: ChatHarness) -> None:
     names = [f"job-{n}" for n in range(6)]
     build = failed_build(*names, change="912345", patchset="3")
     outcome = Outcome(tuple(JobResult(name, (BUG,), evidence=(MATCHED,)) for name in names))
     await chat.services.state.add_build(build)
     await chat.services.state.save_verdict(build.key, outcome.to_json(), outcome.evidence)
-    start = len(chat.sent)
-    asked = Incoming(CHANNEL, ALICE, "!why 912345", private=True)
-    await chat.dispatcher.handle(asked, chat.send)
-    (reply,) = [text.plain for _, text, _ in chat.sent[start:]]
-    assert reply.splitlines()[1:] == [
-        f"{name} matched bug 1716008 on: `{LINE.message}` in job-output.txt" for name in names
-    ]
+    every = [f"{name} matched bug 1716008 on: `{LINE.message}` in job-output.txt" for name in names]
+
+    (private,) = await chat.run_command("!why 912345", private=True)
+    assert private.splitlines()[1:] == every
     (public,) = await chat.run_command("!why 912345")
     assert len(public.splitlines()) == CHANNEL_LINES
-    assert public.splitlines()[-1] == "… and 4 more failed job(s): ask me in private for all"
+    assert public.splitlines()[-1] == (
+        "… and 4 more failed job(s): !why 912345 --all (sent to you apart)"
+    )
+    assert chat.whispered == []
+    assert await chat.run_command("!why 912345 --all") == []  # nothing in the room
+    ((to, text),) = chat.whispered
+    assert to.user == ALICE
+    assert text.plain.splitlines()[1:] == every
 
 
 async def test_a_bugs_sightings_for_its_page(chat: ChatHarness, tmp_path: Path) -> None:

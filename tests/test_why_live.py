@@ -74,6 +74,12 @@ async def test_why_on_irc_and_matrix(
     assert said[0].endswith(": 1 of 2 failed jobs explained")
     assert said[1:] == expected_reply(buildset)
 
+    # --all in the channel: every job, to bob alone (an IRC private message).
+    bob.conn.privmsg(nova, f"!why {buildset.change} --all")
+    apart = [strip_formatting(t) for t in await bob.texts("privmsg", 3)]
+    assert apart[0].startswith(f"{buildset.change},{buildset.patchset} openstack/nova (gate, ")
+    assert apart[1:] == expected_reply(buildset)
+
     asked = await alice.say(room, f"!why {buildset.change},{buildset.patchset}")
     seen = await alice.events(
         lambda s: any(e.body.startswith(buildset.change) for _, e in only_notices(s))
