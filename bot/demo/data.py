@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -99,8 +99,40 @@ class DemoData:
 
     def events(self, server: str = "demo") -> list[dict[str, Any]]:
         """Gerrit ``comment-added`` events for the failed buildsets, oldest first."""
-        failed = sorted((b for b in self.buildsets if b.failed), key=lambda b: b.started)
-        return [gerrit_event(b) for b in failed]
+        return [gerrit_event(b) for b in self.failed()]
+
+    def failed(self) -> list[DemoBuildset]:
+        """The failed buildsets, oldest first."""
+        return sorted((b for b in self.buildsets if b.failed), key=lambda b: b.started)
+
+    def replayed(self, count: int) -> list[DemoBuildset]:
+        """``count`` recent failures for the demo to replay, oldest first: the newest ones, but
+        with each queue's known-bug and unrecognized failures and every project's known-bug
+        failures among them, so that every channel of the example routing hears something."""
+        newest = self.failed()[::-1]
+        chosen: list[DemoBuildset] = []
+        for wanted in _replay_mix():
+            if not any(wanted(b) for b in chosen):
+                chosen += [b for b in newest if wanted(b)][:1]
+        chosen += [b for b in newest if b not in chosen][: max(count - len(chosen), 0)]
+        return sorted(chosen[:count], key=lambda b: b.started)
+
+
+def known(buildset: DemoBuildset) -> bool:
+    """Whether a job of the buildset failed on a known bug (what a positive verdict needs)."""
+    return any(job.bug for job in buildset.jobs if job.status == "FAILURE")
+
+
+def _replay_mix() -> list[Callable[[DemoBuildset], bool]]:
+    """What the replayed failures must show, most important first."""
+    return [
+        *(
+            lambda b, queue=queue, kind=kind: b.queue == queue and known(b) == kind
+            for queue in QUEUES
+            for kind in (True, False)
+        ),
+        *(lambda b, project=project: b.project == project and known(b) for project in PROJECTS),
+    ]
 
 
 def generate(

@@ -28,7 +28,7 @@ from osmem_server import OsmemError
 
 from bot.config import Settings
 from bot.core.errors import ReadableError
-from bot.demo.data import generate
+from bot.demo.data import generate, gerrit_event
 from bot.queries import load_queries
 from bot.search.embedded import EmbeddedSearch
 from bot.search.indexing import ensure_index, index_for
@@ -37,9 +37,9 @@ from bot.search.schema import DEFAULT_SCHEMA, Schema
 
 log = logging.getLogger(__name__)
 
-#: How many of the demo's failed buildsets are replayed as fresh Gerrit events.
-REPLAYED = 8
-DEMO_SERVER = "demo"
+#: How many of the demo's failed buildsets are replayed as fresh Gerrit events (one every
+#: ``watch.replay_interval``): enough for both queues, known and unrecognized failures.
+REPLAYED = 10
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -132,7 +132,7 @@ async def _seed(
     finally:
         await backend.close()
     log.info("demo: %d log documents (%s) for %d queries", count, schema, len(repo.queries))
-    events = data.events(DEMO_SERVER)[-REPLAYED:]
+    events = [gerrit_event(buildset) for buildset in data.replayed(REPLAYED)]
     # Replayed reports are "just posted": readiness measures its deadline from them.
     now = int(time.time())
     for event in events:

@@ -1,0 +1,88 @@
+"""The demo and the example channels.yaml agree: every example channel hears something when
+``recheckbot run --demo`` replays its failures, which come from both queues."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.demo.data import DemoBuildset, DemoData, generate, gerrit_event, known
+from bot.demo.mode import REPLAYED
+from bot.events.model import FailedBuild
+from bot.events.parse import parse_event
+from bot.events.source import RawEvent
+from bot.queries import load_queries
+from bot.watch.routing import Routing, Subject, load_channels
+from tests.support.paths import ROOT
+
+EXAMPLE = load_channels(ROOT / "channels.yaml")
+
+
+def demo_data(seed: int = 1) -> DemoData:
+    # What `run --demo` makes: the example query repo, the default seed.
+    return generate(load_queries(ROOT / "queries").queries, seed=seed)
+
+
+def subject(buildset: DemoBuildset) -> Subject:
+    """What routing sees of a replayed failure: its event as parsed, its verdict's kind."""
+    build = parse_event(RawEvent("demo", gerrit_event(buildset)), ci_accounts=["zuul"])
+    assert isinstance(build, FailedBuild), build
+    return Subject(
+        server=build.server,
+        project=build.project,
+        queue=build.queue,
+        kind="positive" if known(buildset) else "negative",
+        branch=build.branch,
+        jobs=tuple(job.name for job in build.failed_jobs),
+    )
+
+
+def heard(routing: Routing, buildsets: list[DemoBuildset]) -> Counter[str]:
+    return Counter(
+        channel.name for b in buildsets for channel in routing.channels if channel.hears(subject(b))
+    )
+
+
+def test_every_example_channel_hears_the_demo() -> None:
+    replayed = demo_data().replayed(REPLAYED)
+    counts = heard(EXAMPLE, replayed)
+    silent = [channel.name for channel in EXAMPLE.channels if counts[channel.name] == 0]
+    assert silent == [], counts
+    assert counts["demo"] == len(replayed)  # the terminal hears every failure
+    assert {channel.room.transport for channel in EXAMPLE.channels} == {"irc", "console"}
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 7])
+def test_the_replay_mixes_queues_and_verdicts(seed: int) -> None:
+    data = demo_data(seed)
+    replayed = data.replayed(REPLAYED)
+    assert len(replayed) == REPLAYED
+    assert replayed == sorted(replayed, key=lambda b: b.started)  # oldest first, as replayed
+    mix = Counter((b.queue, known(b)) for b in replayed)
+    assert set(mix) == {("gate", True), ("gate", False), ("check", True), ("check", False)}
+    # Still the recent failures: none older than the newest failure left out.
+    left_out = [b for b in data.failed() if b not in replayed]
+    assert replayed[-1] == data.failed()[-1]
+    assert sum(b.started > max(x.started for x in left_out) for b in replayed) >= REPLAYED // 2
+    assert min(heard(EXAMPLE, replayed)[c.name] for c in EXAMPLE.channels) >= 1
+
+
+def test_a_short_replay_keeps_the_mix_first() -> None:
+    replayed = demo_data().replayed(4)
+    assert {(b.queue, known(b)) for b in replayed} == {
+        ("gate", True),
+        ("gate", False),
+        ("check", True),
+        ("check", False),
+    }
+
+
+def test_the_replay_is_the_same_whenever_it_runs() -> None:
+    queries = load_queries(ROOT / "queries").queries
+    runs = [
+        [b.change for b in generate(queries, now=datetime(2026, 11, day, tzinfo=UTC)).replayed(8)]
+        for day in (1, 20)
+    ]
+    assert runs[0] == runs[1]
