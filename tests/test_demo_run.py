@@ -88,7 +88,10 @@ def test_demo_announces_answers_serves_and_stops(start_demo: Callable[..., Demo]
     url = lines.wait_for(r"dashboard: (http://127\.0\.0\.1:\d+)/").group(1)
     lines.wait_for(r"type !help and press Enter; no prompt is shown")
     lines.wait_for(r"stop: Ctrl-C")
-    found = lines.wait_for(r"^\[demo\] openstack/\S+ change: \S+ failed because of: .*bugs/\d+")
+    found = lines.wait_for(
+        r"^\[demo\] openstack/\S+ change: \S+ failed in the (check|gate) queue because of: "
+        r".*bugs/\d+"
+    )
     assert "https://bugs.launchpad.net/bugs/" in found.string
 
     assert proc.stdin is not None
