@@ -1,10 +1,11 @@
 """The demo and the example channels.yaml agree: every example channel hears something when
-``recheckbot run --demo`` replays its failures, which come from both queues."""
+``recheckbot run --demo`` replays its failures, which come from both queues; and the replayed
+failures' logs lie where readiness looks for a report made now."""
 
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -14,6 +15,7 @@ from bot.events.model import FailedBuild
 from bot.events.parse import parse_event
 from bot.events.source import RawEvent
 from bot.queries import load_queries
+from bot.search.builds import WINDOW_BEFORE
 from bot.watch.routing import Routing, Subject, load_channels
 from tests.support.paths import ROOT
 
@@ -86,3 +88,26 @@ def test_the_replay_is_the_same_whenever_it_runs() -> None:
         for day in (1, 20)
     ]
     assert runs[0] == runs[1]
+
+
+def test_replayed_failures_are_moved_to_just_before_their_report() -> None:
+    now = datetime(2026, 11, 26, 12, tzinfo=UTC)
+    data = generate(load_queries(ROOT / "queries").queries, now=now)
+    chosen = data.replayed(REPLAYED)
+    assert chosen[0].started < now - timedelta(seconds=WINDOW_BEFORE)  # too old as generated
+    moved_data, moved = data.just_reported(chosen, now)
+    assert [b.change for b in moved] == [b.change for b in chosen]
+    assert [(b.queue, b.project, b.jobs) for b in moved] == [
+        (b.queue, b.project, b.jobs) for b in chosen
+    ]
+    assert all(now - timedelta(hours=2) < b.started < now for b in moved)
+    assert moved == sorted(moved, key=lambda b: b.started)
+    assert len(moved_data.buildsets) == len(data.buildsets)
+    changes = {b.change for b in moved}
+    logs = [
+        datetime.fromisoformat(doc["@timestamp"])
+        for doc in moved_data.documents()
+        if str(doc["build_change"]) in changes
+    ]
+    assert logs
+    assert min(logs) > now - timedelta(seconds=WINDOW_BEFORE)

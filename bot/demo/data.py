@@ -27,6 +27,9 @@ TENANT = "openstack"
 PROJECTS = ("openstack/nova", "openstack/neutron", "openstack/cinder", "openstack/glance")
 JOBS = ("tempest-full-py3", "grenade", "openstack-tox-py311", "nova-ceph-multistore")
 QUEUES = ("gate", "check")
+#: How long the jobs of a buildset just reported ran, and the gap between two such reports.
+REPORTED_AFTER = timedelta(minutes=45)
+REPORT_GAP = timedelta(minutes=2)
 
 #: The last line Zuul writes to a job's console log: what readiness waits for.
 END_MARKER = (
@@ -116,6 +119,21 @@ class DemoData:
                 chosen += [b for b in newest if wanted(b)][:1]
         chosen += [b for b in newest if b not in chosen][: max(count - len(chosen), 0)]
         return sorted(chosen[:count], key=lambda b: b.started)
+
+    def just_reported(
+        self, chosen: Sequence[DemoBuildset], now: datetime
+    ) -> tuple[DemoData, list[DemoBuildset]]:
+        """``chosen`` moved to the last hours before ``now``, in their order, as if Zuul had just
+        reported them (their logs then lie where readiness looks for a report made now); and
+        the data with them moved."""
+        moved = {
+            b.change: replace(b, started=now - REPORTED_AFTER - (len(chosen) - n) * REPORT_GAP)
+            for n, b in enumerate(chosen)
+        }
+        buildsets = sorted(
+            (moved.get(b.change, b) for b in self.buildsets), key=lambda b: b.started
+        )
+        return DemoData(tuple(buildsets)), [moved[b.change] for b in chosen]
 
 
 def known(buildset: DemoBuildset) -> bool:

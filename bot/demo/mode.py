@@ -17,10 +17,10 @@ import json
 import logging
 import shutil
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -120,7 +120,9 @@ async def _seed(
     search: EmbeddedSearch, settings: Settings, schema: Schema
 ) -> tuple[int, list[dict[str, object]]]:
     repo = load_queries(settings.queries)
-    data = generate(repo.queries, schema=schema)
+    now = datetime.now(UTC)
+    data = generate(repo.queries, now=now, schema=schema)
+    data, replayed = data.just_reported(data.replayed(REPLAYED), now)
     documents = list(data.documents())
     backend = OpenSearchBackend(search.settings())
     try:
@@ -132,9 +134,8 @@ async def _seed(
     finally:
         await backend.close()
     log.info("demo: %d log documents (%s) for %d queries", count, schema, len(repo.queries))
-    events = [gerrit_event(buildset) for buildset in data.replayed(REPLAYED)]
+    events = [gerrit_event(buildset) for buildset in replayed]
     # Replayed reports are "just posted": readiness measures its deadline from them.
-    now = int(time.time())
     for event in events:
-        event["eventCreatedOn"] = now
+        event["eventCreatedOn"] = int(now.timestamp())
     return count, events
