@@ -65,8 +65,8 @@ def test_found_links_an_unrecognized_error_to_the_uncategorized_page() -> None:
     jobs = [JobResult("b-job"), JobResult("a-job", (LP,)), JobResult("c-job")]
     text = format_found(KEYSTONE, jobs, UNCAT)
     assert text.plain.endswith(
-        "a-job: https://bugs.launchpad.net/bugs/123456, b-job: unrecognized error, "
-        f"c-job: unrecognized error (see {UNCAT})"
+        f"a-job: https://bugs.launchpad.net/bugs/123456, b-job: unrecognized error (see {UNCAT}), "
+        "c-job: unrecognized error"
     )
     assert text.plain.count(UNCAT) == 1  # once: IRC lines stay short
     assert text.irc is not None

@@ -42,13 +42,14 @@ def format_found(
     build: FailedBuild, jobs: Sequence[JobResult], uncategorized_url: str | None = None
 ) -> Text:
     """ER's positive announcement, with the queue: ``<project> change: <url> failed in the
-    <queue> queue because of: <entries>``; the uncategorized page once when a job is
-    unrecognized (in HTML its "unrecognized error" links there)."""
+    <queue> queue because of: <entries>``; the uncategorized page after the first
+    "unrecognized error", once (in HTML every "unrecognized error" links there)."""
     ordered, hidden = _listed(jobs)
     more = [_more(build, hidden)] if hidden else []
-    see = _see(uncategorized_url) if any(not job.bugs for job in ordered) else ""
-    plain = ", ".join([*(_plain_entry(job) for job in ordered), *more]) + see
-    irc = ", ".join([*(_irc_entry(job) for job in ordered), *more]) + see
+    see = _pointing(ordered, _see(uncategorized_url))
+    pairs = list(zip(ordered, see, strict=True))
+    plain = ", ".join([*(_plain_entry(job) + after for job, after in pairs), *more])
+    irc = ", ".join([*(_irc_entry(job) + after for job, after in pairs), *more])
     project, failed = clean(build.project), f"failed{_in_queue(build)} because of: "
     head = f"{project} change: {change_link(build)} {failed}"
     irc_head = f"{bold(project)} change: {change_link(build)} {failed}"
@@ -131,6 +132,12 @@ def _in_queue(build: FailedBuild) -> str:
 
 def _see(uncategorized_url: str | None) -> str:
     return f" (see {clean(uncategorized_url)})" if uncategorized_url else ""
+
+
+def _pointing(jobs: Sequence[JobResult], see: str) -> list[str]:
+    """What follows each job's entry: ``see`` after the first unrecognized one only."""
+    first = next((n for n, job in enumerate(jobs) if not job.bugs), None)
+    return [see if n == first else "" for n in range(len(jobs))]
 
 
 def _listed(jobs: Sequence[JobResult]) -> tuple[list[JobResult], int]:
