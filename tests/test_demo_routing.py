@@ -4,6 +4,7 @@ failures' logs lie where readiness looks for a report made now."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
@@ -111,3 +112,19 @@ def test_replayed_failures_are_moved_to_just_before_their_report() -> None:
     ]
     assert logs
     assert min(logs) > now - timedelta(seconds=WINDOW_BEFORE)
+
+
+def test_the_docs_say_what_each_channel_hears() -> None:
+    counts = heard(EXAMPLE, demo_data().replayed(REPLAYED))
+    routing_md = (ROOT / "docs" / "routing.md").read_text(encoding="utf-8")
+    section = routing_md.split("## What the demo shows", 1)[1]
+    documented = {
+        name: int(count)
+        for name, count in re.findall(r"^\| `#?([\w-]+)`[^|]*\| (?:all )?(\d+)", section, re.M)
+    }
+    assert documented == {channel.name: counts[channel.name] for channel in EXAMPLE.channels}
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    for name in ("openstack-nova", "openstack-neutron", "openstack-qa"):
+        assert (
+            f"`#{name}` hears {counts[name]} " in readme or f"`#{name}` {counts[name]} " in readme
+        )
