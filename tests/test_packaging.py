@@ -136,3 +136,12 @@ def test_the_readme_says_why_each_dependency_is_there() -> None:
     assert wanted - explained.keys() == set()
     demo_row = next(why for cell, why in rows if "osmem-server" in cell)
     assert "[demo]" in demo_row or "demo" in demo_row
+
+
+def test_ci_installs_what_the_tests_need(tmp_path: Path) -> None:
+    # .ci/run makes `lint` and `test` in the checkout's own .venv: the dev layer on the runtime.
+    script = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    targets = re.findall(r"^make (\w+)", script, re.M)
+    assert targets == ["lint", "test"]
+    assert "VENV=" not in script
+    assert installs(dry_run(tmp_path, targets[0])) == ["-e '.[demo]'", "-e '.[dev]'"]
