@@ -106,7 +106,7 @@ async def _start_search(settings: Settings) -> EmbeddedSearch:
     addr = search_address(settings)
     if addr is None and "url" in settings.search.model_fields_set:
         log.warning(
-            "demo: search.url %s is not on loopback: the demo searches its own server instead",
+            "demo: search.url %s is no loopback URL with a port: the demo uses a free one",
             settings.search.url,
         )
     try:
