@@ -2,11 +2,14 @@
 
 It must announce the demo's known failures on the terminal, answer a chat command typed on
 stdin, serve the dashboard with /healthz and /metrics on 127.0.0.1, and stop cleanly on Ctrl-C.
+The dashboard and the embedded search server take the ports the settings give them (a free one
+each when none is set), and the start says where they are and how to talk and stop.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
 import re
 import signal
@@ -14,12 +17,13 @@ import subprocess
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.support.cli import recheckbot
 from tests.support.paths import ROOT
+from tests.support.servers import free_port
 
 
 class Lines:
@@ -51,26 +55,43 @@ class Lines:
         raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
 
 
+Demo = tuple[subprocess.Popen[str], Lines]
+
+
 @pytest.fixture
-def demo() -> Iterator[tuple[subprocess.Popen[str], Lines]]:
-    proc = subprocess.Popen(
-        [*recheckbot(), "run", "--demo"],
-        cwd=ROOT,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield proc, Lines(proc)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(timeout=10)
+def start_demo() -> Iterator[Callable[..., Demo]]:
+    """Starts ``recheckbot run --demo [args]`` with extra environment; stops what it started."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(*args: str, env: dict[str, str] | None = None) -> Demo:
+        proc = subprocess.Popen(
+            [*recheckbot(), "run", "--demo", *args],
+            cwd=ROOT,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(proc)
+        return proc, Lines(proc)
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
-def test_demo_announces_answers_serves_and_stops(demo: tuple[subprocess.Popen[str], Lines]) -> None:
-    proc, lines = demo
+def test_demo_announces_answers_serves_and_stops(start_demo: Callable[..., Demo]) -> None:
+    proc, lines = start_demo()
     url = lines.wait_for(r"dashboard: (http://127\.0\.0\.1:\d+)/").group(1)
-    found = lines.wait_for(r"^\[demo\] openstack/\S+ change: \S+ failed because of: .*bugs/\d+")
+    lines.wait_for(r"type !help and press Enter; no prompt is shown")
+    lines.wait_for(r"stop: Ctrl-C")
+    found = lines.wait_for(
+        r"^\[demo\] openstack/\S+ change: \S+ failed in the (check|gate) queue because of: "
+        r".*bugs/\d+"
+    )
     assert "https://bugs.launchpad.net/bugs/" in found.string
 
     assert proc.stdin is not None
@@ -89,3 +110,30 @@ def test_demo_announces_answers_serves_and_stops(demo: tuple[subprocess.Popen[st
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
     lines.wait_for(r"recheckbot demo: stopped\.", timeout=5)
+
+
+def test_demo_keeps_the_ports_the_settings_give(start_demo: Callable[..., Demo]) -> None:
+    dashboard, search = free_port(), free_port()
+    proc, lines = start_demo(
+        env={
+            "RECHECKBOT_DASHBOARD__PORT": str(dashboard),
+            "RECHECKBOT_SEARCH__URL": f"http://127.0.0.1:{search}",
+        }
+    )
+    lines.wait_for(rf"dashboard: http://127\.0\.0\.1:{dashboard}/$")
+    lines.wait_for(rf"ssh -L {dashboard}:127\.0\.0\.1:{dashboard} ")
+    lines.wait_for(rf"search server: http://127\.0\.0\.1:{search} ")
+    with urllib.request.urlopen(f"http://127.0.0.1:{dashboard}/healthz", timeout=10) as response:
+        assert json.load(response)["transports"] == {"console": True}
+    with urllib.request.urlopen(f"http://127.0.0.1:{search}/", timeout=10) as response:
+        assert "version" in json.load(response)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_the_dashboard_port_flag_wins(start_demo: Callable[..., Demo]) -> None:
+    port = free_port()
+    proc, lines = start_demo("--port", str(port), env={"RECHECKBOT_DASHBOARD__PORT": "1"})
+    lines.wait_for(rf"dashboard: http://127\.0\.0\.1:{port}/$")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0

@@ -94,7 +94,7 @@ async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered
     (said,) = await notices_in(bob, nova, 1)
     assert strip_formatting(said) == (
         f"openstack/nova change: https://review.example.org/c/openstack/nova/+/{known.change} "
-        f"failed because of: tempest-full-py3: {LP}1541364"
+        f"failed in the gate queue because of: tempest-full-py3: {LP}1541364"
     )
     (negative,) = await notices_in(bob, qa, 1)
     assert strip_formatting(negative).startswith(

@@ -33,19 +33,58 @@ KEYSTONE = FailedBuild(
 LP = launchpad("123456")
 
 
-def test_found_keeps_ers_golden_text() -> None:
-    # The exact line ER's tests expected (INVENTORY §4.2); entries sorted by job name.
+def test_found_keeps_ers_golden_text_and_names_the_queue() -> None:
+    # The line ER's tests expected (INVENTORY §4.2), with the queue; entries sorted by job name.
     text = format_found(
         KEYSTONE,
         [JobResult("gate-keystone-python27"), JobResult("gate-keystone-python26", (LP,))],
     )
     assert text.plain == (
-        "openstack/keystone change: https://review.openstack.org/64750 failed because of: "
-        "gate-keystone-python26: https://bugs.launchpad.net/bugs/123456, "
+        "openstack/keystone change: https://review.openstack.org/64750 failed in the gate queue "
+        "because of: gate-keystone-python26: https://bugs.launchpad.net/bugs/123456, "
         "gate-keystone-python27: unrecognized error"
     )
     assert text.irc is not None
     assert text.irc.startswith(f"{BOLD}openstack/keystone{BOLD} change:")
+    assert "failed in the gate queue because of:" in text.irc
+    assert text.html is not None
+    assert "failed in the gate queue because of:<ul>" in text.html
+
+
+def test_found_names_the_check_queue_and_says_nothing_of_an_unknown_one() -> None:
+    check = format_found(replace(KEYSTONE, queue="check"), [JobResult("a", (LP,))])
+    assert " failed in the check queue because of: a: " in check.plain
+    unknown = format_found(replace(KEYSTONE, queue=None), [JobResult("a", (LP,))])
+    assert " failed because of: a: " in unknown.plain
+
+
+UNCAT = "https://dash.example.org/uncategorized.html"
+
+
+def test_found_links_an_unrecognized_error_to_the_uncategorized_page() -> None:
+    jobs = [JobResult("b-job"), JobResult("a-job", (LP,)), JobResult("c-job")]
+    text = format_found(KEYSTONE, jobs, UNCAT)
+    assert text.plain.endswith(
+        f"a-job: https://bugs.launchpad.net/bugs/123456, b-job: unrecognized error (see {UNCAT}), "
+        "c-job: unrecognized error"
+    )
+    assert text.plain.count(UNCAT) == 1  # once: IRC lines stay short
+    assert text.irc is not None
+    assert strip_formatting(text.irc) == text.plain
+    assert text.html is not None
+    assert text.html.count(f'<a href="{UNCAT}"><b>unrecognized error</b></a>') == 2
+
+
+def test_found_without_an_unrecognized_job_or_a_page_adds_no_link() -> None:
+    known = format_found(KEYSTONE, [JobResult("a-job", (LP,))], UNCAT)
+    assert UNCAT not in known.plain
+    assert known.html is not None
+    assert UNCAT not in known.html
+    no_page = format_found(KEYSTONE, [JobResult("a-job")], None)
+    assert no_page.plain.endswith("a-job: unrecognized error")
+    hostile = format_found(KEYSTONE, [JobResult("a-job")], "javascript:alert(1)")
+    assert hostile.html is not None
+    assert "javascript:" not in hostile.html
 
 
 def test_found_html_links_bugs_with_titles_and_escapes() -> None:

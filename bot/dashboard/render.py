@@ -74,7 +74,8 @@ class Bar:
 
 
 def daily_bars(bug: BugGraph, data: GraphData) -> tuple[Bar, ...]:
-    """24-hour columns ending at the current hour (the last one is about ``fails24``).
+    """24-hour columns ending at the start of the current hour, where the window ends (the
+    last one holds ``fails24``'s 23 hours and the one before them).
 
     Each column sums the hourly distinct-build counts, as ER's graphs summed its points.
     """
@@ -130,26 +131,49 @@ def bug_row(bug: BugGraph, data: GraphData, kibana: str | None) -> dict[str, Any
     }
 
 
-def header(data: GraphData, generated_at: datetime) -> dict[str, Any]:
-    """The status line. "Behind" is measured from now here; the JSON keeps ER's definition
-    (from the start of the current hour), which goes negative for data of the current hour."""
-    if not data.last_indexed_ms:
-        return {
-            "last_indexed": "nothing in the window",
-            "behind": "-",
-            "late": True,
-            "status": data.status,
-            "generated_at": f"{generated_at:%Y-%m-%d %H:%M} UTC",
-        }
-    lag_minutes = max(data.window.now_ms - data.last_indexed_ms, 0) / 60_000
-    last = datetime.fromtimestamp(data.last_indexed_ms / 1000, UTC)
-    return {
-        "last_indexed": f"{last:%Y-%m-%d %H:%M} UTC",
-        "behind": f"{lag_minutes:.0f} min" if lag_minutes < 90 else f"{lag_minutes / 60:.1f} h",
-        "late": lag_minutes > LATE_HOURS * 60,
+#: What "Behind" means, on the page as in graph.json (``behind``, ER's definition).
+BEHIND_MEANS = (
+    "Behind: from the newest indexed log line to {end}, the end of the graphed window "
+    "(graph.json's behind, ER's definition; none when this hour's logs are in already)."
+)
+
+
+def header(data: GraphData, generated_at: datetime | None = None) -> dict[str, Any]:
+    """The status line and the windows every figure of the page is counted over.
+
+    "Behind" is graph.json's ``behind`` (:attr:`GraphData.behind_ms`): the same number, up to
+    the start of the current hour where the graphed window ends, not up to now.
+    """
+    window = data.window
+    end = _utc(window.hour_ms)
+    head = {
         "status": data.status,
-        "generated_at": f"{generated_at:%Y-%m-%d %H:%M} UTC",
+        "generated_at": f"{generated_at or _utc(window.now_ms):%Y-%m-%d %H:%M} UTC",
+        "window_start": f"{_utc(window.start_ms):%b %d %H:%M} UTC",
+        "window_end": f"{end:%b %d %H:%M} UTC",
+        "behind_means": BEHIND_MEANS.format(end=f"{end:%H:%M} UTC"),
     }
+    if not data.last_indexed_ms:
+        return {**head, "last_indexed": "nothing in the window", "behind": "-", "late": True}
+    return {
+        **head,
+        "last_indexed": f"{_utc(data.last_indexed_ms):%Y-%m-%d %H:%M} UTC",
+        "behind": format_behind(data.behind_ms),
+        "late": data.behind_ms > LATE_HOURS * 3_600_000,
+    }
+
+
+def format_behind(behind_ms: int) -> str:
+    """graph.json's ``behind`` for people: minutes, hours past 90 minutes, "none" when the
+    index already holds logs of the current hour (ER's number is negative then)."""
+    minutes = behind_ms / 60_000
+    if minutes <= 0:
+        return "none"
+    return f"{minutes:.0f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+def _utc(epoch_ms: int) -> datetime:
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC)
 
 
 def _choices(rows: Sequence[dict[str, Any]], key: str) -> list[str]:
@@ -174,7 +198,7 @@ def render_bugs_page(
             page=page,
             title=PAGES[page],
             data_file=data_file,
-            head=header(data, generated_at or datetime.now(UTC)),
+            head=header(data, generated_at),
             days=data.window.days,
             queue=data.queue,
             bugs=rows,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -27,6 +27,9 @@ TENANT = "openstack"
 PROJECTS = ("openstack/nova", "openstack/neutron", "openstack/cinder", "openstack/glance")
 JOBS = ("tempest-full-py3", "grenade", "openstack-tox-py311", "nova-ceph-multistore")
 QUEUES = ("gate", "check")
+#: How long the jobs of a buildset just reported ran, and the gap between two such reports.
+REPORTED_AFTER = timedelta(minutes=45)
+REPORT_GAP = timedelta(minutes=2)
 
 #: The last line Zuul writes to a job's console log: what readiness waits for.
 END_MARKER = (
@@ -99,8 +102,55 @@ class DemoData:
 
     def events(self, server: str = "demo") -> list[dict[str, Any]]:
         """Gerrit ``comment-added`` events for the failed buildsets, oldest first."""
-        failed = sorted((b for b in self.buildsets if b.failed), key=lambda b: b.started)
-        return [gerrit_event(b) for b in failed]
+        return [gerrit_event(b) for b in self.failed()]
+
+    def failed(self) -> list[DemoBuildset]:
+        """The failed buildsets, oldest first."""
+        return sorted((b for b in self.buildsets if b.failed), key=lambda b: b.started)
+
+    def replayed(self, count: int) -> list[DemoBuildset]:
+        """``count`` recent failures for the demo to replay, oldest first: the newest ones, but
+        with each queue's known-bug and unrecognized failures and every project's known-bug
+        failures among them, so that every channel of the example routing hears something."""
+        newest = self.failed()[::-1]
+        chosen: list[DemoBuildset] = []
+        for wanted in _replay_mix():
+            if not any(wanted(b) for b in chosen):
+                chosen += [b for b in newest if wanted(b)][:1]
+        chosen += [b for b in newest if b not in chosen][: max(count - len(chosen), 0)]
+        return sorted(chosen[:count], key=lambda b: b.started)
+
+    def just_reported(
+        self, chosen: Sequence[DemoBuildset], now: datetime
+    ) -> tuple[DemoData, list[DemoBuildset]]:
+        """``chosen`` moved to the last hours before ``now``, in their order, as if Zuul had just
+        reported them (their logs then lie where readiness looks for a report made now); and
+        the data with them moved."""
+        moved = {
+            b.change: replace(b, started=now - REPORTED_AFTER - (len(chosen) - n) * REPORT_GAP)
+            for n, b in enumerate(chosen)
+        }
+        buildsets = sorted(
+            (moved.get(b.change, b) for b in self.buildsets), key=lambda b: b.started
+        )
+        return DemoData(tuple(buildsets)), [moved[b.change] for b in chosen]
+
+
+def known(buildset: DemoBuildset) -> bool:
+    """Whether a job of the buildset failed on a known bug (what a positive verdict needs)."""
+    return any(job.bug for job in buildset.jobs if job.status == "FAILURE")
+
+
+def _replay_mix() -> list[Callable[[DemoBuildset], bool]]:
+    """What the replayed failures must show, most important first."""
+    return [
+        *(
+            lambda b, queue=queue, kind=kind: b.queue == queue and known(b) == kind
+            for queue in QUEUES
+            for kind in (True, False)
+        ),
+        *(lambda b, project=project: b.project == project and known(b) for project in PROJECTS),
+    ]
 
 
 def generate(

@@ -1,9 +1,14 @@
 """``recheckbot run --demo``: a private instance that needs nothing but this checkout.
 
 It starts the embedded search server, seeds it with demo logs made from the query repo's own
-queries, writes the Gerrit events reporting the most recent failures to a file for the replay
-source, and points state and dashboard at a scratch directory removed on exit. The logs are in
+queries, writes the Gerrit events reporting recent failures to a file for the replay source,
+and points state and dashboard at a scratch directory removed on exit. The logs are in
 logsender's layout (what sites write today) unless ``schema`` says ``er``.
+
+Ports: the dashboard keeps a port set in the settings (file, environment or ``run --port``), so
+``ssh -L`` to a known port works; the embedded server listens where an explicitly set loopback
+``search.url`` says. Whatever is not set gets a free port: a demo never collides with a bot
+already running on the defaults.
 """
 
 from __future__ import annotations
@@ -12,14 +17,18 @@ import json
 import logging
 import shutil
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit
+
+from osmem_server import OsmemError
 
 from bot.config import Settings
-from bot.demo.data import generate
+from bot.core.errors import ReadableError
+from bot.demo.data import generate, gerrit_event
 from bot.queries import load_queries
 from bot.search.embedded import EmbeddedSearch
 from bot.search.indexing import ensure_index, index_for
@@ -28,9 +37,34 @@ from bot.search.schema import DEFAULT_SCHEMA, Schema
 
 log = logging.getLogger(__name__)
 
-#: How many of the demo's failed buildsets are replayed as fresh Gerrit events.
-REPLAYED = 8
-DEMO_SERVER = "demo"
+#: How many of the demo's failed buildsets are replayed as fresh Gerrit events (one every
+#: ``watch.replay_interval``): enough for both queues, known and unrecognized failures.
+REPLAYED = 10
+
+
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class DemoError(ReadableError):
+    """The demo could not start (its search server, most likely its port)."""
+
+
+def dashboard_port(settings: Settings) -> int:
+    """The dashboard's port as set in the settings, else 0 (a free port): the default 8080 is
+    what a production bot on this machine would have."""
+    return settings.dashboard.port if "port" in settings.dashboard.model_fields_set else 0
+
+
+def search_address(settings: Settings) -> str | None:
+    """``host:port`` for the embedded server when ``search.url`` was set to a loopback URL with
+    a port; None otherwise (a free port)."""
+    if "url" not in settings.search.model_fields_set:
+        return None
+    url = urlsplit(str(settings.search.url))
+    if url.hostname not in LOOPBACK or url.port is None:
+        return None
+    host = f"[{url.hostname}]" if ":" in url.hostname else url.hostname
+    return f"{host}:{url.port}"
 
 
 @dataclass(frozen=True)
@@ -45,8 +79,8 @@ async def demo_environment(
     settings: Settings, schema: Schema = DEFAULT_SCHEMA
 ) -> AsyncIterator[DemoEnvironment]:
     """Start and seed everything the demo needs; tear it all down afterwards."""
+    search = await _start_search(settings)
     workdir = Path(tempfile.mkdtemp(prefix="recheckbot-demo-"))
-    search = await EmbeddedSearch.start()
     try:
         documents, events = await _seed(search, settings, schema)
         events_path = workdir / "events.jsonl"
@@ -57,7 +91,9 @@ async def demo_environment(
                 # The demo stays on this machine: bug titles come from the query files.
                 "trackers": settings.trackers.model_copy(update={"enabled": False}),
                 "state": workdir / "state.sqlite",
-                "dashboard": settings.dashboard.model_copy(update={"output": workdir / "web"}),
+                "dashboard": settings.dashboard.model_copy(
+                    update={"output": workdir / "web", "port": dashboard_port(settings)}
+                ),
             }
         )
         yield DemoEnvironment(demo_settings, events_path, documents)
@@ -66,11 +102,27 @@ async def demo_environment(
         shutil.rmtree(workdir, ignore_errors=True)
 
 
+async def _start_search(settings: Settings) -> EmbeddedSearch:
+    addr = search_address(settings)
+    if addr is None and "url" in settings.search.model_fields_set:
+        log.warning(
+            "demo: search.url %s is no loopback URL with a port: the demo uses a free one",
+            settings.search.url,
+        )
+    try:
+        return await EmbeddedSearch.start(addr)
+    except OsmemError as exc:
+        where = f" on {addr} (search.url)" if addr else ""
+        raise DemoError(f"the embedded search server did not start{where}: {exc}") from None
+
+
 async def _seed(
     search: EmbeddedSearch, settings: Settings, schema: Schema
 ) -> tuple[int, list[dict[str, object]]]:
     repo = load_queries(settings.queries)
-    data = generate(repo.queries, schema=schema)
+    now = datetime.now(UTC)
+    data = generate(repo.queries, now=now, schema=schema)
+    data, replayed = data.just_reported(data.replayed(REPLAYED), now)
     documents = list(data.documents())
     backend = OpenSearchBackend(search.settings())
     try:
@@ -82,9 +134,8 @@ async def _seed(
     finally:
         await backend.close()
     log.info("demo: %d log documents (%s) for %d queries", count, schema, len(repo.queries))
-    events = data.events(DEMO_SERVER)[-REPLAYED:]
+    events = [gerrit_event(buildset) for buildset in replayed]
     # Replayed reports are "just posted": readiness measures its deadline from them.
-    now = int(time.time())
     for event in events:
-        event["eventCreatedOn"] = now
+        event["eventCreatedOn"] = int(now.timestamp())
     return count, events

@@ -24,9 +24,10 @@ class EmbeddedSearch:
         self._server = server
 
     @classmethod
-    async def start(cls) -> EmbeddedSearch:
+    async def start(cls, addr: str | None = None) -> EmbeddedSearch:
+        """Start a server on ``addr`` (``host:port``), by default a free loopback port."""
         # OsmemServer.start blocks until the server prints its ready line: keep it off the loop.
-        server = await asyncio.to_thread(OsmemServer.start, japanese=False)
+        server = await asyncio.to_thread(OsmemServer.start, japanese=False, addr=addr)
         log.info("embedded search server at %s (pid %s)", server.url, server.pid)
         return cls(server)
 

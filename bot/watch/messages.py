@@ -1,7 +1,8 @@
 """Announcements, formatted: pure functions from a build and its results to :class:`Text`.
 
-The plain rendering keeps ER's wording (people grep their IRC logs for it); the IRC rendering
-adds bold and colour; the Matrix rendering is HTML with links.
+The plain rendering keeps ER's wording (people grep their IRC logs for it) and names the queue
+(check or gate); the IRC rendering adds bold and colour; the Matrix rendering is HTML with
+links. An unrecognized failure points at the uncategorized page, once per announcement.
 
 Everything from outside (Gerrit's project, change, branch and job names, the index's URLs, bug
 ids and titles) passes through :func:`clean` before it is written, and only http(s) URLs become
@@ -37,19 +38,26 @@ def change_link(build: FailedBuild) -> str:
     return clean(build.change_url or f"{build.change},{build.patchset}")
 
 
-def format_found(build: FailedBuild, jobs: Sequence[JobResult]) -> Text:
-    """ER's positive announcement: ``<project> change: <url> failed because of: <entries>``."""
+def format_found(
+    build: FailedBuild, jobs: Sequence[JobResult], uncategorized_url: str | None = None
+) -> Text:
+    """ER's positive announcement, with the queue: ``<project> change: <url> failed in the
+    <queue> queue because of: <entries>``; the uncategorized page after the first
+    "unrecognized error", once (in HTML every "unrecognized error" links there)."""
     ordered, hidden = _listed(jobs)
     more = [_more(build, hidden)] if hidden else []
-    plain = ", ".join([*(_plain_entry(job) for job in ordered), *more])
-    irc = ", ".join([*(_irc_entry(job) for job in ordered), *more])
-    project = clean(build.project)
-    head = f"{project} change: {change_link(build)} failed because of: "
-    irc_head = f"{bold(project)} change: {change_link(build)} failed because of: "
-    items = "".join(f"<li>{_html_entry(job)}</li>" for job in ordered)
+    see = _pointing(ordered, _see(uncategorized_url))
+    pairs = list(zip(ordered, see, strict=True))
+    plain = ", ".join([*(_plain_entry(job) + after for job, after in pairs), *more])
+    irc = ", ".join([*(_irc_entry(job) + after for job, after in pairs), *more])
+    project, failed = clean(build.project), f"failed{_in_queue(build)} because of: "
+    head = f"{project} change: {change_link(build)} {failed}"
+    irc_head = f"{bold(project)} change: {change_link(build)} {failed}"
+    href = http_url(uncategorized_url)
+    items = "".join(f"<li>{_html_entry(job, href)}</li>" for job in ordered)
     if hidden:
         items += f"<li>{_html_more(build, hidden)}</li>"
-    html = f"{_html_head(build)} failed because of:<ul>{items}</ul>"
+    html = f"{_html_head(build)} failed{escape(_in_queue(build))} because of:<ul>{items}</ul>"
     return Text(head + plain, irc_head + irc, html)
 
 
@@ -60,7 +68,7 @@ def format_unrecognized(
     jobs, hidden = _names(job_names)
     more = f" {_more(build, hidden)}" if hidden else ""
     tail = f" in the {clean(build.queue or 'unknown')} queue with an unrecognized error"
-    see = f" (see {clean(uncategorized_url)})" if uncategorized_url else ""
+    see = _see(uncategorized_url)
     project = clean(build.project)
     plain = f"{project} change: {change_link(build)} failed {jobs}{more}{tail}{see}"
     irc = (
@@ -115,6 +123,21 @@ def format_bug_list(jobs: Sequence[JobResult]) -> str:
     Verbatim, not :func:`clean`: a review comment is no chat line, and the reporter quotes it.
     """
     return "- " + "\n- ".join(_review_entry(job) for job in sorted(jobs, key=lambda j: j.name))
+
+
+def _in_queue(build: FailedBuild) -> str:
+    """`` in the gate queue``: check failures are a developer's own, gate ones everybody's."""
+    return f" in the {clean(build.queue)} queue" if build.queue else ""
+
+
+def _see(uncategorized_url: str | None) -> str:
+    return f" (see {clean(uncategorized_url)})" if uncategorized_url else ""
+
+
+def _pointing(jobs: Sequence[JobResult], see: str) -> list[str]:
+    """What follows each job's entry: ``see`` after the first unrecognized one only."""
+    first = next((n for n, job in enumerate(jobs) if not job.bugs), None)
+    return [see if n == first else "" for n in range(len(jobs))]
 
 
 def _listed(jobs: Sequence[JobResult]) -> tuple[list[JobResult], int]:
@@ -172,10 +195,12 @@ def _irc_entry(job: JobResult) -> str:
     )
 
 
-def _html_entry(job: JobResult) -> str:
+def _html_entry(job: JobResult, uncategorized: str | None) -> str:
     name = f"<code>{escape(clean(job.name))}</code>"
     if href := http_url(job.url):
         name = f'<a href="{escape(href)}">{name}</a>'
+    if not job.bugs and uncategorized:
+        return f'{name}: <a href="{escape(uncategorized)}"><b>unrecognized error</b></a>'
     if not job.bugs:
         return f"{name}: <b>unrecognized error</b>"
     return f"{name}: " + ", ".join(_html_bug(bug) for bug in job.bugs)

@@ -68,7 +68,7 @@ def announcement_parts(
     )
     said: list[tuple[str, Room, Text]] = []
     if outcome.found:
-        text = format_found(build, outcome.jobs)
+        text = format_found(build, outcome.jobs, uncategorized_url)
         said += [("", room, text) for room in routing.rooms_for(subject)]
     elif outcome.jobs:
         names = [job.name for job in outcome.jobs]
