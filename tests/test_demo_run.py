@@ -40,19 +40,26 @@ class Lines:
             self._queue.put(line.rstrip("\n"))
 
     def wait_for(self, pattern: str, timeout: float = 60) -> re.Match[str]:
+        """The first line matching ``pattern``, seen already or within ``timeout``."""
+        return self.wait_for_all(pattern, 1, timeout)[0]
+
+    def wait_for_all(self, pattern: str, count: int, timeout: float = 60) -> list[re.Match[str]]:
+        """The first ``count`` lines matching ``pattern``, waiting up to ``timeout`` for them."""
         deadline = time.monotonic() + timeout
-        for line in self.seen:
-            if found := re.search(pattern, line):
-                return found
-        while time.monotonic() < deadline:
+        found = [m for line in self.seen if (m := re.search(pattern, line))]
+        while len(found) < count and time.monotonic() < deadline:
             try:
                 line = self._queue.get(timeout=0.2)
             except queue.Empty:
                 continue
             self.seen.append(line)
-            if found := re.search(pattern, line):
-                return found
-        raise AssertionError(f"no line matching {pattern!r}; got:\n" + "\n".join(self.seen))
+            if match := re.search(pattern, line):
+                found.append(match)
+        if len(found) < count:
+            raise AssertionError(
+                f"{len(found)} of {count} lines matching {pattern!r}; got:\n" + "\n".join(self.seen)
+            )
+        return found[:count]
 
 
 Demo = tuple[subprocess.Popen[str], Lines]
@@ -135,5 +142,25 @@ def test_the_dashboard_port_flag_wins(start_demo: Callable[..., Demo]) -> None:
     port = free_port()
     proc, lines = start_demo("--port", str(port), env={"RECHECKBOT_DASHBOARD__PORT": "1"})
     lines.wait_for(rf"dashboard: http://127\.0\.0\.1:{port}/$")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 0
+
+
+def test_a_scripted_console_session_within_the_rate_limits(
+    start_demo: Callable[..., Demo],
+) -> None:
+    """The issue's session: a malformed query refused without using up the bucket, an unknown
+    command answered, then five lookups in a minute all answered. The console is the operator
+    (an admin): it draws from the room's bucket, as any room does."""
+    proc, lines = start_demo()
+    lines.wait_for(r"type !help and press Enter")
+    assert proc.stdin is not None
+    script = ["!query message:*rror", "!nosuch", *["!query 1541364"] * 5]
+    proc.stdin.write("".join(f"{line}\n" for line in script))
+    proc.stdin.flush()
+    lines.wait_for(r"^\[console\] bad query: leading wildcard in 'message:\*rror'")
+    lines.wait_for(r"^\[console\] unknown command !nosuch; !help lists them")
+    lines.wait_for_all(r"^\[console\] bug 1541364 over 7 d: \d+ hits", 5)
+    assert not [line for line in lines.seen if "please wait" in line]
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0

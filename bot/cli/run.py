@@ -80,6 +80,8 @@ def demo_banner(dashboard_url: str, search_url: str) -> str:
             f"    (from another machine: ssh -L {port}:127.0.0.1:{port} <this host>,"
             f" then open http://127.0.0.1:{port}/)",
             f"  search server: {search_url} (recheckbot query 1541364 --es-url {search_url})",
+            "  announcements: all in [demo] below; channels.yaml's IRC channels hear them once"
+            " irc: is set (README: Try it on a real IRC server).",
             "  chat: type !help and press Enter; no prompt is shown, replies appear here.",
             "  stop: Ctrl-C.",
         ]
