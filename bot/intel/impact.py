@@ -261,3 +261,30 @@ def _order(bug: BugImpact, rank_days: int, longest: int) -> tuple[float, int, fl
 def _unlabelled(key: str) -> BugLabel:
     """A bug whose label was pruned: its key says which it is."""
     return BugLabel(key, key.partition(":")[2] or key, "", None)
+
+
+def ci_time(seconds: float) -> str:
+    """CI time in hours and minutes, the unit it is weighed in: ``45 min``, ``312 h 05 min``."""
+    minutes = round(seconds / 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def figures_text(figures: Figures) -> str:
+    """``3 failed builds, 2 changes, 1 recheck, 1 h 25 min CI, 2 gate failures`` (chat and
+    the dashboard say it alike)."""
+    f = figures
+    return ", ".join(
+        [
+            _counted(f.failed_builds, "failed build"),
+            _counted(f.changes, "change"),
+            _counted(f.rechecks, "recheck"),
+            f"{ci_time(f.ci_seconds)} CI",
+            _counted(f.gate_failures, "gate failure"),
+        ]
+    )
+
+
+def _counted(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"

@@ -22,6 +22,7 @@ A recheck on change 300, which never failed, blames nothing.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from bot.impact_store import (
@@ -105,6 +106,16 @@ EXPECTED: dict[str, dict[int, tuple[int, int, int, float, int]]] = {
 }
 #: Scores over 7 days: B 5100 s / 3600 + 1 + 2 × 3 = 8.42; A 3000 / 3600 + 2 + 3 = 5.83; C 0.
 RANKED = (B, A, C)
+
+
+def shifted(facts: ImpactFacts, seconds: float) -> ImpactFacts:
+    """``facts`` moved ``seconds`` later (``time.time() - NOW``: the same history up to now)."""
+    return ImpactFacts(
+        tuple(replace(b, created=b.created + seconds) for b in facts.builds),
+        tuple(replace(r, created=r.created + seconds) for r in facts.reports),
+        tuple(replace(r, created=r.created + seconds) for r in facts.rechecks),
+        facts.bugs,
+    )
 
 
 def as_tuple(figures: Any) -> tuple[int, int, int, float, int]:
