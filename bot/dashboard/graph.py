@@ -9,6 +9,13 @@ Semantics kept from ER: hourly buckets over ``days * 24`` hours ending before th
 zero-filled; a bucket counts distinct builds; ``fails`` counts distinct failed builds over the whole
 window (current hour included); ``fails24`` sums the FAILURE buckets newer than 24 h before the
 current hour; bugs sorted by ``fails24 * 100000 + fails`` descending.
+
+Our additions leave those fields alone: per bug ``title``, ``tracker``, ``owner``, ``tags``,
+``builds`` (per status) and ``top`` (jobs, projects, queues); and, when the bot's journal is at
+hand (the served dashboard, ``recheckbot graph --state``), per bug ``impact``: ``{"1d": ...,
+"7d": ..., "10d": ..., "rank": n}``, each window with ``failed_builds``, ``changes``,
+``rechecks``, ``ci_seconds``, ``gate_failures`` and ``score`` (:mod:`bot.intel.impact`,
+docs/impact.md), plus a top-level ``impact`` naming the windows and the score's weights.
 """
 
 from __future__ import annotations
