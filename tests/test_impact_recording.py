@@ -4,11 +4,14 @@ them (intake and pipeline, with the real impact journal): what the impact is cou
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bot.bugs import jira, launchpad
 from bot.events.model import FailedBuild
@@ -60,6 +63,18 @@ def event(comment: str, *, author: str = "jdev", change: Any = 904321, ps: Any =
 )
 def test_recheck_words_as_zuul_triggers_on_them(comment: str, word: str | None) -> None:
     assert recheck_word(comment) == word
+
+
+#: OpenDev's check pipeline trigger, as its zuul.yaml writes it: the reference for recheck_word.
+ZUUL_TRIGGER = re.compile(r"(?i)^(Patch Set [0-9]+:)?( [\w\\+-]*)*(\n\n)?\s*(recheck|reverify)")
+PIECES = [" ", "\n", "\t", "a", "+", "-", "\\", ":", "(", "recheck", "REVERIFY", "Patch Set 1:"]
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=10).map("".join))
+def test_recheck_word_agrees_with_zuuls_trigger(comment: str) -> None:
+    found = ZUUL_TRIGGER.match(comment)
+    assert recheck_word(comment) == (found[4].lower() if found else None)
 
 
 def test_the_recorded_stream_has_one_recheck() -> None:
