@@ -341,7 +341,8 @@ async def test_refresh_bursts_are_coalesced_by_the_dashboard(chat: ChatHarness) 
 async def test_help_index(chat: ChatHarness) -> None:
     (reply,) = await chat.run_command("!help")
     assert reply == (
-        "commands: !bug, !help, !query, !refresh/!graph (admins), !status, !suggest, !uncat, !why"
+        "commands: !bug, !help, !query, !refresh/!graph (admins), !status, !suggest, !top, !uncat,"
+        " !why"
         f" — !help <command> explains one · {DASHBOARD}"
     )
 
@@ -526,6 +527,7 @@ def test_load_commands_collects_every_module() -> None:
         "refresh",
         "status",
         "suggest",
+        "top",
         "uncat",
         "why",
     ]

@@ -114,7 +114,15 @@ async def test_commands_running_at_once_cannot_overdraw(services: FakeServices) 
 
 @pytest.mark.parametrize(
     ("command", "cost"),
-    [("query", 2), ("uncat", 2), ("bug", 2), ("help", 1), ("status", 1), ("suggest", 3)],
+    [
+        ("query", 2),
+        ("uncat", 2),
+        ("bug", 2),
+        ("help", 1),
+        ("status", 1),
+        ("suggest", 3),
+        ("top", 1),
+    ],
 )
 def test_what_each_command_costs(command: str, cost: float) -> None:
     """docs/chat.md lists these; a change here is a change there."""

@@ -23,6 +23,8 @@ from bot.events.convert import to_failed_build
 from bot.events.source import EventSource
 from bot.events.sources import sources_from
 from bot.gerrit.ssh import check_keys
+from bot.impact_store import ImpactJournal
+from bot.intel.impact import gather_impact
 from bot.queries import Query, load_queries
 from bot.queries.reload import QueryWatcher
 from bot.queries.store import QueryStore
@@ -39,6 +41,7 @@ from bot.watch.intake import Intake
 from bot.watch.judging import Judge, log_ingest
 from bot.watch.pipeline import Limits, Pipeline
 from bot.watch.readiness import ReadinessMonitor
+from bot.watch.recording import ImpactRecorder
 from bot.watch.routing import Routing, load_channels
 
 log = logging.getLogger(__name__)
@@ -55,6 +58,7 @@ class Clients:
     watcher: QueryWatcher
     routing: Routing
     transports: Mapping[str, Transport]
+    impact: ImpactJournal  # the costs of the bugs, in the state file's own tables
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,8 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
     stack.push_async_callback(search.close)
     state = await StateStore.open(settings.state)
     stack.push_async_callback(state.close)
+    impact = await ImpactJournal.open(settings.state)
+    stack.push_async_callback(impact.close)
     trackers = TrackerClient(settings.trackers, state)
     stack.push_async_callback(trackers.close)
     store = QueryStore()
@@ -95,7 +101,7 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
         for room in routing.rooms:
             if room.transport == name:
                 await transport.join(room)
-    return Clients(search, state, trackers, store, watcher, routing, transports)
+    return Clients(search, state, trackers, store, watcher, routing, transports, impact)
 
 
 async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
@@ -111,7 +117,8 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
     stack.push_async_callback(dashboard.close)
     dashboard_url = (settings.dashboard.url or dashboard.url).rstrip("/")
     classifier = Classifier(clients.store)
-    pipeline = build_pipeline(settings, clients, classifier, monitor, dashboard_url)
+    recorder = ImpactRecorder(clients.impact)
+    pipeline = build_pipeline(settings, clients, classifier, monitor, dashboard_url, recorder)
     # On a normal stop the app closes the transports first (see process._shut_down); here for
     # a start that fails half-way.
     stack.push_async_callback(pipeline.close)
@@ -121,7 +128,7 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
         classifier=classifier,
         monitor=monitor,
         pipeline=pipeline,
-        intake=Intake(pipeline, to_failed_build),
+        intake=Intake(pipeline, to_failed_build, recorder.observe),
         refresher=refresher,
         dashboard=dashboard,
         dashboard_url=dashboard_url,
@@ -163,6 +170,7 @@ async def start_refresher(
         lambda: clients.store.queries,
         kibana=settings.search.kibana_url,
         look_up=functools.partial(described, clients.trackers),
+        impact=functools.partial(gather_impact, clients.impact),
     )
     refresher = DashboardRefresher(builder, refresh_minutes=settings.dashboard.refresh_minutes)
     await refresher.start()
@@ -181,6 +189,7 @@ def build_pipeline(
     classifier: Classifier,
     monitor: ReadinessMonitor,
     dashboard_url: str,
+    recorder: ImpactRecorder | None = None,
 ) -> Pipeline:
     """The watch pipeline: judge, route, deliver, report on the review."""
     watch = settings.watch
@@ -209,4 +218,5 @@ def build_pipeline(
             give_up_after=watch.give_up_after,
         ),
         report=reviews.report,
+        record=recorder.judged if recorder else None,
     )

@@ -30,6 +30,7 @@ from bot.state import StateStore
 from bot.trackers.client import TrackerClient
 from bot.transports.base import ImageSender, Incoming, Room, Transport
 from bot.watch.intake import keep_positions, save_positions
+from bot.watch.recording import keep_pruned
 from bot.watch.returned import watch_returned
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ async def _start_work(
     tasks.spawn("query-watch", clients.watcher.run())
     tasks.spawn("journal prune", _prune(clients.state, settings.watch.keep_days))
     tasks.spawn("source positions", keep_positions(vitals.sources, clients.state))
+    tasks.spawn("impact prune", keep_pruned(clients.impact, settings.watch.keep_days))
     closed = _bug_closed(clients.trackers)
     returned = watch_returned(
         clients.search,
@@ -135,6 +137,7 @@ def _dispatcher(settings: Settings, parts: Parts, vitals: Vitals) -> Dispatcher:
         vitals=vitals,
         dashboard_url=parts.dashboard_url,
         kibana=settings.search.kibana_url,
+        impact_journal=clients.impact,
     )
     names = (settings.irc.nick,) if settings.irc else ("recheckbot",)
     return Dispatcher(

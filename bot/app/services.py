@@ -15,7 +15,9 @@ from bot.dashboard.chart import BarRow, top_bugs_png
 from bot.dashboard.graph import graph
 from bot.dashboard.links import kibana_url
 from bot.dashboard.scheduler import DashboardRefresher
+from bot.impact_store import ImpactJournal
 from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
+from bot.intel.impact import ImpactReport, gather_impact
 from bot.intel.uncategorized import uncategorized
 from bot.queries import Query, QueryRepo
 from bot.queries.store import QueryStore
@@ -44,6 +46,7 @@ class AppServices:
         default_factory=dict
     )
     _clusters_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    impact_journal: ImpactJournal | None = None  # what the bugs cost (bot.impact_store)
 
     @property
     def uncategorized_url(self) -> str | None:
@@ -107,3 +110,8 @@ class AppServices:
 
     async def why(self, change: str, patchset: str | None) -> list[BuildWhy]:
         return await why(self.state, change, patchset)
+
+    async def impact(self, *, days: int, project: str | None) -> ImpactReport:
+        if self.impact_journal is None:
+            return ImpactReport(time.time(), (days,), days, ())
+        return await gather_impact(self.impact_journal, windows=(days,), project=project)

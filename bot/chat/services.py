@@ -13,6 +13,7 @@ from typing import Protocol
 
 from bot.bugs import Bug
 from bot.intel import ClusterReport
+from bot.intel.impact import ImpactReport
 from bot.queries import Query, QueryRepo
 from bot.search.base import SearchBackend
 from bot.state import StateStore
@@ -139,6 +140,12 @@ class Services(Protocol):
     async def why(self, change: str, patchset: str | None) -> Sequence[BuildWhy]:
         """The latest judged build(s) of a change (of that patchset), newest first: each
         failed job's bugs and the log lines they matched, from the journal."""
+        ...
+
+    async def impact(self, *, days: int, project: str | None) -> ImpactReport:
+        """The known bugs ranked by what they cost over the last ``days`` (failed builds,
+        changes, rechecks, CI time, gate failures: :mod:`bot.intel.impact`), counting only the
+        builds of projects ``project`` matches; empty when the bot keeps no journal."""
         ...
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -14,6 +15,8 @@ from bot.cli.progress import spinner
 from bot.config import Settings
 from bot.dashboard.build import write_files
 from bot.dashboard.graph import GraphData, graph, graph_json
+from bot.impact_store import ImpactJournal
+from bot.intel.impact import gather_impact
 from bot.queries import Query, load_queries
 from bot.search import open_backend
 
@@ -27,13 +30,23 @@ def graph_command(
     queue: Annotated[
         str | None, typer.Option("--queue", "-q", help="Only this build queue (e.g. gate).")
     ] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            "--state",
+            help="The bot's state file: adds each bug's impact (failed builds, rechecks, CI "
+            "time, gate failures) from its journal.",
+        ),
+    ] = None,
     *,
     common: Common,
 ) -> None:
     settings = common.settings()
     queries = repo_queries(settings)
+    if state is not None and not state.is_file():
+        raise UserError(f"{state}: no such state file (see --state)")
     with spinner(f"graphing {len(queries)} queries over {days} days"):
-        data = run_async(_graph(settings, queries, days, queue))
+        data = run_async(_graph(settings, queries, days, queue, state))
     document = graph_json(data, kibana=settings.search.kibana_url)
     emit(document, output)
 
@@ -49,13 +62,20 @@ def repo_queries(settings: Settings) -> list[Query]:
 
 
 async def _graph(
-    settings: Settings, queries: list[Query], days: int, queue: str | None
+    settings: Settings, queries: list[Query], days: int, queue: str | None, state: Path | None
 ) -> GraphData:
     backend = open_backend(settings.search)
     try:
-        return await graph(backend, queries, days=days, queue=queue)
+        data = await graph(backend, queries, days=days, queue=queue)
     finally:
         await backend.close()
+    if state is None:  # no journal at hand: ER's fields only
+        return data
+    journal = await ImpactJournal.open(state)
+    try:
+        return replace(data, impact=await gather_impact(journal, queue=queue))
+    finally:
+        await journal.close()
 
 
 def emit(document: object, output: Path | None) -> None:

@@ -18,15 +18,19 @@ import contextlib
 import json
 import logging
 import os
+import sqlite3
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bot.dashboard.graph import BugLookUp, GraphData, graph, graph_json, query_bug
+from bot.core.errors import describe
+from bot.dashboard.graph import BugLookUp, GraphData, by_impact, graph, graph_json, query_bug
 from bot.dashboard.render import render_bugs_page, render_uncategorized, static_files
+from bot.impact_store import ImpactJournalError
 from bot.intel import REPORT_TIMEOUT, clusters_json, find_clusters
+from bot.intel.impact import ImpactReport
 from bot.intel.uncategorized import uncat_json, uncategorized
 from bot.queries import Query
 from bot.search.base import SearchBackend, SearchError
@@ -47,6 +51,12 @@ DATA_FILES = (
 
 Counts = Mapping[str, int]
 QuerySource = Callable[[], Sequence[Query]]
+
+
+class ImpactSource(Protocol):
+    """The bugs' impact from the bot's journal (:func:`bot.intel.impact.gather_impact`)."""
+
+    def __call__(self, *, queue: str | None) -> Awaitable[ImpactReport]: ...
 
 
 def write_files(output_dir: Path, files: Mapping[str, bytes]) -> None:
@@ -93,6 +103,7 @@ class DashboardBuilder:
     kibana: str | None = None
     look_up: BugLookUp = query_bug
     parts: tuple[str, ...] = field(default=PARTS)
+    impact: ImpactSource | None = None  # without it the pages keep ER's order and fields
 
     async def build_part(self, part: str) -> Counts:
         """Build one part and write its files; returns what it counted."""
@@ -107,9 +118,11 @@ class DashboardBuilder:
         data = await graph(
             self.backend, self.queries(), days=self.days, queue=queue, look_up=self.look_up
         )
+        data = await self._with_impact(data, queue)
         page = "gate.html" if part == "gate" else "index.html"
         data_file = f"data/{part}.json"
-        html = render_bugs_page(data, page=page, data_file=data_file, kibana=self.kibana)
+        # The page lists the costliest bugs first; the JSON keeps ER's order for ER's readers.
+        html = render_bugs_page(by_impact(data), page=page, data_file=data_file, kibana=self.kibana)
         files = {
             **static_files(),
             data_file: _json_bytes(graph_json(data, kibana=self.kibana)),
@@ -117,6 +130,17 @@ class DashboardBuilder:
         }
         await asyncio.to_thread(write_files, self.output_dir, files)
         return graph_counts(data)
+
+    async def _with_impact(self, data: GraphData, queue: str | None) -> GraphData:
+        # The figures are an addition: without them the page still shows every bug.
+        if self.impact is None:
+            return data
+        try:
+            report = await self.impact(queue=queue)
+        except (ImpactJournalError, sqlite3.Error, OSError) as exc:
+            log.warning("dashboard without impact figures: %s", describe(exc))
+            return data
+        return replace(data, impact=report)
 
     async def _uncategorized(self) -> Counts:
         report = await uncategorized(self.backend, self.queries(), self.days, self.gate_queue)

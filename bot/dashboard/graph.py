@@ -9,6 +9,13 @@ Semantics kept from ER: hourly buckets over ``days * 24`` hours ending before th
 zero-filled; a bucket counts distinct builds; ``fails`` counts distinct failed builds over the whole
 window (current hour included); ``fails24`` sums the FAILURE buckets newer than 24 h before the
 current hour; bugs sorted by ``fails24 * 100000 + fails`` descending.
+
+Our additions leave those fields alone: per bug ``title``, ``tracker``, ``owner``, ``tags``,
+``builds`` (per status) and ``top`` (jobs, projects, queues); and, when the bot's journal is at
+hand (the served dashboard, ``recheckbot graph --state``), per bug ``impact``: ``{"1d": ...,
+"7d": ..., "10d": ..., "rank": n}``, each window with ``failed_builds``, ``changes``,
+``rechecks``, ``ci_seconds``, ``gate_failures`` and ``score`` (:mod:`bot.intel.impact`,
+docs/impact.md), plus a top-level ``impact`` naming the windows and the score's weights.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 from bot.bugs import Bug
 from bot.core.errors import describe
 from bot.dashboard.links import kibana_url
+from bot.intel.impact import Figures, ImpactReport
 from bot.queries import Query
 from bot.search.base import Response, SearchBackend
 from bot.search.stats import query_string
@@ -109,6 +117,7 @@ class GraphData:
     last_indexed_ms: int
     status: str
     bugs: tuple[BugGraph, ...]  # ER's order
+    impact: ImpactReport | None = None  # what the bugs cost, when the bot's journal is at hand
 
     @property
     def behind_ms(self) -> int:
@@ -298,16 +307,52 @@ def bug_data(query: Query, bug: Bug | None) -> dict[str, Any]:
 
 
 def graph_json(data: GraphData, *, kibana: str | None = None) -> dict[str, Any]:
-    """ER's graph JSON (field for field), plus extras: tracker, title, top jobs/projects/queues."""
-    return {
+    """ER's graph JSON (field for field, ``buglist`` in ER's order), plus extras: tracker,
+    title, top jobs/projects/queues, and with a journal each bug's ``impact`` (its figures per
+    window and its rank, :mod:`bot.intel.impact`) and what they mean (top-level ``impact``)."""
+    buglist = [bug_json(bug, data.window.days, kibana) for bug in data.bugs]
+    document = {
         "now": data.window.now_ms,
         "last_indexed": data.last_indexed_ms,
         "behind": data.behind_ms,
-        "buglist": [bug_json(bug, data.window.days, kibana) for bug in data.bugs],
+        "buglist": buglist,
         "status": data.status,
         "days": data.window.days,
         "queue": data.queue,
     }
+    if data.impact is not None:
+        document["impact"] = data.impact.describe()
+        ranks = impact_ranks(data)
+        for bug, row, rank in zip(data.bugs, buglist, ranks, strict=True):
+            row["impact"] = impact_json(data.impact, bug.query.bug.key, rank)
+    return document
+
+
+def impact_ranks(data: GraphData) -> list[int]:
+    """Each graphed bug's rank by impact (1 = costliest), in ``data.bugs``' order; empty
+    without impact figures."""
+    if data.impact is None:
+        return []
+    return data.impact.ranks([bug.query.bug.key for bug in data.bugs])
+
+
+def impact_json(report: ImpactReport, bug_key: str, rank: int) -> dict[str, Any]:
+    """``{"1d": {figures}, "7d": {...}, "10d": {...}, "rank": n}`` for one bug."""
+    found = report.get(bug_key)
+    windows = {
+        f"{days}d": (found.figures(days) if found else Figures()).to_json()
+        for days in report.windows
+    }
+    return {**windows, "rank": rank}
+
+
+def by_impact(data: GraphData) -> GraphData:
+    """``data`` with its bugs costliest first (unchanged without impact figures)."""
+    ranks = impact_ranks(data)
+    if not ranks:
+        return data
+    ordered = sorted(zip(ranks, data.bugs, strict=True), key=lambda pair: pair[0])
+    return replace(data, bugs=tuple(bug for _, bug in ordered))
 
 
 def bug_json(bug: BugGraph, days: int, kibana: str | None) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import jinja2
 
 from bot.dashboard.graph import DAY_MS, FAILURE, BugGraph, GraphData, bug_data
 from bot.dashboard.links import kibana_url
+from bot.intel.impact import figures_text
 from bot.intel.uncategorized import UncatReport
 from bot.transports.safety import http_url
 
@@ -131,6 +132,17 @@ def bug_row(bug: BugGraph, data: GraphData, kibana: str | None) -> dict[str, Any
     }
 
 
+def impact_cells(bug: BugGraph, data: GraphData, position: int) -> dict[str, Any]:
+    """The row's rank (its position: :func:`bot.dashboard.graph.by_impact` ordered the bugs)
+    and what it cost over the ranking window; nothing without impact figures."""
+    if data.impact is None:
+        return {"rank": 0, "impact": ""}
+    found = data.impact.get(bug.query.bug.key)
+    days = data.impact.rank_days
+    cost = figures_text(found.figures(days)) if found else ""
+    return {"rank": position, "impact": f"{days} d: {cost}" if cost else ""}
+
+
 #: What "Behind" means, on the page as in graph.json (``behind``, ER's definition).
 BEHIND_MEANS = (
     "Behind: from the newest indexed log line to {end}, the end of the graphed window "
@@ -188,8 +200,13 @@ def render_bugs_page(
     kibana: str | None = None,
     generated_at: datetime | None = None,
 ) -> str:
-    """``index.html`` / ``gate.html``: the known bugs with charts, sortable and filterable."""
-    rows = [bug_row(bug, data, kibana) for bug in data.bugs]
+    """``index.html`` / ``gate.html``: the known bugs with charts, sortable and filterable.
+
+    With impact figures, ``data.bugs`` comes costliest first and the page sorts by impact."""
+    rows = [
+        bug_row(bug, data, kibana) | impact_cells(bug, data, n)
+        for n, bug in enumerate(data.bugs, 1)
+    ]
     return (
         environment()
         .get_template("bugs.html")
@@ -199,6 +216,7 @@ def render_bugs_page(
             title=PAGES[page],
             data_file=data_file,
             head=header(data, generated_at),
+            ranked=data.impact is not None,
             days=data.window.days,
             queue=data.queue,
             bugs=rows,

@@ -3,8 +3,9 @@
 For sites that do not grant ``stream-events`` (it needs the *Stream Events* capability). Every
 ``poll_interval`` seconds :class:`GerritRestPoller` asks ``GET /a/changes/`` for the changes
 updated lately that a CI account commented on, with their messages, and turns each new message
-by a CI account into a stream-events-shaped ``comment-added`` event, so that
-:func:`bot.events.parse.parse_event` handles both sources alike.
+by a CI account (and each ``recheck``, for :mod:`bot.events.recheck`) into a
+stream-events-shaped ``comment-added`` event, so that :func:`bot.events.parse.parse_event`
+handles both sources alike.
 
 REST quirks this code is shaped by
 ----------------------------------
@@ -39,6 +40,7 @@ import aiohttp
 from bot.config import GerritServer
 from bot.core.retry import Backoff
 from bot.events.recent import RecentSet, event_identity
+from bot.events.recheck import recheck_word
 from bot.events.source import RawEvent, SourceBase, default_backoff, sessions
 from bot.gerrit.changes import PAGE_SIZE, changes_url, fetch_changes
 from bot.gerrit.rest import GerritError, open_session, parse_gerrit_date
@@ -74,7 +76,8 @@ def change_url(http_url: str, project: str, number: int) -> str:
 def change_events(
     change: Mapping[str, Any], *, http_url: str, ci_usernames: Collection[str], after: float
 ) -> list[dict[str, Any]]:
-    """Messages by CI accounts dated after ``after`` → stream-events ``comment-added`` dicts."""
+    """Messages by CI accounts, and ``recheck`` comments, dated after ``after`` →
+    stream-events ``comment-added`` dicts."""
     info = _change_info(change, http_url)
     messages = change.get("messages")
     if info is None or not isinstance(messages, list):
@@ -123,9 +126,12 @@ def _message_event(
     if not isinstance(message, Mapping):
         return None
     author = _account(message.get("author"))
-    if author.get("username") not in ci_usernames:
-        return None
     date, text = parse_gerrit_date(message.get("date")), message.get("message")
+    # A person's message matters only when it reruns the jobs: a recheck's cost is counted.
+    if author.get("username") not in ci_usernames and not (
+        isinstance(text, str) and recheck_word(text)
+    ):
+        return None
     patchset = message.get("_revision_number")
     if date is None or date < after or not isinstance(text, str) or not _is_int(patchset):
         return None

@@ -10,7 +10,9 @@ ER listed the failed builds no query explains; people read every log to write th
 4. :mod:`bot.intel.suggest` — per cluster, a query checked on the server: it hits the cluster's
    builds and (almost) no successful build.
 
-:mod:`bot.intel.quality` judges the existing queries (too broad, dead, slow, bug fixed).
+:mod:`bot.intel.quality` judges the existing queries (too broad, dead, slow, bug fixed);
+:mod:`bot.intel.impact` ranks the known bugs by what they cost (failed builds, rechecks, CI
+time, gate resets).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 
 from bot.events.model import FailedBuild
 from bot.events.parse import Skip
@@ -26,14 +26,19 @@ POSITION_INTERVAL = 5.0
 
 #: A raw event of any kind → the failed build it reports, or why it is skipped.
 Convert = Callable[[RawEvent, Collection[str]], FailedBuild | Skip]
+#: Sees every event with what it was converted to (the impact journal's rechecks and reports).
+Observe = Callable[[RawEvent, FailedBuild | Skip, Collection[str]], Awaitable[None]]
 
 
 class Intake:
     """Feeds ``pipeline`` from event sources through ``convert``."""
 
-    def __init__(self, pipeline: Pipeline, convert: Convert) -> None:
+    def __init__(
+        self, pipeline: Pipeline, convert: Convert, observe: Observe | None = None
+    ) -> None:
         self._pipeline = pipeline
         self._convert = convert
+        self._observe = observe
         self.received = 0  # events from all sources
         self.last_event: dict[str, float] = {}  # source name → wall time of its last event
 
@@ -43,6 +48,8 @@ class Intake:
             self.received += 1
             self.last_event[source.name] = time.time()
             result = self._convert(raw, ci_accounts)
+            if self._observe is not None:
+                await self._observe(raw, result, ci_accounts)
             if isinstance(result, Skip):
                 log.debug("%s: skipped event: %s", source.name, result.reason)
                 continue

@@ -106,11 +106,13 @@ class Pipeline:
         uncategorized_url: str | None = None,
         limits: Limits = Limits(),
         report: Report | None = None,
+        record: Report | None = None,
     ) -> None:
         self.limits = limits
         self._state = state
         self._judge = judge
         self._report = report
+        self._record = record  # journals what the verdict costs (bot.watch.recording)
         self._routing = routing
         self._uncategorized_url = uncategorized_url
         self._limit = asyncio.Semaphore(self.limits.max_concurrent)
@@ -226,6 +228,8 @@ class Pipeline:
             await self._state.finish(build.key, gave_up=f"not judged: {outcome}")
             self.given_up += 1
             return
+        if self._record is not None:
+            await self._record(build, outcome)
         missed = await self._announce(build, outcome)
         if self._report is not None:
             await self._report_safely(build, outcome)

@@ -27,7 +27,9 @@ from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus, Trans
 from bot.config import SearchSettings
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.demo.data import DemoData, generate
+from bot.impact_store import ImpactJournal
 from bot.intel import ClusterReport
+from bot.intel.impact import ImpactReport, gather_impact
 from bot.queries import Query, QueryRepo, load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
@@ -111,6 +113,7 @@ class FakeServices:
     state: StateStore
     repo: QueryRepo
     data: DemoData
+    impact_journal: ImpactJournal | None = None  # a test's hand-written impact facts
     dashboard_url: str | None = DASHBOARD
     uncategorized_url: str | None = DASHBOARD + "uncategorized.html"
     refresh_ok: bool = True
@@ -157,6 +160,11 @@ class FakeServices:
 
     async def why(self, change: str, patchset: str | None) -> list[BuildWhy]:
         return await why(self.state, change, patchset)  # the real journal's
+
+    async def impact(self, *, days: int, project: str | None) -> ImpactReport:
+        if self.impact_journal is None:
+            return ImpactReport(datetime.now(UTC).timestamp(), (days,), days, ())
+        return await gather_impact(self.impact_journal, windows=(days,), project=project)
 
 
 @pytest.fixture

@@ -25,13 +25,14 @@
     const params = new URLSearchParams();
     for (const name of fields) {
       const el = control(name);
-      if (el && el.value && !(name === "sort" && el.value === "fails24")) params.set(name, el.value);
+      if (el && el.value && !(name === "sort" && el.value === el.options[0].value)) params.set(name, el.value);
     }
     const hash = params.toString();
     history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search);
   }
 
   function compare(key) {
+    if (key === "impact") return (a, b) => Number(a.dataset.rank) - Number(b.dataset.rank);
     if (key === "id") return (a, b) => a.dataset.id.localeCompare(b.dataset.id, undefined, {numeric: true});
     const other = key === "fails" ? "fails24" : "fails";
     return (a, b) => (Number(b.dataset[key]) - Number(a.dataset[key])) ||
