@@ -135,7 +135,7 @@ def verdict(build: FailedBuild) -> Outcome:
 def test_a_verdict_becomes_facts_with_the_job_durations() -> None:
     _, build = gate_failure()
     fact, labels = judged_build(build, verdict(build))
-    assert fact.key == "opendev/903210,3/gate"
+    assert fact.key == "opendev/903210,3/gate@1702137600"
     assert [(j.name, j.seconds, j.bugs) for j in fact.jobs] == [
         ("neutron-tempest-plugin-ovn", 6491.0, ("launchpad:1716008", "jira:OSPRH-9"))
     ]

@@ -66,7 +66,7 @@ def test_gerrit_fixture_failure(index: int) -> None:
     assert build.branch == "master"
     assert build.author == "jenkins"
     assert build.change_url == f"https://review.openstack.org/{build.change}"
-    assert build.key == f"review/{change_ps}/{build.queue}"
+    assert build.key == f"review/{change_ps}/{build.queue}@{int(build.created)}"
 
 
 def test_gerrit_fixture_details_of_65361() -> None:

@@ -113,6 +113,32 @@ async def test_each_room_hears_once_across_a_crash(tmp_path: Path) -> None:
     await state.close()
 
 
+async def test_a_failure_again_after_a_recheck_is_judged_and_announced_again(
+    tmp_path: Path,
+) -> None:
+    """A ``recheck`` runs the same patchset in the same queue again; when it fails again that is
+    a new report (a later time) to judge and announce, while the same report seen twice (the
+    stream, then the events-log catch-up) stays one."""
+    judged: list[str] = []
+    outlet = FakeOutlet()
+
+    async def judge(build: FailedBuild) -> Outcome:
+        judged.append(build.key)
+        return FOUND
+
+    first, again = replace(BUILD, created=1_700_000_000), replace(BUILD, created=1_700_003_600)
+    state = await StateStore.open(tmp_path / "state.sqlite")
+    pipeline = Pipeline(state=state, judge=judge, routing=ROUTING, outlet=outlet)
+    assert await pipeline.submit(first) is True
+    assert await pipeline.submit(replace(first)) is False  # the same report, caught up later
+    assert await pipeline.submit(again) is True
+    await pipeline.drain(grace=10)
+    await pipeline.close()
+    await state.close()
+    assert judged == [first.key, again.key]
+    assert [room.id for room, _ in outlet.sent].count("#nova") == 2
+
+
 def test_outcome_of_a_verdict() -> None:
     from bot.queries import load_queries
     from bot.watch.classify import JobVerdict, Verdict

@@ -47,8 +47,14 @@ class FailedBuild:
 
     @property
     def key(self) -> str:
-        """Stable identity of this report: ``server/change,patchset/queue``."""
-        return f"{self.server}/{self.change},{self.patchset}/{self.queue or '-'}"
+        """Stable identity of this report: ``server/change,patchset/queue@created``.
+
+        The report's time is part of it: after a ``recheck`` the same patchset fails again in
+        the same queue, and that is a new failure to judge and announce. The same report seen
+        twice (a stream and the events-log catch-up) has the same time, so it stays one.
+        """
+        report = f"{self.server}/{self.change},{self.patchset}/{self.queue or '-'}"
+        return f"{report}@{int(self.created)}" if self.created > 0 else report
 
     @property
     def failed_jobs(self) -> tuple[Job, ...]:
