@@ -5,6 +5,7 @@ why each dependency is there."""
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
 import shutil
 import subprocess
@@ -75,9 +76,13 @@ def dry_run(tmp_path: Path, *args: str) -> str:
     make = require_program("make")
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, tmp_path / name)
+    # Under `make test` the parent make's flags would reach this one (and its "Entering
+    # directory" lines): a clean environment makes it the make a user types.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS")}
     proc = subprocess.run(
-        [make, "-n", "-B", *args],
+        [make, "-n", "-B", "--no-print-directory", *args],
         cwd=tmp_path,
+        env=env,
         capture_output=True,
         text=True,
         timeout=60,
