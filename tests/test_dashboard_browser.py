@@ -55,8 +55,9 @@ def drive(chromium: str, chromedriver: str, url: str, tmp: Path) -> dict[str, An
 
         seen["initial"] = visible()
         first = driver.find_element(By.CSS_SELECTOR, "li.bug")
-        seen["fail_bars"] = len(first.find_elements(By.CSS_SELECTOR, "svg.chart rect.fail"))
-        seen["chart_size"] = first.find_element(By.CSS_SELECTOR, "svg.chart").size
+        bars = first.find_elements(By.CSS_SELECTOR, ".tchart svg.plot rect.bar")
+        seen["fail_bars"] = len([bar for bar in bars if float(bar.get_attribute("height")) > 0])
+        seen["chart_size"] = first.find_element(By.CSS_SELECTOR, ".tchart svg.plot").size
         driver.save_screenshot(str(tmp / "dashboard.png"))
 
         Select(driver.find_element(By.ID, "f-job")).select_by_visible_text(job)

@@ -176,9 +176,8 @@ def _attrs(**values: object) -> str:
 
 def _el(tag: str, content: str = "", **attrs: object) -> str:
     """An element; ``content`` is markup already (escape text with :func:`_text`)."""
-    if not content:
-        return f"<{tag} {_attrs(**attrs)}/>"
-    return f"<{tag} {_attrs(**attrs)}>{content}</{tag}>"
+    opening = f"{tag} {_attrs(**attrs)}" if attrs else tag
+    return f"<{opening}>{content}</{tag}>" if content else f"<{opening}/>"
 
 
 def _text(text: object) -> str:
