@@ -1,6 +1,6 @@
 """``recheckbot graph`` looks the bugs up in their trackers when trackers are on, as the served
-dashboard does: titles and targets in ``bug_data``, ER's "Unable to get bug data" for a bug the
-tracker does not know. The tracker is the local Launchpad stand-in, served from a thread (the
+dashboard does: titles and targets in ``bug_data``, ER's private-bug wording for a bug Launchpad
+does not show. The tracker is the local Launchpad stand-in, served from a thread (the
 CLI runs its own event loop), reached through a real config file."""
 
 from __future__ import annotations

@@ -63,12 +63,12 @@ def utc_text(when: datetime | str | float | None) -> str:
         return ""
     if isinstance(when, str):
         try:
-            when = datetime.fromisoformat(when.replace("Z", "+00:00"))
+            moment = datetime.fromisoformat(when.replace("Z", "+00:00"))
         except ValueError:
             return when
-    elif not isinstance(when, datetime):
-        when = _utc(int(when))
-    aware = when if when.tzinfo else when.replace(tzinfo=UTC)
+    else:
+        moment = when if isinstance(when, datetime) else _utc(int(when))
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
     return f"{aware.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
