@@ -1,8 +1,10 @@
-"""HTML for the dashboard: jinja2 templates (autoescaped) and server-rendered SVG bar charts.
+"""HTML for the dashboard: jinja2 templates (autoescaped) with server-rendered SVG charts.
 
-Charts are drawn here, as inline SVG, rather than by a JavaScript chart library: the pages work
-without scripts, need nothing from a CDN, and their numbers are testable in Python. A small
-script (``static/dashboard.js``) only sorts and filters the rows.
+Charts are drawn as inline SVG (:mod:`bot.dashboard.svg`) rather than by a JavaScript chart
+library: the pages work without scripts, need nothing from a CDN, and their numbers are testable
+in Python. A small script (``static/dashboard.js``) sorts and filters the list's rows and, with a
+job filter, redraws each card's numbers and chart from the per-job figures the page carries.
+A bug's own page is :mod:`bot.dashboard.bugpage`.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@
     }
     const hash = params.toString();
     history.replaceState(null, "", hash ? "#" + hash : location.pathname + location.search);
+    list.dataset.hash = location.hash;
   }
 
   // What a card shows: the bug's own numbers, or one job's.
@@ -138,6 +139,7 @@
       legend.hidden = !want.job;
       document.getElementById("legend-job-name").textContent = want.job;
     }
+    list.dataset.hash = location.hash;  // the view drawn (tests wait for it)
     list.dataset.ready = "true";
   }
 
