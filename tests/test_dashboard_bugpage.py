@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -22,11 +23,14 @@ from bot.dashboard.graph import FAILURE, STEP_MS, BugGraph, GraphData, Series, W
 from bot.dashboard.links import bug_page_file, bug_page_href
 from bot.dashboard.server import DashboardServer
 from bot.events.model import FailedBuild, Job
+from bot.intel.impact import impact_report
 from bot.queries import Query
 from bot.search.lines import LogLine
 from bot.search.opensearch import OpenSearchBackend
 from bot.state.evidence import Matched, Sighting
 from tests.support.graph import QUERIES, REVIEW_HOST, index_graph_data
+from tests.support.impact import FACTS
+from tests.support.impact import NOW as IMPACT_NOW
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 WINDOW = Window(int(NOW.timestamp() * 1000))
@@ -206,3 +210,21 @@ async def test_the_server_serves_pages_at_bug_id(search: OpenSearchBackend, tmp_
                 assert "no such query" in await response.text()
     finally:
         await server.close()
+
+
+def test_impact_figures_per_window_and_nothing_yet() -> None:
+    report = impact_report(FACTS, IMPACT_NOW)  # bug A is launchpad:1001, hand-counted
+    bug = a_bug(described=None)
+    data = GraphData(WINDOW, None, WINDOW.now_ms, "green", (bug,), impact=report)
+    page = render_bug_page(bug, data, rank=2)
+    rows = re.findall(r"<tr><td>(\d+) d</td>(.*?)</tr>", page, re.DOTALL)
+    cells = {days: re.findall(r'<td class="n">([^<]*)</td>', row) for days, row in rows}
+    # 7 days: 4 failed builds, 3 changes, 2 rechecks, 3000 s of CI, 1 gate failure.
+    assert cells["7"] == ["4", "3", "2", "50 min", "1", "5.83"]
+    assert cells["1"] == ["2", "1", "2", "45 min", "0", "2.75"]
+    assert "Rank by impact: <b>2</b>" in page
+
+    other = replace(bug, query=replace(bug.query, bug=Bug("jira", "X-1", "https://j/browse/X-1")))
+    page = render_bug_page(other, replace(data, bugs=(other,)), rank=3)
+    assert "Nothing yet: no failed build the bot judged in 10 days named this bug." in page
+    assert "Rank by impact" not in page

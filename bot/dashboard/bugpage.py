@@ -82,16 +82,19 @@ def jobs_table(bug: BugGraph, window: Window) -> list[dict[str, Any]]:
 
 
 def impact_rows(report: ImpactReport | None, bug: BugGraph) -> list[dict[str, Any]]:
-    """What the bug cost per window (1, 7, 10 days); none without the bot's journal."""
-    if report is None:
+    """What the bug cost per window (1, 7, 10 days); none without the bot's journal or when
+    the journal names it on no failed build."""
+    found = report.get(bug.query.bug.key) if report else None
+    if report is None or found is None:
         return []
-    found = report.get(bug.query.bug.key)
-    rows = []
-    for days in report.windows:
-        figures = found.figures(days) if found else None
-        row = figures.to_json() if figures else {}
-        rows.append({"days": days, **row, "ci": ci_time(figures.ci_seconds) if figures else ""})
-    return rows
+    return [
+        {
+            **found.figures(days).to_json(),
+            "days": days,
+            "ci": ci_time(found.figures(days).ci_seconds),
+        }
+        for days in report.windows
+    ]
 
 
 def tracker_view(bug: BugGraph) -> dict[str, Any]:
@@ -123,6 +126,7 @@ def render_bug_page(
     page is built without the bot's journal); ``rank``: its place by impact (0: not ranked)."""
     window = data.window
     chart = bug_chart(bug, window)
+    impact = impact_rows(data.impact, bug)
     return (
         environment()
         .get_template("bug.html")
@@ -144,8 +148,10 @@ def render_bug_page(
             days=day_table(bug, window, chart.series),
             jobs=jobs_table(bug, window),
             kibana=kibana_url(kibana, bug.lucene, window.days),
-            impact=impact_rows(data.impact, bug),
-            rank=rank,
+            impact=impact,
+            impact_known=data.impact is not None,
+            impact_days=max(data.impact.windows) if data.impact else 0,
+            rank=rank if impact else 0,  # a rank among bugs that cost nothing says little
             rank_days=data.impact.rank_days if data.impact else 0,
             sightings=[sighting_json(s) for s in sightings or ()],
             journal=sightings is not None,
