@@ -217,11 +217,19 @@ def test_impact_figures_per_window_and_nothing_yet() -> None:
     bug = a_bug(described=None)
     data = GraphData(WINDOW, None, WINDOW.now_ms, "green", (bug,), impact=report)
     page = render_bug_page(bug, data, rank=2)
-    rows = re.findall(r"<tr><td>(\d+) d</td>(.*?)</tr>", page, re.DOTALL)
-    cells = {days: re.findall(r'<td class="n">([^<]*)</td>', row) for days, row in rows}
+    table = page.split('id="impact-table"')[1].split("</table>")[0]
+    rows = re.findall(r"<tr><td>([^<]+)</td>(.*?)</tr>", table, re.DOTALL)
+    cells = {name: re.findall(r'<td class="n">([^<]*)</td>', row) for name, row in rows}
+    assert re.findall(r'<th class="n">(\d+) d</th>', table) == ["1", "7", "10"]
     # 7 days: 4 failed builds, 3 changes, 2 rechecks, 3000 s of CI, 1 gate failure.
-    assert cells["7"] == ["4", "3", "2", "50 min", "1", "5.83"]
-    assert cells["1"] == ["2", "1", "2", "45 min", "0", "2.75"]
+    assert cells == {
+        "failed builds": ["2", "4", "4"],
+        "changes hit": ["1", "3", "3"],
+        "rechecks": ["2", "2", "2"],
+        "CI time": ["45 min", "50 min", "50 min"],
+        "gate failures": ["0", "1", "1"],
+        "score (CI hours)": ["2.75", "5.83", "5.83"],
+    }
     assert "Rank by impact: <b>2</b>" in page
 
     other = replace(bug, query=replace(bug.query, bug=Bug("jira", "X-1", "https://j/browse/X-1")))
