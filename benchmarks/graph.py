@@ -17,8 +17,9 @@ scans every document per query, so its raw times are reported but say nothing ab
 cluster; round trips and bytes are what carry over.
 
 Our bytes grow with the number of queries and of busy hours, ER's with the number of hits, so
-the bytes ratio grows with the hits per query: about 30x at the defaults (~50 bug lines per
-query), about 60x with ``--queries 100`` (~300); ER's production graph pulled up to 3000 whole
+the bytes ratio grows with the hits per query: about 14x at the defaults (~50 bug lines per
+query; 30x before the bug pages' additions: each query's newest failed builds and its jobs'
+failed hours, ~2.4 KB per query with hits); ER's production graph pulled up to 3000 whole
 documents per query.
 """
 

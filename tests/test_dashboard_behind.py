@@ -78,7 +78,7 @@ def test_the_page_names_its_windows() -> None:
 def test_the_last_column_ends_where_the_window_ends() -> None:
     graph = data(NOW)
     html = page(graph)
-    labels = re.findall(r"<title>24 h to ([^:]+:\d\d) UTC: (\d+) failed", html)
+    labels = re.findall(r"<title>[^<]* – ([^:]+:\d\d) UTC: (\d+) failed", html)
     assert labels[-1] == ("Nov 20 12:00", "24")
     assert graph.window.hour_ms == ms(NOW) - 10 * 60_000
     assert graph.window.buckets()[-1] == graph.window.hour_ms - STEP_MS

@@ -16,32 +16,9 @@ import pytest
 from bot.config import DashboardSettings, SearchSettings
 from bot.dashboard.server import DashboardServer
 from bot.search.opensearch import OpenSearchBackend
+from tests.support.browser import browser
 from tests.support.graph import QUERIES, build_dashboard, index_graph_data
 from tests.support.paths import require_program
-
-CHROMIUM_FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-    "--window-size=1280,1100",
-)
-
-
-def browser(chromium: str, chromedriver: str, profile: Path) -> Any:
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={profile}"):
-        options.add_argument(flag)
-    return webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
 
 
 def pick_job(buglist: list[dict[str, Any]]) -> tuple[str, list[str]]:
@@ -78,8 +55,9 @@ def drive(chromium: str, chromedriver: str, url: str, tmp: Path) -> dict[str, An
 
         seen["initial"] = visible()
         first = driver.find_element(By.CSS_SELECTOR, "li.bug")
-        seen["fail_bars"] = len(first.find_elements(By.CSS_SELECTOR, "svg.chart rect.fail"))
-        seen["chart_size"] = first.find_element(By.CSS_SELECTOR, "svg.chart").size
+        bars = first.find_elements(By.CSS_SELECTOR, ".tchart svg.plot rect.bar")
+        seen["fail_bars"] = len([bar for bar in bars if float(bar.get_attribute("height")) > 0])
+        seen["chart_size"] = first.find_element(By.CSS_SELECTOR, ".tchart svg.plot").size
         driver.save_screenshot(str(tmp / "dashboard.png"))
 
         Select(driver.find_element(By.ID, "f-job")).select_by_visible_text(job)

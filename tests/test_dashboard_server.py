@@ -65,7 +65,11 @@ async def test_pages_data_and_assets(served: tuple[str, aiohttp.ClientSession]) 
     assert "Disk quota &lt;exceeded&gt; on nodes" in index  # autoescaped title
     assert 'href="uncategorized.html"' in index
     assert 'href="https://kibana.example/app/discover#/' in index
-    assert re.search(r'<rect class="fail" x="\d+"', index)
+    assert re.search(
+        r'<rect x="[\d.]+%" y="[\d.]+" width="[\d.]+%" height="[\d.]+" fill="#c8372d" class="bar"',
+        index,
+    )
+    assert 'href="bug/1001"' in index
 
     status, text, _ = await fetch(session, url + "/data/all.json")
     data = json.loads(text)

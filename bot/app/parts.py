@@ -37,6 +37,7 @@ from bot.transports.base import Transport
 from bot.transports.registry import transports_from
 from bot.watch.classify import Classifier
 from bot.watch.delivery import TransportOutlet
+from bot.watch.evidence import bug_evidence
 from bot.watch.intake import Intake
 from bot.watch.judging import Judge, log_ingest
 from bot.watch.pipeline import Limits, Pipeline
@@ -171,6 +172,7 @@ async def start_refresher(
         kibana=settings.search.kibana_url,
         look_up=functools.partial(described, clients.trackers),
         impact=functools.partial(gather_impact, clients.impact),
+        evidence=functools.partial(bug_evidence, clients.state),
     )
     refresher = DashboardRefresher(builder, refresh_minutes=settings.dashboard.refresh_minutes)
     await refresher.start()

@@ -1,4 +1,9 @@
-"""``recheckbot graph``: ER's graph JSON (elastic-recheck-graph), from one aggregation request."""
+"""``recheckbot graph``: ER's graph JSON (elastic-recheck-graph), from one aggregation request.
+
+With trackers on (``trackers.enabled``, the default) each bug's title and status come from its
+tracker, as on the served dashboard (``bug_data.name``; ER's "Unable to get bug data" when the
+tracker does not answer); lookups are cached for the run only.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +15,17 @@ from typing import Annotated
 
 import typer
 
+from bot.bugs import Bug
 from bot.cli.app import Common, UserError, command, run_async
 from bot.cli.progress import spinner
 from bot.config import Settings
 from bot.dashboard.build import write_files
-from bot.dashboard.graph import GraphData, graph, graph_json
+from bot.dashboard.graph import BugLookUp, GraphData, graph, graph_json, query_bug
 from bot.impact_store import ImpactJournal
 from bot.intel.impact import gather_impact
 from bot.queries import Query, load_queries
 from bot.search import open_backend
+from bot.trackers.client import TrackerClient
 
 
 @command("graph", help="Write the graph JSON of the known bugs (ER's dashboard format).")
@@ -65,10 +72,13 @@ async def _graph(
     settings: Settings, queries: list[Query], days: int, queue: str | None, state: Path | None
 ) -> GraphData:
     backend = open_backend(settings.search)
+    trackers = TrackerClient(settings.trackers)  # no state file: a cache for this run
+    look_up = tracker_look_up(trackers) if settings.trackers.enabled else query_bug
     try:
-        data = await graph(backend, queries, days=days, queue=queue)
+        data = await graph(backend, queries, days=days, queue=queue, look_up=look_up)
     finally:
         await backend.close()
+        await trackers.close()
     if state is None:  # no journal at hand: ER's fields only
         return data
     journal = await ImpactJournal.open(state)
@@ -76,6 +86,15 @@ async def _graph(
         return replace(data, impact=await gather_impact(journal, queue=queue))
     finally:
         await journal.close()
+
+
+def tracker_look_up(trackers: TrackerClient) -> BugLookUp:
+    """The served dashboard's lookup: the query's bug as its tracker describes it."""
+
+    async def look_up(query: Query) -> Bug | None:
+        return await trackers.describe(replace(query.bug, title=query.title))
+
+    return look_up
 
 
 def emit(document: object, output: Path | None) -> None:

@@ -7,8 +7,13 @@ Every part is rendered in memory first, then written with temp files + ``os.repl
 Layout (ER's paths, relative, so it can be served under any prefix)::
 
     index.html  gate.html  uncategorized.html
+    bug/<query id>.html          (a page per query, served at /bug/<query id>)
     data/all.json  data/gate.json  data/uncategorized.json
     static/dashboard.css  static/dashboard.js
+
+The bug pages are written with the "all" part, from the same graph request (the queries marked
+``suppress-graph`` included, so that every announced bug has its page); pages of queries gone
+from the repository are removed after the new ones are in place.
 """
 
 from __future__ import annotations
@@ -26,14 +31,33 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from bot.core.errors import describe
-from bot.dashboard.graph import BugLookUp, GraphData, by_impact, graph, graph_json, query_bug
-from bot.dashboard.render import render_bugs_page, render_uncategorized, static_files
+from bot.dashboard.bugpage import render_bug_page
+from bot.dashboard.graph import (
+    BugGraph,
+    BugLookUp,
+    GraphData,
+    by_impact,
+    graph,
+    graph_json,
+    impact_ranks,
+    query_bug,
+)
+from bot.dashboard.links import bug_page_file
+from bot.dashboard.render import (
+    known_bugs,
+    render_bugs_page,
+    render_uncategorized,
+    static_files,
+)
 from bot.impact_store import ImpactJournalError
 from bot.intel import REPORT_TIMEOUT, clusters_json, find_clusters
 from bot.intel.impact import ImpactReport
-from bot.intel.uncategorized import uncat_json, uncategorized
+from bot.intel.uncategorized import UncatReport, uncat_json, uncategorized
 from bot.queries import Query
 from bot.search.base import SearchBackend, SearchError
+from bot.search.lines import LogLine
+from bot.state.evidence import Sighting
+from bot.watch.evidence import uncategorized_evidence
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +81,13 @@ class ImpactSource(Protocol):
     """The bugs' impact from the bot's journal (:func:`bot.intel.impact.gather_impact`)."""
 
     def __call__(self, *, queue: str | None) -> Awaitable[ImpactReport]: ...
+
+
+#: The latest failed jobs a query matched, with the lines (:func:`bot.watch.evidence.bug_evidence`
+#: on the bot's journal).
+EvidenceSource = Callable[[str], Awaitable[Sequence[Sighting]]]
+#: Bug pages' journal reads at once (each a small indexed SQLite query, in the journal's thread).
+EVIDENCE_READS = 8
 
 
 def write_files(output_dir: Path, files: Mapping[str, bytes]) -> None:
@@ -104,6 +135,7 @@ class DashboardBuilder:
     look_up: BugLookUp = query_bug
     parts: tuple[str, ...] = field(default=PARTS)
     impact: ImpactSource | None = None  # without it the pages keep ER's order and fields
+    evidence: EvidenceSource | None = None  # without it the bug pages show no matched lines
 
     async def build_part(self, part: str) -> Counts:
         """Build one part and write its files; returns what it counted."""
@@ -115,21 +147,78 @@ class DashboardBuilder:
 
     async def _bugs(self, part: str) -> Counts:
         queue = self.gate_queue if part == "gate" else None
+        pages = part == "all"  # the bug pages show every queue
         data = await graph(
-            self.backend, self.queries(), days=self.days, queue=queue, look_up=self.look_up
+            self.backend,
+            self.queries(),
+            days=self.days,
+            queue=queue,
+            look_up=self.look_up,
+            with_hidden=pages,
         )
         data = await self._with_impact(data, queue)
         page = "gate.html" if part == "gate" else "index.html"
         data_file = f"data/{part}.json"
-        # The page lists the costliest bugs first; the JSON keeps ER's order for ER's readers.
-        html = render_bugs_page(by_impact(data), page=page, data_file=data_file, kibana=self.kibana)
+        sightings = await self._sightings(data) if pages else {}
+        # Rendering a hundred pages takes a while: not on the event loop.
+        html, bug_pages = await asyncio.to_thread(
+            self._render_bugs, data, page, data_file, sightings if pages else None
+        )
         files = {
             **static_files(),
+            **bug_pages,
             data_file: _json_bytes(graph_json(data, kibana=self.kibana)),
             page: html.encode(),
         }
         await asyncio.to_thread(write_files, self.output_dir, files)
+        if pages:
+            await asyncio.to_thread(remove_stale_pages, self.output_dir, set(bug_pages))
         return graph_counts(data)
+
+    def _render_bugs(
+        self,
+        data: GraphData,
+        page: str,
+        data_file: str,
+        sightings: Mapping[str, Sequence[Sighting] | None] | None,
+    ) -> tuple[str, dict[str, bytes]]:
+        """The list page (the costliest bugs first; the JSON keeps ER's order for ER's
+        readers) and, with ``sightings``, every bug's page; blocking, use a thread."""
+        html = render_bugs_page(by_impact(data), page=page, data_file=data_file, kibana=self.kibana)
+        if sightings is None:
+            return html, {}
+        ranks = dict(zip((b.query.id for b in data.bugs), impact_ranks(data), strict=False))
+        pages = {}
+        for bug in (*data.bugs, *data.hidden):
+            if name := bug_page_file(bug.query.id):
+                text = render_bug_page(
+                    bug,
+                    data,
+                    kibana=self.kibana,
+                    sightings=sightings.get(bug.query.id),
+                    rank=ranks.get(bug.query.id, 0),
+                )
+                pages[name] = text.encode()
+        return html, pages
+
+    async def _sightings(self, data: GraphData) -> dict[str, Sequence[Sighting] | None]:
+        """What the journal says each bug's query matched; None per bug without a journal (or
+        when it cannot be read: the page is still written, without the lines)."""
+        bugs = (*data.bugs, *data.hidden)
+        if self.evidence is None:
+            return dict.fromkeys((b.query.id for b in bugs), None)
+        gate = asyncio.Semaphore(EVIDENCE_READS)
+        found = await asyncio.gather(*(self._sighting(bug, gate) for bug in bugs))
+        return dict(zip((b.query.id for b in bugs), found, strict=True))
+
+    async def _sighting(self, bug: BugGraph, gate: asyncio.Semaphore) -> Sequence[Sighting] | None:
+        assert self.evidence is not None
+        async with gate:
+            try:
+                return await self.evidence(bug.query.id)
+            except (sqlite3.Error, OSError) as exc:
+                log.warning("bug %s: page without matched lines: %s", bug.query.id, describe(exc))
+                return None
 
     async def _with_impact(self, data: GraphData, queue: str | None) -> GraphData:
         # The figures are an addition: without them the page still shows every bug.
@@ -143,13 +232,16 @@ class DashboardBuilder:
         return replace(data, impact=report)
 
     async def _uncategorized(self) -> Counts:
-        report = await uncategorized(self.backend, self.queries(), self.days, self.gate_queue)
+        queries = self.queries()
+        report = await uncategorized(self.backend, queries, self.days, self.gate_queue)
         clusters = await self._clusters()
+        evidence = await self._uncategorized_lines(report)
+        html = render_uncategorized(report, clusters, evidence=evidence, known=known_bugs(queries))
         files = {
             **static_files(),
             "data/uncategorized.json": _json_bytes(uncat_json(report)),
             "data/clusters.json": _json_bytes(clusters),
-            "uncategorized.html": render_uncategorized(report, clusters).encode(),
+            "uncategorized.html": html.encode(),
         }
         await asyncio.to_thread(write_files, self.output_dir, files)
         return {
@@ -157,6 +249,18 @@ class DashboardBuilder:
             "classified": report.classified,
             "uncategorized": report.unclassified,
         }
+
+    async def _uncategorized_lines(self, report: UncatReport) -> Mapping[str, tuple[LogLine, ...]]:
+        # The lines are a help, not the page: without them it still lists every failure.
+        builds = [build for job in report.jobs for build in job.unclassified]
+        if not builds:
+            return {}
+        try:
+            async with asyncio.timeout(REPORT_TIMEOUT):
+                return await uncategorized_evidence(self.backend, builds, days=self.days)
+        except (SearchError, TimeoutError) as exc:
+            log.warning("uncategorized page without error lines: %s", describe(exc))
+            return {}
 
     async def _clusters(self) -> list[dict[str, Any]]:
         # The clusters are a help, not the page: without them it still shows every failure.
@@ -169,6 +273,17 @@ class DashboardBuilder:
             log.warning("uncategorized page without clusters: %s", exc)
             return []
         return clusters_json(found)
+
+
+def remove_stale_pages(output_dir: Path, current: set[str]) -> None:
+    """Remove the bug pages not in ``current`` (queries gone); blocking, use a thread."""
+    folder = output_dir / "bug"
+    if not folder.is_dir():
+        return
+    for path in folder.glob("*.html"):
+        if f"bug/{path.name}" not in current:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
 
 
 def graph_counts(data: GraphData) -> Counts:

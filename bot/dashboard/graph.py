@@ -11,7 +11,9 @@ window (current hour included); ``fails24`` sums the FAILURE buckets newer than 
 current hour; bugs sorted by ``fails24 * 100000 + fails`` descending.
 
 Our additions leave those fields alone: per bug ``title``, ``tracker``, ``owner``, ``tags``,
-``builds`` (per status) and ``top`` (jobs, projects, queues); and, when the bot's journal is at
+``builds`` (per status), ``top`` (the ten jobs, projects, queues with most failed builds),
+``first_seen`` and ``last_seen`` (epoch ms in the window, or null) and ``latest`` (the newest
+failed builds: job, project, queue, change, log directory, time); and, when the bot's journal is at
 hand (the served dashboard, ``recheckbot graph --state``), per bug ``impact``: ``{"1d": ...,
 "7d": ..., "10d": ..., "rank": n}``, each window with ``failed_builds``, ``changes``,
 ``rechecks``, ``ci_seconds``, ``gate_failures`` and ``score`` (:mod:`bot.intel.impact`,
@@ -24,11 +26,21 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.bugs import Bug
 from bot.core.errors import describe
+from bot.dashboard.details import (
+    MAX_VALUES,
+    Details,
+    builds_agg,
+    hourly_agg,
+    latest_agg,
+    latest_json,
+    parse_details,
+    seen_aggs,
+)
 from bot.dashboard.links import kibana_url
 from bot.intel.impact import Figures, ImpactReport
 from bot.queries import Query
@@ -41,10 +53,8 @@ STEP_MS = 3_600_000  # one hour: ER's bucket
 DAY_MS = 24 * STEP_MS
 FAILURE = "FAILURE"
 
-#: Top values per bug (per status) for the dashboard's job / project / queue filters.
+#: Values per bug in the graph JSON's ``top`` (the page's filters see up to MAX_VALUES).
 TOP = 10
-#: Distinct-count precision: counts stay exact up to this many builds per bucket.
-PRECISION = 40000
 #: Seconds a tracker lookup may take before the bug is shown without its data.
 BUG_INFO_TIMEOUT = 30.0
 
@@ -102,6 +112,7 @@ class BugGraph:
     builds: Mapping[str, int]  # status -> distinct builds over the window
     series: tuple[Series, ...]
     top: Mapping[str, tuple[tuple[str, int], ...]]  # jobs/projects/queues -> (value, failed builds)
+    details: Details = field(default_factory=Details)  # a bug page's additions
 
     @property
     def rank(self) -> int:
@@ -118,6 +129,7 @@ class GraphData:
     status: str
     bugs: tuple[BugGraph, ...]  # ER's order
     impact: ImpactReport | None = None  # what the bugs cost, when the bot's journal is at hand
+    hidden: tuple[BugGraph, ...] = ()  # suppress-graph queries: a page each, not in the list
 
     @property
     def behind_ms(self) -> int:
@@ -136,7 +148,7 @@ def graph_lucene(query: Query, queue: str | None) -> str:
 
 
 def graph_body(
-    queries: Sequence[Query], window: Window, queue: str | None = None, top: int = TOP
+    queries: Sequence[Query], window: Window, queue: str | None = None, top: int = MAX_VALUES
 ) -> dict[str, Any]:
     """One search: the newest document, and per query its hourly distinct builds per status."""
     window_filter = {
@@ -154,33 +166,26 @@ def graph_body(
 def _bug_aggs(top: int, queue: str | None) -> dict[str, Any]:
     # Per status the distinct builds and their hours; min_doc_count 1, so a query without hits
     # costs ~100 bytes of response and one with hits only its non-empty hours (zeros are filled
-    # in when parsing). The top jobs/projects/queues count failed builds only: asked once,
-    # under a FAILURE filter, not under every status.
-    hourly = {
-        "date_histogram": {
-            "field": "@timestamp",
-            "fixed_interval": "1h",
-            "min_doc_count": 1,
-            "format": "epoch_millis",
-        },
-        "aggs": _builds(),
-    }
-    breakdowns = {
-        name: {"terms": {"field": field, "size": top}, "aggs": _builds()}
-        for name, field in BREAKDOWNS.items()
+    # in when parsing). The jobs/projects/queues count failed builds only: asked once, under a
+    # FAILURE filter, not under every status; each job with its failed hours, for the page's
+    # job filter. The newest failed builds and the first/last hit are for the bug's page.
+    breakdowns: dict[str, Any] = {
+        name: {"terms": {"field": name_field, "size": top}, "aggs": builds_agg()}
+        for name, name_field in BREAKDOWNS.items()
         if not (queue and name == "queues")  # one queue: nothing to break down
     }
+    breakdowns["jobs"]["aggs"]["hourly"] = hourly_agg()
     return {
         "status": {
             "terms": {"field": "build_status", "size": 10},
-            "aggs": {**_builds(), "hourly": hourly},
+            "aggs": {**builds_agg(), "hourly": hourly_agg()},
         },
-        "failed": {"filter": {"term": {"build_status": FAILURE}}, "aggs": breakdowns},
+        "failed": {
+            "filter": {"term": {"build_status": FAILURE}},
+            "aggs": {**breakdowns, "latest": latest_agg()},
+        },
+        **seen_aggs(),
     }
-
-
-def _builds() -> dict[str, Any]:
-    return {"builds": {"cardinality": {"field": "build_uuid", "precision_threshold": PRECISION}}}
 
 
 def parse_graph(
@@ -192,7 +197,8 @@ def parse_graph(
     status: str = "unknown",
     bugs: Mapping[str, Bug | None] | None = None,
 ) -> GraphData:
-    """Read :func:`graph_body`'s response back; bugs sorted in ER's order."""
+    """Read :func:`graph_body`'s response back; bugs sorted in ER's order, the queries marked
+    ``suppress-graph`` apart (:attr:`GraphData.hidden`)."""
     aggs = response.get("aggregations", {})
     buckets = aggs.get("bugs", {}).get("buckets", {})
     described = bugs or {}
@@ -208,7 +214,9 @@ def parse_graph(
     ]
     graphs.sort(key=lambda bug: (-bug.rank, bug.query.id))
     last = aggs.get("last_indexed", {}).get("value")
-    return GraphData(window, queue, int(last or 0), status, tuple(graphs))
+    shown = tuple(g for g in graphs if not g.query.suppress_graph)
+    hidden = tuple(g for g in graphs if g.query.suppress_graph)
+    return GraphData(window, queue, int(last or 0), status, shown, hidden=hidden)
 
 
 def parse_bug(
@@ -238,6 +246,7 @@ def parse_bug(
         builds=builds,
         series=tuple(series),
         top=top,
+        details=parse_details(bucket),
     )
 
 
@@ -258,10 +267,15 @@ async def graph(
     queue: str | None = None,
     now: int | None = None,
     look_up: BugLookUp = query_bug,
-    top: int = TOP,
+    top: int = MAX_VALUES,
+    with_hidden: bool = False,
 ) -> GraphData:
-    """The graph of every query not marked ``suppress-graph``: one search + cluster health."""
-    graphed = [q for q in queries if not q.suppress_graph]
+    """The graph of every query not marked ``suppress-graph``: one search + cluster health.
+
+    ``with_hidden``: the ``suppress-graph`` queries too, in the same search, for their pages
+    (:attr:`GraphData.hidden`); the list and the graph JSON leave them out all the same.
+    """
+    graphed = [q for q in queries if with_hidden or not q.suppress_graph]
     window = Window(now if now is not None else now_ms(), days)
     response, status, bugs = await asyncio.gather(
         backend.search(graph_body(graphed, window, queue, top)),
@@ -375,5 +389,8 @@ def bug_json(bug: BugGraph, days: int, kibana: str | None) -> dict[str, Any]:
         "owner": q.owner,
         "tags": list(q.tags),
         "builds": dict(bug.builds),
-        "top": {name: [list(row) for row in rows] for name, rows in bug.top.items()},
+        "top": {name: [list(row) for row in rows[:TOP]] for name, rows in bug.top.items()},
+        "first_seen": bug.details.first_seen_ms,
+        "last_seen": bug.details.last_seen_ms,
+        "latest": [latest_json(build) for build in bug.details.latest],
     }

@@ -1,7 +1,9 @@
 """The dashboard's web server (aiohttp): the built files, ``/healthz`` and ``/metrics``.
 
 It serves an allow-list — the files a build writes — and nothing else from the output
-directory, so a stray file there (a temp file, a backup) is never exposed. Health and metrics
+directory, so a stray file there (a temp file, a backup) is never exposed. A bug's page is
+``/bug/<query id>`` (the file ``bug/<query id>.html``, for ids that can be file names: see
+:func:`bot.dashboard.links.bug_page_file`). Health and metrics
 come from callables the app attaches once the bot is assembled (until then ``/healthz`` says it is
 starting), so this module knows nothing about the bot's insides.
 """
@@ -14,11 +16,13 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import web
 
 from bot.config import DashboardSettings
 from bot.dashboard.build import DATA_FILES, PAGE_FILES
+from bot.dashboard.links import bug_page_file
 from bot.dashboard.render import static_files
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,8 @@ class DashboardServer:
         app.router.add_get("/", self._index)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/metrics", self._metrics_page)
+        app.router.add_get("/bug/{id}", self._bug_page)
+        app.router.add_get("/bug/{id}/", self._bug_slash)
         app.router.add_get("/{path:.+}", self._file)
         return app
 
@@ -114,6 +120,21 @@ class DashboardServer:
 
     async def _file(self, request: web.Request) -> web.StreamResponse:
         return self._serve(request.match_info["path"])
+
+    async def _bug_page(self, request: web.Request) -> web.StreamResponse:
+        query_id = request.match_info["id"].removesuffix(".html")
+        name = bug_page_file(query_id)
+        if name is None or not (self.output_dir / name).is_file():
+            if not (self.output_dir / "index.html").is_file():
+                return self._serve("index.html")  # not built yet: says so
+            raise web.HTTPNotFound(
+                text=f"no page for {query_id}: no such query in the repository (any more)\n"
+            )
+        return web.FileResponse(self.output_dir / name, headers={"Cache-Control": "no-cache"})
+
+    async def _bug_slash(self, request: web.Request) -> web.StreamResponse:
+        # The page links "../static/..." from /bug/<id>: one level down, not two.
+        raise web.HTTPMovedPermanently(f"../{quote(request.match_info['id'])}")
 
     def _serve(self, name: str) -> web.StreamResponse:
         # Exact names only: no directory listing, no path tricks, nothing unlisted.

@@ -35,6 +35,7 @@ _SOURCE = [
     "@timestamp",
     "build_change",
     "build_patchset",
+    "change_url",
 ]
 
 
@@ -49,6 +50,7 @@ class UncatBuild:
     timestamp: datetime
     change: str = ""
     patchset: str = ""
+    change_url: str = ""  # the review, when the documents name it (logsender's layout)
 
 
 @dataclass(frozen=True)
@@ -172,6 +174,7 @@ def parse_build(bucket: Mapping[str, Any]) -> UncatBuild:
         timestamp=parse_time(str(source["@timestamp"])),
         change=doc_text(source, "build_change"),
         patchset=doc_text(source, "build_patchset"),
+        change_url=doc_text(source, "change_url"),
     )
 
 
@@ -246,4 +249,5 @@ def _build_json(build: UncatBuild) -> dict[str, Any]:
         "project": build.project,
         "change": build.change,
         "patchset": build.patchset,
+        "change_url": build.change_url,
     }

@@ -34,6 +34,7 @@ JOBS = ("tempest-full", "grenade", "tox-py311")
 PROJECTS = ("openstack/nova", "openstack/neutron")
 LINE_GAP = timedelta(minutes=17)
 LOG_HOST = "https://logs.example.org"
+REVIEW_HOST = "https://review.example.org"
 DEEP_FILE = "controller/logs/screen-n-cpu.txt"
 
 
@@ -143,6 +144,7 @@ def documents(builds: list[Build], schema: Schema = DEFAULT_SCHEMA) -> list[dict
                 "build_queue": b.queue,
                 "build_change": b.change,
                 "build_patchset": b.patchset,
+                "change_url": f"{REVIEW_HOST}/c/{b.project}/+/{b.change}",
                 "project": b.project,
                 "voting": "1" if b.voting else "0",
                 "log_url": b.log_dir,

@@ -1,0 +1,205 @@
+"""Acceptance: the list, a bug's page and the uncategorized page in headless Chromium, at a
+desktop width (1400 px) and a phone's (420 px).
+
+The dashboard is built by the real builder from the graph data set on osmem, with the bot's
+journal (a real state file: a judged build with the lines it matched, and the hand-counted
+impact history) and Kibana links, then served by the dashboard server. On every page and width:
+no horizontal overflow, every link resolves (local ones answer 200, outside ones are well-formed
+https), and a screenshot is kept: under ``$RECHECKBOT_ARTEFACTS``, else ``artefacts/`` at the
+repository root with ``CI=true``, else the test's own folder (the path is printed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+from bot.config import DashboardSettings, SearchSettings
+from bot.dashboard.build import DashboardBuilder
+from bot.dashboard.server import DashboardServer
+from bot.impact_store import ImpactJournal
+from bot.intel.impact import gather_impact
+from bot.search.lines import LogLine
+from bot.search.opensearch import OpenSearchBackend
+from bot.state import StateStore
+from bot.state.evidence import Matched
+from bot.watch.evidence import bug_evidence
+from tests.support.browser import browser
+from tests.support.builds import failed_build
+from tests.support.graph import QUERIES, index_graph_data
+from tests.support.impact import FACTS, NOW, journal_facts, shifted
+from tests.support.paths import ROOT, require_program
+
+WIDTHS = (1400, 420)
+PAGES = {"list": "/", "bug": "/bug/1001", "uncategorized": "/uncategorized.html"}
+MATCHED_LINE = "ERROR: disk quota exceeded on node <controller>"
+
+
+def artefacts(tmp_path: Path) -> Path:
+    """Where the screenshots go (see the module docstring)."""
+    if folder := os.environ.get("RECHECKBOT_ARTEFACTS"):
+        path = Path(folder)
+    elif os.environ.get("CI") == "true":
+        path = ROOT / "artefacts"
+    else:
+        path = tmp_path / "artefacts"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+async def journal(folder: Path) -> tuple[StateStore, ImpactJournal]:
+    """A state file with one judged build whose grenade job matched query 1001 on a line, and
+    the impact history of tests/support/impact.py moved up to now."""
+    path = folder / "state.sqlite"
+    state = await StateStore.open(path)
+    build = failed_build(
+        "grenade",
+        change="900123",
+        patchset="4",
+        change_url="https://review.example.org/c/openstack/nova/+/900123",
+        created=time.time() - 600,
+    )
+    await state.add_build(build)
+    line = LogLine(MATCHED_LINE, "job-output.txt", "https://logs.example.org/x/job-output.txt")
+    verdict = {"jobs": [{"name": "grenade", "bugs": [], "url": None}], "not_ready": []}
+    await state.save_verdict(build.key, verdict, {"grenade": [Matched("1001", "1001", (line,))]})
+    impact = await ImpactJournal.open(path)
+    await journal_facts(impact, shifted(FACTS, time.time() - NOW))
+    return state, impact
+
+
+def page_facts(driver: Any) -> dict[str, Any]:
+    """What the page shows: its width against the window's, its links, its chart's labels."""
+    return driver.execute_script(
+        """
+        const doc = document.documentElement;
+        const texts = (sel) => Array.from(document.querySelectorAll(sel), (e) => e.textContent);
+        return {
+          scroll: doc.scrollWidth, inner: window.innerWidth,
+          links: Array.from(document.querySelectorAll("a[href]"), (a) => a.getAttribute("href")),
+          xLabels: texts(".tchart svg.plot text.tick-label"),
+          yLabels: texts(".tchart svg.y-axis text.tick-label"),
+          legend: texts("ul.chart-legend li"),
+          fills: Array.from(new Set(Array.from(
+            document.querySelectorAll("#chart svg.plot rect.bar"), (r) => r.getAttribute("fill")))),
+          wide: Array.from(document.querySelectorAll("body *"))
+            .filter((e) => e.getBoundingClientRect().right > window.innerWidth + 1)
+            .slice(0, 5).map((e) => e.tagName + "." + e.className),
+        };
+        """
+    )
+
+
+def drive(chromium: str, chromedriver: str, url: str, tmp: Path, shots: Path) -> dict[str, Any]:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = browser(chromium, chromedriver, tmp / "profile")
+    seen: dict[str, Any] = {}
+    try:
+        for width in WIDTHS:
+            driver.set_window_size(width, 1000)
+            for name, path in PAGES.items():
+                driver.get(url + path)
+                WebDriverWait(driver, 10).until(
+                    lambda d: d.execute_script("return document.readyState") == "complete"
+                )
+                if name == "list":
+                    WebDriverWait(driver, 10).until(
+                        lambda d: d.find_element(By.ID, "bugs").get_attribute("data-ready")
+                    )
+                facts = page_facts(driver)
+                facts["url"] = driver.current_url
+                shot = shots / f"dashboard-{name}-{width}.png"
+                full = driver.execute_script("return document.documentElement.scrollHeight")
+                driver.set_window_size(width, min(max(1000, full + 140), 6000))
+                driver.save_screenshot(str(shot))
+                driver.set_window_size(width, 1000)
+                facts["shot"] = shot
+                seen[f"{name}@{width}"] = facts
+    finally:
+        driver.quit()
+    return seen
+
+
+def status_of(url: str) -> int:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return int(response.status)
+
+
+async def test_pages_in_chromium_at_two_widths(
+    search_settings: SearchSettings, tmp_path: Path
+) -> None:
+    chromium = require_program("chromium")
+    chromedriver = require_program("chromedriver")
+    pytest.importorskip("selenium")
+    state, impact = await journal(tmp_path)
+    backend = OpenSearchBackend(search_settings)
+    try:
+        await index_graph_data(backend)
+        builder = DashboardBuilder(
+            tmp_path / "site",
+            backend,
+            lambda: QUERIES,
+            kibana="https://kibana.example",
+            impact=functools.partial(gather_impact, impact),
+            evidence=functools.partial(bug_evidence, state),
+        )
+        for part in builder.parts:
+            await builder.build_part(part)
+    finally:
+        await backend.close()
+        await state.close()
+        await impact.close()
+    server = DashboardServer(DashboardSettings(port=0), tmp_path / "site")
+    await server.start()
+    shots = artefacts(tmp_path)
+    try:
+        seen = await asyncio.to_thread(drive, chromium, chromedriver, server.url, tmp_path, shots)
+        local = sorted(
+            {
+                urljoin(facts["url"], href).split("#")[0]
+                for facts in seen.values()
+                for href in facts["links"]
+                if not href.startswith("https://")
+            }
+        )
+        statuses = {link: await asyncio.to_thread(status_of, link) for link in local}
+    finally:
+        await server.close()
+
+    print("screenshots:", *sorted(str(f["shot"]) for f in seen.values()))
+    for key, facts in seen.items():
+        assert facts["scroll"] <= facts["inner"], (key, facts["scroll"], facts["wide"])
+        assert facts["links"], key
+        for href in facts["links"]:
+            if href.startswith("https://"):
+                parts = urlsplit(href)
+                assert parts.netloc, (key, href)
+                assert " " not in href, (key, href)
+            else:
+                assert not urlsplit(href).scheme, (key, href)  # no http:, javascript:, data:
+        assert facts["shot"].stat().st_size > 10_000, key
+    assert statuses
+    assert set(statuses.values()) == {200}, statuses
+    assert any(link.endswith("/bug/1001") for link in statuses)
+
+    for width in WIDTHS:
+        bug = seen[f"bug@{width}"]
+        # Dated x labels ("Nov 12"), a y scale from 0, and two results or more in the legend.
+        assert any(label[:3].isalpha() and label[-2:].isdigit() for label in bug["xLabels"])
+        assert bug["yLabels"][0] == "0"
+        assert int(bug["yLabels"][-1]) > 0
+        assert {"FAILURE", "SUCCESS"} <= {item.split()[0] for item in bug["legend"]}
+        assert len(bug["fills"]) >= 2  # two series drawn
+        cards = seen[f"list@{width}"]
+        assert any(label[:3].isalpha() for label in cards["xLabels"])
+    assert "bug/1001" in seen["list@1400"]["links"]  # the cards link their pages
