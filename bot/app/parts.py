@@ -211,6 +211,7 @@ def build_pipeline(
         routing=clients.routing,
         outlet=TransportOutlet(clients.transports),
         uncategorized_url=watch.uncategorized_url or f"{dashboard_url}/uncategorized.html",
+        dashboard_url=dashboard_url,
         limits=Limits(
             max_concurrent=watch.max_concurrent,
             max_active=watch.max_active,
