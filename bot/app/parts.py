@@ -24,6 +24,7 @@ from bot.events.source import EventSource
 from bot.events.sources import sources_from
 from bot.gerrit.ssh import check_keys
 from bot.impact_store import ImpactJournal
+from bot.intel.digest import DigestFacts, gather_digest
 from bot.intel.impact import gather_impact
 from bot.queries import Query, load_queries
 from bot.queries.reload import QueryWatcher
@@ -37,8 +38,10 @@ from bot.transports.base import Transport
 from bot.transports.registry import transports_from
 from bot.watch.classify import Classifier
 from bot.watch.delivery import TransportOutlet
+from bot.watch.digest import Digester, digest_rooms
 from bot.watch.intake import Intake
 from bot.watch.judging import Judge, log_ingest
+from bot.watch.messages import bug_page_url
 from bot.watch.pipeline import Limits, Pipeline
 from bot.watch.readiness import ReadinessMonitor
 from bot.watch.recording import ImpactRecorder
@@ -220,4 +223,40 @@ def build_pipeline(
         ),
         report=reviews.report,
         record=recorder.judged if recorder else None,
+    )
+
+
+def build_digester(settings: Settings, parts: Parts) -> Digester | None:
+    """The weekly digest's sender, when the settings ask for one and a channel takes it."""
+    if not settings.digest.enabled:
+        return None
+    clients = parts.clients
+    rooms = digest_rooms(clients.routing, settings.digest.rooms)
+    if not rooms:
+        log.warning("digest: no channel takes it (digest: true in the channels file, or rooms)")
+        return None
+
+    async def gather(now: float) -> DigestFacts:
+        return await gather_digest(
+            clients.impact,
+            clients.search,
+            clients.store.queries,
+            days=settings.digest.days,
+            history_days=settings.digest.history_days,
+            queue=settings.chat.uncat_queue,
+            now=now,
+        )
+
+    def page_of(bug_id: str) -> str | None:
+        query = clients.store.repo().get(bug_id)
+        return bug_page_url(parts.dashboard_url, query.id) if query else None
+
+    return Digester(
+        settings.digest,
+        rooms,
+        state=clients.state,
+        gather=gather,
+        deliver=parts.pipeline.rooms.deliver,
+        dashboard=parts.dashboard_url,
+        page_of=page_of,
     )
