@@ -210,11 +210,15 @@ def _stopped(stopped: Sequence[Stopped], days: int, now: float, page_of: PageOf)
     when = datetime.fromtimestamp(now, UTC)
     for n, query in enumerate(stopped[:STOPPED_SHOWN]):
         line.say(", " if n else "").link(f"bug {query.query_id}", page_of(query.query_id))
-        last = f", last {(when - query.last_seen).days} d ago" if query.last_seen else ""
+        last = f", last {_days(when - query.last_seen)} d ago" if query.last_seen else ""
         line.say(f" ({query.hits_before} hits{last})")
     if len(stopped) > STOPPED_SHOWN:
         line.say(f" and {len(stopped) - STOPPED_SHOWN} more")
     return line
+
+
+def _days(span: timedelta) -> int:
+    return round(span.total_seconds() / 86_400)
 
 
 # --- sending --------------------------------------------------------------------------------
