@@ -106,22 +106,32 @@ async def demo_environment(
         queries = load_queries(settings.queries).queries
         bugs = demo_bugs(queries, fixed=stopped_query(queries))
         tracker = await DemoTracker.start(bugs)
-        documents, data, replayed, now = await _seed(search, queries, schema)
-        events_path = workdir / "events.jsonl"
-        events = replay_events(replayed, now)
-        events_path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
         titles = {bug.id: bug.title for bug in bugs.values()}
-        state = workdir / "state.sqlite"
-        judged = await journal_history(state, data, replayed, queries, now, titles)
-        log.info("demo: %d older failed builds journaled as judged", judged)
-        yield DemoEnvironment(
-            _demo_settings(settings, search, tracker, workdir), events_path, documents
-        )
+        documents, events = await _prepare(search, queries, titles, workdir, schema)
+        yield DemoEnvironment(_demo_settings(settings, search, tracker, workdir), events, documents)
     finally:
         if tracker is not None:
             await tracker.close()
         await search.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _prepare(
+    search: EmbeddedSearch,
+    queries: tuple[Query, ...],
+    titles: dict[str, str],
+    workdir: Path,
+    schema: Schema,
+) -> tuple[int, Path]:
+    """Seed the logs, write the events to replay, journal the history: how many documents, and
+    the events' file."""
+    documents, data, replayed, now = await _seed(search, queries, schema)
+    events = workdir / "events.jsonl"
+    lines = "".join(json.dumps(e) + "\n" for e in replay_events(replayed, now))
+    events.write_text(lines, encoding="utf-8")
+    judged = await journal_history(workdir / "state.sqlite", data, replayed, queries, now, titles)
+    log.info("demo: %d older failed builds journaled as judged", judged)
+    return documents, events
 
 
 def _demo_settings(
@@ -144,8 +154,9 @@ def _demo_settings(
 
 
 def replay_events(replayed: list[DemoBuildset], now: datetime) -> list[dict[str, object]]:
-    """The Gerrit events replayed, in order: each failure's report, "just posted", and after
-    every :data:`RECHECKED_EVERY`-th known-bug failure a developer's recheck of it."""
+    """The Gerrit events replayed, in order: each failure's report, "just posted", and a
+    developer's recheck right after one in :data:`RECHECKED_EVERY` of the known-bug failures
+    (the first, and every other after it)."""
     events: list[dict[str, object]] = []
     rechecked = 0
     for buildset in replayed:
