@@ -233,7 +233,9 @@ def build_digester(settings: Settings, parts: Parts) -> Digester | None:
     clients = parts.clients
     rooms = digest_rooms(clients.routing, settings.digest.rooms)
     if not rooms:
-        log.warning("digest: no channel takes it (digest: true in the channels file, or rooms)")
+        # Loud only when a schedule asked for it: the demo turns on_start on for any channels.
+        level = logging.WARNING if settings.digest.schedule else logging.INFO
+        log.log(level, "digest: no channel takes it (digest: true in the channels file, or rooms)")
         return None
 
     async def gather(now: float) -> DigestFacts:
