@@ -9,6 +9,7 @@ from bot.chat.reply import Part, bold, link, quoted, rich
 from bot.queries import Query
 from bot.search.stats import QueryReport
 from bot.transports.base import Text
+from bot.watch.messages import bug_page_url
 from commands.query import bounded_report
 
 SPARKS = "▁▂▃▄▅▆▇█"
@@ -34,13 +35,21 @@ async def bug(ctx: Context) -> Text:
         raise Rejected(f"no known query for {what} {quoted(text, 30)}")
     info = await ctx.services.bug_info(query) if query.bug.tracked else None
     report, partial = await bounded_report(ctx, query.effective, days, user_text=False)
-    return format_bug(query, info, report, days, partial=partial)
+    page = bug_page_url(ctx.services.dashboard_url, query.id)
+    return format_bug(query, info, report, days, partial=partial, page=page)
 
 
 def format_bug(
-    query: Query, info: Bug | None, report: QueryReport, days: int, *, partial: bool = False
+    query: Query,
+    info: Bug | None,
+    report: QueryReport,
+    days: int,
+    *,
+    partial: bool = False,
+    page: str | None = None,
 ) -> Text:
-    """Three lines: the bug, its query, its hits per day (pure)."""
+    """Three lines: the bug (its tracker and its dashboard page), its query, its hits per day
+    (pure)."""
     title = (info.title if info else None) or query.title
     head: list[Part] = [bold(f"bug {query.bug.id}")]
     if title:
@@ -49,6 +58,8 @@ def format_bug(
         head.append(f" [{info.status}]")
     if query.bug.tracked:
         head += [" · ", link("tracker", query.bug.url)]
+    if page:
+        head += [" · ", link("bug page", page)]
     shown = " ".join(query.lucene.split())
     if len(shown) > QUERY_SHOWN:
         shown = shown[:QUERY_SHOWN] + "…"

@@ -25,6 +25,7 @@ from bot.queries import Query
 from bot.queries.lucene import lucene_problems, parse_lucene, walk
 from bot.search.stats import QueryReport, parse_report, report_body
 from bot.transports.base import Text
+from bot.watch.messages import bug_page_url
 
 #: ER's rule of thumb: a query whose hits fall on passing builds > ~10 % of the time is too broad.
 BROAD = 0.9
@@ -44,15 +45,17 @@ async def query(ctx: Context) -> Text:
     if not text:
         raise Rejected(ctx.usage())
     known = find_known(ctx, text)
+    page = None
     if known is not None:
         report, partial = await bounded_report(ctx, known.effective, days, user_text=False)
         label, lucene = f"bug {known.bug.id}", known.effective
+        page = bug_page_url(ctx.services.dashboard_url, known.id)
     else:
         lucene = check_user_lucene(ctx, text)
         report, partial = await bounded_report(ctx, lucene, days, user_text=True)
         label = "your query"
     kibana = ctx.services.kibana_url(lucene, days)
-    return format_report(label, report, days, kibana=kibana, partial=partial)
+    return format_report(label, report, days, kibana=kibana, partial=partial, page=page)
 
 
 def find_known(ctx: Context, text: str) -> Query | None:
@@ -167,9 +170,15 @@ def _clause(lucene: str, *, user_text: bool) -> dict[str, Any]:
 
 
 def format_report(
-    label: str, report: QueryReport, days: int, *, kibana: str | None, partial: bool
+    label: str,
+    report: QueryReport,
+    days: int,
+    *,
+    kibana: str | None,
+    partial: bool,
+    page: str | None = None,
 ) -> Text:
-    """Two lines: the counts, then the top jobs and a link."""
+    """Two lines: the counts, then the top jobs and the links (Kibana, a known bug's page)."""
     head: list[Part] = [bold(label), f" over {days} d: "]
     if not report.hits:
         head.append("no hits")
@@ -187,6 +196,7 @@ def format_report(
     jobs = report.breakdown.get("build_name", ())
     if jobs:
         tail.append("top jobs: " + ", ".join(f"{name} ({n})" for name, n in jobs))
-    if kibana:
-        tail += [" · " if tail else "", link("Kibana", kibana)]
+    for name, url in (("Kibana", kibana), ("bug page", page)):
+        if url:
+            tail += [" · " if tail else "", link(name, url)]
     return rich(head, tail) if tail else rich(head)

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from bot.chat.command import Context, Rejected, command
 from bot.chat.options import days_option, split_options
 from bot.chat.reply import Part, bold, link, quoted, rich
-from bot.intel.impact import GATE_RESET_HOURS, RECHECK_HOURS, ImpactReport, figures_text
+from bot.intel.impact import (
+    GATE_RESET_HOURS,
+    RECHECK_HOURS,
+    BugImpact,
+    ImpactReport,
+    figures_text,
+)
+from bot.queries import QueryRepo
 from bot.transports.base import Text
+from bot.watch.messages import bug_page_url
 
 SHOWN = 5
 TITLE_SHOWN = 40
@@ -26,15 +36,37 @@ async def top(ctx: Context) -> Text:
         raise Rejected(f"one project name or glob, not {quoted(text, 30)} ({ctx.usage()})")
     project = text or None
     report = await ctx.services.impact(days=days, project=project)
-    return format_top(report, days, project, ctx.services.dashboard_url)
+    dashboard = ctx.services.dashboard_url
+    pages = bug_pages(costliest(report, days), ctx.services.queries(), dashboard)
+    return format_top(report, days, project, dashboard, pages)
+
+
+def costliest(report: ImpactReport, days: int) -> list[BugImpact]:
+    """The bugs ``!top`` lists: the first :data:`SHOWN` that failed a build in ``days``."""
+    return [bug for bug in report.bugs if bug.figures(days).failed_builds][:SHOWN]
+
+
+def bug_pages(bugs: Sequence[BugImpact], repo: QueryRepo, dashboard: str | None) -> dict[str, str]:
+    """Bug key → the dashboard page of its query, for the bugs the repo still has a query for."""
+    pages: dict[str, str] = {}
+    for bug in bugs:
+        query = repo.get(bug.bug.id)
+        if query is not None and (page := bug_page_url(dashboard, query.id)):
+            pages[bug.bug.key] = page
+    return pages
 
 
 def format_top(
-    report: ImpactReport, days: int, project: str | None, dashboard: str | None = None
+    report: ImpactReport,
+    days: int,
+    project: str | None,
+    dashboard: str | None = None,
+    pages: Mapping[str, str] | None = None,
 ) -> Text:
-    """A head line, then one line per bug, costliest first (pure)."""
+    """A head line, then one line per bug, costliest first, with its tracker and its dashboard
+    page (``pages``: bug key → URL) (pure)."""
     where = f" in {project}" if project else ""
-    costly = [bug for bug in report.bugs if bug.figures(days).failed_builds][:SHOWN]
+    costly = costliest(report, days)
     if not costly:
         return rich([f"no known bug failed a build the bot judged in the last {days} d{where}"])
     head: list[Part] = [
@@ -54,5 +86,7 @@ def format_top(
         line.append(f": {figures_text(bug.figures(days))}")
         if label.url:
             line += [" · ", link("tracker", label.url)]
+        if page := (pages or {}).get(label.key):
+            line += [" · ", link("bug page", page)]
         lines.append(line)
     return rich(*lines)

@@ -12,10 +12,11 @@ from datetime import UTC, datetime
 
 from bot.chat.command import Context, Rejected, command
 from bot.chat.options import split_options
-from bot.chat.reply import Part, ago, bold, rich
+from bot.chat.reply import Part, ago, bold, link, rich
 from bot.search.lines import clean
 from bot.transports.base import Text
 from bot.watch.evidence import BuildWhy, JobWhy
+from bot.watch.messages import bug_page_url, page_id
 
 #: Lines of a reply in a room (a line per build, a line per job); more in private or apart.
 CHANNEL_LINES = 4
@@ -41,12 +42,14 @@ async def why(ctx: Context) -> Text | None:
         raise Rejected(ctx.usage())
     change, patchset = found
     builds = await ctx.services.why(change, patchset)
-    now = datetime.now(UTC)
+    now, dashboard = datetime.now(UTC), ctx.services.dashboard_url
     if not ctx.private and "all" not in options:
         asked = f"{change},{patchset}" if patchset else change
         more = f"{ctx.settings.prefix}why {asked} --all (sent to you apart)"
-        return format_why(change, patchset, builds, limit=CHANNEL_LINES, now=now, more=more)
-    full = format_why(change, patchset, builds, limit=PRIVATE_LINES, now=now)
+        return format_why(
+            change, patchset, builds, limit=CHANNEL_LINES, now=now, more=more, dashboard=dashboard
+        )
+    full = format_why(change, patchset, builds, limit=PRIVATE_LINES, now=now, dashboard=dashboard)
     if ctx.private:
         return full
     await ctx.whisper(full)
@@ -71,9 +74,11 @@ def format_why(
     limit: int,
     now: datetime,
     more: str | None = None,
+    dashboard: str | None = None,
 ) -> Text:
     """A line per build and one per failed job, at most ``limit`` lines; the last one, when
-    jobs are left out, says how many and ``more`` (how to see them) (pure)."""
+    jobs are left out, says how many and ``more`` (how to see them); a job's line links its
+    first bug's page on ``dashboard`` (pure)."""
     if not builds:
         asked = f"{change},{patchset}" if patchset else change
         return rich([f"no judged build of change {asked} in my journal"])
@@ -86,7 +91,7 @@ def format_why(
         lines.append(_build_line(build, now))
         room = limit - len(lines)
         shown = build.jobs if len(build.jobs) <= room else build.jobs[: room - 1]
-        lines += [_job_line(job) for job in shown]
+        lines += [_job_line(job, dashboard) for job in shown]
         jobs_left += len(build.jobs) - len(shown)
     if jobs_left:
         lines.append([f"… and {jobs_left} more failed job(s)" + (f": {more}" if more else "")])
@@ -104,15 +109,17 @@ def _build_line(build: BuildWhy, now: datetime) -> list[Part]:
     ]
 
 
-def _job_line(job: JobWhy) -> list[Part]:
+def _job_line(job: JobWhy, dashboard: str | None = None) -> list[Part]:
     if job.state == "not-ready":
         return [f"{job.name}: its logs were not searchable in time"]
     if not job.bugs:
         return [f"{job.name}: no known bug (unrecognized)"]
     ids = ", ".join(bug.id for bug in job.bugs)
     said = f"{job.name} matched bug{'s' if len(job.bugs) > 1 else ''} {ids}"
+    page = bug_page_url(dashboard, page_id(job.evidence, job.bugs[0]))
+    linked: list[Part] = [" · ", link("bug page", page)] if page else []
     shown = next((m.lines[0] for m in job.evidence if m.lines), None)
     if shown is None:
-        return [f"{said} (no log line kept)"]
+        return [f"{said} (no log line kept)", *linked]
     where = f" in {shown.file.rsplit('/', 1)[-1]}" if shown.file else ""
-    return [f"{said} on: `{clean(shown.message, SHOWN_CHARS)}`{where}"]
+    return [f"{said} on: `{clean(shown.message, SHOWN_CHARS)}`{where}", *linked]

@@ -164,7 +164,7 @@ async def test_bug(chat: ChatHarness) -> None:
     head, query, days = reply.splitlines()
     assert head == (
         "bug 1400905: Hash Sum mismatch in apt [Confirmed] · "
-        "https://bugs.launchpad.net/bugs/1400905"
+        "https://bugs.launchpad.net/bugs/1400905 · https://dash.example.org/bug/1400905"
     )
     assert query == 'query: message:"Hash Sum mismatch" AND tags:console'
     counts, per = days.split("; ")

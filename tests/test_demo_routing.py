@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.demo.data import DemoBuildset, DemoData, generate, gerrit_event, known
+from bot.demo.data import DemoBuildset, DemoData, demo_dataset, generate, gerrit_event, known
 from bot.demo.mode import REPLAYED
 from bot.events.model import FailedBuild
 from bot.events.parse import parse_event
@@ -24,8 +24,8 @@ EXAMPLE = load_channels(ROOT / "channels.yaml")
 
 
 def demo_data(seed: int = 1) -> DemoData:
-    # What `run --demo` makes: the example query repo, the default seed.
-    return generate(load_queries(ROOT / "queries").queries, seed=seed)
+    # What `run --demo` makes: the example query repo, the default seed, the demo's extras.
+    return demo_dataset(load_queries(ROOT / "queries").queries, seed=seed)
 
 
 def subject(buildset: DemoBuildset) -> Subject:

@@ -100,11 +100,22 @@ def test_demo_announces_answers_serves_and_stops(start_demo: Callable[..., Demo]
         r".*bugs/\d+"
     )
     assert "https://bugs.launchpad.net/bugs/" in found.string
+    # Titles from the demo's tracker stand-in.
+    lines.wait_for(r'^\[demo\] .* because of: .*bugs/\d+ "[^"]+"')
+    # The weekly digest, once at start: the judged history's costs, rechecks among them.
+    lines.wait_for(r"^\[demo\] weekly digest for demo: the 7 days to ")
+    lines.wait_for(r"^\[demo\] 1\. bug \d+ \(.+\): \d+ failed builds?, .*, [1-9]\d* rechecks?, ")
+    lines.wait_for(r"^\[demo\] new uncategorized failures: c-[0-9a-f]+ \(")
+    lines.wait_for(r"^\[demo\] stopped hitting \(no hit in 7 d, hits before\): bug \d+ \(")
 
     assert proc.stdin is not None
-    proc.stdin.write("!status\n")
+    proc.stdin.write("!status\n!top\n!query 1541364\n")
     proc.stdin.flush()
     lines.wait_for(r"^\[console\] up \d+ s · search: (green|yellow)")
+    lines.wait_for(r"^\[console\] 1\. bug \d+ .*, [1-9]\d* rechecks?, \d+ .*CI, .*/bug/\d+$")
+    # Passing builds hit by the query: no longer 100 % failures.
+    rate = lines.wait_for(r"^\[console\] bug 1541364 over 7 d: .* failed \((\d+)%\)")
+    assert int(rate.group(1)) < 100
 
     with urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
         health = json.load(response)

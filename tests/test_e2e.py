@@ -91,10 +91,13 @@ async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered
     for buildset in (known, unknown, storage):
         await run.publish(buildset)
 
+    assert app.parts is not None
+    pages = f"{app.parts.dashboard_url}/bug/"
     (said,) = await notices_in(bob, nova, 1)
     assert strip_formatting(said) == (
         f"openstack/nova change: https://review.example.org/c/openstack/nova/+/{known.change} "
         f"failed in the gate queue because of: tempest-full-py3: {LP}1541364"
+        f" (bug page: {pages}1541364)"
     )
     (negative,) = await notices_in(bob, qa, 1)
     assert strip_formatting(negative).startswith(
@@ -106,6 +109,8 @@ async def test_failed_builds_reach_exactly_their_rooms_and_commands_are_answered
     by_room = dict(only_notices(seen))
     assert by_room[nova_room].body.startswith("openstack/nova change: ")
     assert f'<a href="{LP}1541364">bug 1541364</a>' in by_room[nova_room].formatted_body
+    assert f'<a href="{pages}1541364">bug page</a>' in by_room[nova_room].formatted_body
+    assert f'<a href="{pages}{STORAGE_BUG}">bug page</a>' in by_room[storage_room].formatted_body
     assert by_room[storage_room].body.startswith("openstack/cinder change: ")
     assert STORAGE_BUG in by_room[storage_room].body
     assert "iSCSI target vanishes under load" in by_room[storage_room].body

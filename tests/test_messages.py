@@ -10,14 +10,18 @@ import pytest
 
 from bot.bugs import jira, launchpad
 from bot.events.model import FailedBuild, Job
+from bot.state.evidence import Matched
 from bot.transports.ircformat import BOLD, strip_formatting
 from bot.watch.messages import (
     MAX_JOBS,
+    SHORT_LINE,
+    bug_page_url,
     clean,
     format_bug_list,
     format_found,
     format_not_ready,
     format_unrecognized,
+    page_id,
 )
 from bot.watch.outcome import JobResult
 
@@ -229,3 +233,54 @@ def test_clean_keeps_ordinary_text() -> None:
         "tempest-full-py3 (ünïcode, 日本語, emoji 🙂)"
     )
     assert clean("a\tb\r\nc") == "a b  c"
+
+
+# --- the bugs' dashboard pages -----------------------------------------------------------
+
+DASH = "https://dash.example.org"
+
+
+def test_each_bug_links_its_page_in_html_and_once_at_the_end_of_a_short_line() -> None:
+    text = format_found(KEYSTONE, [JobResult("a-job", (LP,))], dashboard_url=DASH + "/")
+    page = f"{DASH}/bug/123456"
+    assert text.plain.endswith(f"a-job: https://bugs.launchpad.net/bugs/123456 (bug page: {page})")
+    assert text.irc is not None
+    assert strip_formatting(text.irc) == text.plain
+    assert text.html is not None
+    assert (
+        '<a href="https://bugs.launchpad.net/bugs/123456">bug 123456</a>'
+        f' · <a href="{page}">bug page</a>'
+    ) in text.html
+
+
+def test_the_page_is_the_matching_querys_and_each_bug_has_one() -> None:
+    ticket = jira("OSPRH-7", "https://issues.example.org/browse/OSPRH-7")
+    matched = (Matched("osprh-7-timeouts", "OSPRH-7"),)
+    jobs = [JobResult("a", (ticket,), evidence=matched), JobResult("b", (ticket, LP))]
+    text = format_found(KEYSTONE, jobs, dashboard_url=DASH)
+    pages = f"{DASH}/bug/osprh-7-timeouts {DASH}/bug/123456"
+    assert text.plain.endswith(f" (bug pages: {pages})")  # each bug once, in their order
+    assert text.html is not None
+    assert text.html.count(f'<a href="{DASH}/bug/osprh-7-timeouts">bug page</a>') == 2
+    # Without evidence (a verdict read back from the journal), a bug's page is its own id.
+    alone = format_found(KEYSTONE, [JobResult("b", (ticket,))], dashboard_url=DASH)
+    assert alone.plain.endswith(f" (bug page: {DASH}/bug/OSPRH-7)")
+
+
+def test_a_long_line_leaves_the_pages_to_matrix() -> None:
+    bugs = [JobResult(f"job-{n:02d}-with-a-long-name", (launchpad(str(n)),)) for n in range(9)]
+    text = format_found(KEYSTONE, bugs, dashboard_url=DASH)
+    assert len(text.plain) > SHORT_LINE - 60
+    assert "bug page" not in text.plain
+    assert text.html is not None
+    assert text.html.count(">bug page</a>") == 9
+
+
+def test_no_page_without_an_http_dashboard_and_ids_are_quoted() -> None:
+    for dashboard in (None, "", "javascript:alert(1)", "ftp://dash.example.org"):
+        text = format_found(KEYSTONE, [JobResult("a", (LP,))], dashboard_url=dashboard)
+        assert "bug page" not in text.plain
+        assert "bug page" not in (text.html or "")
+    assert bug_page_url(DASH, "a b/c?") == f"{DASH}/bug/a%20b%2Fc%3F"
+    assert bug_page_url(DASH, "") is None
+    assert page_id((Matched("q", "other"),), LP) == "123456"

@@ -97,3 +97,21 @@ def test_the_quick_start_shows_what_the_demo_prints() -> None:
     assert "no prompt" in README
     assert "Ctrl-C" in README
     assert Path(ROOT / "queries" / "1541364.yaml").exists()  # the query the banner suggests
+
+
+def test_the_quick_start_shows_the_digest_titles_and_bug_pages() -> None:
+    shown = README.split("What `make run` shows", 1)[1].split("```")[1]
+    head = r"^\[demo\] weekly digest for demo: the 7 days to [\d-]+ [\d:]+ UTC · http://127\.0\.0\.1:41207$"
+    assert re.search(head, shown, re.M)
+    assert re.search(
+        r"^\[demo\] 1\. bug 1541364 \(.+\): \d+ failed builds, .* rechecks, ", shown, re.M
+    )
+    assert re.search(r"^\[demo\] new uncategorized failures: c-[0-9a-f]{6} \(", shown, re.M)
+    assert re.search(r"^\[demo\] stopped hitting \(no hit in 7 d, hits before\): bug ", shown, re.M)
+    assert (
+        '1541364 "Failed to update apt repos, we\'re dead now"'
+        " (bug page: http://127.0.0.1:41207/bug/1541364)"
+    ) in shown
+    said = " ".join(README.split())
+    for named in ("`!top [project]`", "`!why <change>`", "graph --state", "`digest: true`"):
+        assert named.replace("`", "") in said.replace("`", ""), named

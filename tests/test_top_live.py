@@ -82,7 +82,8 @@ async def test_top_answers_on_irc_and_matrix_with_the_rechecked_gate_failure(
         event = await bob.expect("pubmsg", lambda e: e.target == nova)
         said.append(strip_formatting(event.arguments[0]).removeprefix(f"{bob.nick}: "))
     assert said[0].startswith("costliest bugs over 7 d in nova (score: CI hours")
-    assert said[-1] == COST
+    page = f"{app.parts.dashboard_url}/bug/1541364"
+    assert said[-1] == f"{COST} · {page}"
 
     asked = await alice.say(room, "!top")
     seen = await alice.events(lambda s: any(COST in e.body for _, e in only_notices(s)))
@@ -91,6 +92,7 @@ async def test_top_answers_on_irc_and_matrix_with_the_rechecked_gate_failure(
     assert '<a href="https://bugs.launchpad.net/bugs/1541364">tracker</a>' in (
         answer.formatted_body
     )
+    assert f'<a href="{page}">bug page</a>' in answer.formatted_body
     assert answer.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
     bob.close()
     await alice.client.close()

@@ -207,7 +207,10 @@ async def test_why_through_the_dispatcher(chat: ChatHarness) -> None:
             message = str(demo.extra["message"])
             shown = message if len(message) <= 200 else message[:199].rstrip() + "…"
             file = str(demo.extra.get("filename", "job-output.txt")).rsplit("/", 1)[-1]
-            assert said == f"{demo.name} matched bug {query.bug.id} on: `{shown}` in {file}"
+            page = f"https://dash.example.org/bug/{query.id}"
+            assert said == (
+                f"{demo.name} matched bug {query.bug.id} on: `{shown}` in {file} · {page}"
+            )
         else:
             assert said == f"{demo.name}: no known bug (unrecognized)"
     assert (await chat.audit())[-1][2:] == (f"!why {buildset.change}", "ok")
@@ -233,7 +236,11 @@ async def test_every_job_in_private_or_apart_from_the_room(chat: ChatHarness) ->
     outcome = Outcome(tuple(JobResult(name, (BUG,), evidence=(MATCHED,)) for name in names))
     await chat.services.state.add_build(build)
     await chat.services.state.save_verdict(build.key, outcome.to_json(), outcome.evidence)
-    every = [f"{name} matched bug 1716008 on: `{LINE.message}` in job-output.txt" for name in names]
+    page = "https://dash.example.org/bug/1716008"
+    every = [
+        f"{name} matched bug 1716008 on: `{LINE.message}` in job-output.txt · {page}"
+        for name in names
+    ]
 
     (private,) = await chat.run_command("!why 912345", private=True)
     assert private.splitlines()[1:] == every

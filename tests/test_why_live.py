@@ -34,10 +34,11 @@ def two_failures(run: Scenario) -> DemoBuildset:
     return replace(known, jobs=(*known.jobs, unknown))
 
 
-def expected_reply(buildset: DemoBuildset) -> list[str]:
+def expected_reply(buildset: DemoBuildset, dashboard: str) -> list[str]:
     line = buildset.jobs[0].extra["message"]
     return [
-        f"nova-ceph-multistore matched bug {BUG} on: `{line}` in job-output.txt",
+        f"nova-ceph-multistore matched bug {BUG} on: `{line}` in job-output.txt"
+        f" · {dashboard}/bug/{BUG}",
         "tempest-full-py3: no known bug (unrecognized)",
     ]
 
@@ -60,7 +61,9 @@ async def test_why_on_irc_and_matrix(
     await run.index_logs(buildset)
     bob = await IrcPeer(irc_server).connect()
     await bob.join(nova)
-    await run.start()
+    app = await run.start()
+    assert app.parts is not None
+    dashboard = app.parts.dashboard_url
     await run.publish(buildset)
     # Announced, so judged and journaled with its lines.
     announced = await bob.expect("pubnotice", lambda e: e.target == nova)
@@ -72,23 +75,24 @@ async def test_why_on_irc_and_matrix(
     head = f"{bob.nick}: {buildset.change},{buildset.patchset} openstack/nova (gate, "
     assert said[0].startswith(head)
     assert said[0].endswith(": 1 of 2 failed jobs explained")
-    assert said[1:] == expected_reply(buildset)
+    assert said[1:] == expected_reply(buildset, dashboard)
 
     # --all in the channel: every job, to bob alone (an IRC private message).
     bob.conn.privmsg(nova, f"!why {buildset.change} --all")
     apart = [strip_formatting(t) for t in await bob.texts("privmsg", 3)]
     assert apart[0].startswith(f"{buildset.change},{buildset.patchset} openstack/nova (gate, ")
-    assert apart[1:] == expected_reply(buildset)
+    assert apart[1:] == expected_reply(buildset, dashboard)
 
     asked = await alice.say(room, f"!why {buildset.change},{buildset.patchset}")
     seen = await alice.events(
         lambda s: any(e.body.startswith(buildset.change) for _, e in only_notices(s))
     )
     (answer,) = [e for _, e in only_notices(seen) if e.body.startswith(buildset.change)]
-    assert answer.body.splitlines()[1:] == expected_reply(buildset)
+    assert answer.body.splitlines()[1:] == expected_reply(buildset, dashboard)
     assert answer.source["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == asked
     html = answer.formatted_body
     assert html.startswith(f"<b>{buildset.change},{buildset.patchset}</b>")
     assert f"<br>nova-ceph-multistore matched bug {BUG} on: `" in html
+    assert f'<a href="{dashboard}/bug/{BUG}">bug page</a>' in html
     bob.close()
     await alice.client.close()

@@ -24,6 +24,7 @@ from bot.events.source import EventSource
 from bot.events.sources import sources_from
 from bot.gerrit.ssh import check_keys
 from bot.impact_store import ImpactJournal
+from bot.intel.digest import DigestFacts, gather_digest
 from bot.intel.impact import gather_impact
 from bot.queries import Query, load_queries
 from bot.queries.reload import QueryWatcher
@@ -37,9 +38,11 @@ from bot.transports.base import Transport
 from bot.transports.registry import transports_from
 from bot.watch.classify import Classifier
 from bot.watch.delivery import TransportOutlet
+from bot.watch.digest import Digester, digest_rooms
 from bot.watch.evidence import bug_evidence
 from bot.watch.intake import Intake
 from bot.watch.judging import Judge, log_ingest
+from bot.watch.messages import bug_page_url
 from bot.watch.pipeline import Limits, Pipeline
 from bot.watch.readiness import ReadinessMonitor
 from bot.watch.recording import ImpactRecorder
@@ -213,6 +216,7 @@ def build_pipeline(
         routing=clients.routing,
         outlet=TransportOutlet(clients.transports),
         uncategorized_url=watch.uncategorized_url or f"{dashboard_url}/uncategorized.html",
+        dashboard_url=dashboard_url,
         limits=Limits(
             max_concurrent=watch.max_concurrent,
             max_active=watch.max_active,
@@ -221,4 +225,42 @@ def build_pipeline(
         ),
         report=reviews.report,
         record=recorder.judged if recorder else None,
+    )
+
+
+def build_digester(settings: Settings, parts: Parts) -> Digester | None:
+    """The weekly digest's sender, when the settings ask for one and a channel takes it."""
+    if not settings.digest.enabled:
+        return None
+    clients = parts.clients
+    rooms = digest_rooms(clients.routing, settings.digest.rooms)
+    if not rooms:
+        # Loud only when a schedule asked for it: the demo turns on_start on for any channels.
+        level = logging.WARNING if settings.digest.schedule else logging.INFO
+        log.log(level, "digest: no channel takes it (digest: true in the channels file, or rooms)")
+        return None
+
+    async def gather(now: float) -> DigestFacts:
+        return await gather_digest(
+            clients.impact,
+            clients.search,
+            clients.store.queries,
+            days=settings.digest.days,
+            history_days=settings.digest.history_days,
+            queue=settings.chat.uncat_queue,
+            now=now,
+        )
+
+    def page_of(bug_id: str) -> str | None:
+        query = clients.store.repo().get(bug_id)
+        return bug_page_url(parts.dashboard_url, query.id) if query else None
+
+    return Digester(
+        settings.digest,
+        rooms,
+        state=clients.state,
+        gather=gather,
+        deliver=parts.pipeline.rooms.deliver,
+        dashboard=parts.dashboard_url,
+        page_of=page_of,
     )

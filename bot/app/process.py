@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from bot.app.parts import Parts, assemble, close_all
+from bot.app.parts import Parts, assemble, build_digester, close_all
 from bot.app.services import AppServices
 from bot.app.vitals import Vitals
 from bot.chat.dispatcher import Dispatcher
@@ -29,6 +29,7 @@ from bot.queries import Query
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
 from bot.transports.base import ImageSender, Incoming, Room, Transport
+from bot.watch.digest import keep_digesting
 from bot.watch.intake import keep_positions, save_positions
 from bot.watch.recording import keep_pruned
 from bot.watch.returned import watch_returned
@@ -117,6 +118,8 @@ async def _start_work(
         parts.pipeline.rooms.deliver,
     )
     tasks.spawn("returned bugs", returned)
+    if digester := build_digester(settings, parts):
+        tasks.spawn("weekly digest", keep_digesting(digester))
     for source, accounts in parts.sources:
         tasks.spawn(f"source {source.name}", parts.intake.pump(source, accounts))
     dispatcher = _dispatcher(settings, parts, vitals)

@@ -32,6 +32,7 @@ from bot.config.base import (
 )
 from bot.config.chat import ChatSettings
 from bot.config.dashboard import DashboardSettings
+from bot.config.digest import DigestSettings
 from bot.config.events import GerritServer, MqttSettings
 from bot.config.ingest import IngestSettings
 from bot.config.search import SearchSettings
@@ -47,6 +48,7 @@ __all__ = [
     "ChatSettings",
     "ConfigError",
     "DashboardSettings",
+    "DigestSettings",
     "GerritServer",
     "IngestSettings",
     "IrcSettings",
@@ -84,6 +86,7 @@ class Settings(BaseSettings):
     chat: ChatSettings = ChatSettings()
     ingest: IngestSettings = IngestSettings()
     trackers: TrackerSettings = TrackerSettings()
+    digest: DigestSettings = DigestSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -2,9 +2,15 @@
 
 Feeds the embedded search server for ``make run``, the tests and the benchmarks. Failing jobs
 carry lines that a chosen query matches (synthesized from the query itself, see
-:mod:`bot.search.synth`) or an error no query knows; passing jobs are mostly clean. Everything
-is derived from a seed, so a dataset is reproducible. The documents come in either layout
-(:mod:`bot.search.schema`): logsender's, what sites write today, unless told otherwise.
+:mod:`bot.search.synth`) or an error no query knows; passing jobs are mostly clean. Each job ran
+for a while (its duration in Zuul's report). Everything is derived from a seed, so a dataset is
+reproducible. The documents come in either layout (:mod:`bot.search.schema`): logsender's, what
+sites write today, unless told otherwise.
+
+What the demo adds (:func:`demo_dataset`, :mod:`bot.demo.choices`): ``passing_hits``, a share of
+the passing jobs carrying a known bug's line too, as real logs do (failure rates below 100 %);
+``stopped_days``, a query that stops hitting that many days ago (a bug fixed lately);
+``new_error_days``, a new error failing builds from that many days ago (a bug nobody filed yet).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from bot.demo.choices import Choices, stopped_query
 from bot.queries import Query
 from bot.search.schema import DEFAULT_SCHEMA, Schema, shape
 from bot.search.synth import matching_fields
@@ -30,6 +37,12 @@ QUEUES = ("gate", "check")
 #: How long the jobs of a buildset just reported ran, and the gap between two such reports.
 REPORTED_AFTER = timedelta(minutes=45)
 REPORT_GAP = timedelta(minutes=2)
+
+#: What ``run --demo`` shows besides the defaults: passing jobs that carry a known bug's line
+#: (failure rates below 100 %), and a query that stopped hitting (the weekly digest names it).
+DEMO_PASSING_HITS = 0.08
+DEMO_STOPPED_DAYS = 8.0
+DEMO_NEW_ERROR_DAYS = 5.0
 
 #: The last line Zuul writes to a job's console log: what readiness waits for.
 END_MARKER = (
@@ -61,6 +74,7 @@ class DemoJob:
     bug: str | None = None  # id of the query whose line the job's logs carry
     extra: dict[str, Any] = field(default_factory=dict, repr=False)  # fields the bug line needs
     failed_tests: tuple[str, ...] = ()  # test ids the job's console reports as failed
+    seconds: int = 2527  # how long it ran: Zuul's "FAILURE in 42m 07s"
 
     @property
     def short_uuid(self) -> str:
@@ -161,20 +175,49 @@ def generate(
     buildsets_per_day: int = 12,
     seed: int = 1,
     schema: Schema = DEFAULT_SCHEMA,
+    passing_hits: float = 0.0,
+    stopped_days: float | None = None,
+    new_error_days: float | None = None,
 ) -> DemoData:
     """A reproducible dataset over the last ``days`` days, using ``queries`` as the known bugs,
-    its log documents in ``schema``'s layout."""
+    its log documents in ``schema``'s layout (``passing_hits``, ``stopped_days``,
+    ``new_error_days``: see the module docstring)."""
     rng = random.Random(seed)
     now = now or datetime.now(UTC)
     usable = [q for q in queries if matching_fields(q.lucene).get("message")]
+    choices = Choices(usable, random.Random(f"{seed}/extra"), passing_hits)
+    stopped = stopped_query(queries)
+    if stopped_days is not None and stopped is not None:
+        choices = replace(choices, stopped=stopped, stopped_since=now - timedelta(stopped_days))
+    if new_error_days is not None:
+        choices = replace(choices, new_error_since=now - timedelta(new_error_days))
     buildsets = []
     for n in range(days * buildsets_per_day):
         started = now - timedelta(minutes=rng.uniform(30, days * 24 * 60))
-        buildsets.append(replace(_buildset(rng, n, started, usable), schema=schema))
+        buildsets.append(replace(_buildset(rng, n, started, choices), schema=schema))
     return DemoData(tuple(sorted(buildsets, key=lambda b: b.started)))
 
 
-def _buildset(rng: random.Random, n: int, started: datetime, queries: list[Query]) -> DemoBuildset:
+def demo_dataset(
+    queries: Sequence[Query],
+    *,
+    now: datetime | None = None,
+    seed: int = 1,
+    schema: Schema = DEFAULT_SCHEMA,
+) -> DemoData:
+    """The dataset ``run --demo`` seeds: :func:`generate` with the demo's extras."""
+    return generate(
+        queries,
+        now=now,
+        seed=seed,
+        schema=schema,
+        passing_hits=DEMO_PASSING_HITS,
+        stopped_days=DEMO_STOPPED_DAYS,
+        new_error_days=DEMO_NEW_ERROR_DAYS,
+    )
+
+
+def _buildset(rng: random.Random, n: int, started: datetime, choices: Choices) -> DemoBuildset:
     change = str(900000 + n)
     buildset = DemoBuildset(
         project=rng.choice(PROJECTS),
@@ -185,40 +228,53 @@ def _buildset(rng: random.Random, n: int, started: datetime, queries: list[Query
         jobs=(),
     )
     jobs = []
+    queries = choices.queries
     for name in JOBS:
         uuid = hashlib.sha1(f"{change}/{name}/{n}".encode()).hexdigest()[:32]
         roll = rng.random()
         if roll < 0.25 and queries:
-            jobs.append(_job_with_bug(rng.choice(queries), name, uuid))
+            jobs.append(_job_with_bug(choices.query(rng.choice(queries), started), name, uuid))
         elif roll < 0.32:
-            jobs.append(
-                DemoJob(name, uuid, "FAILURE", extra={"message": rng.choice(UNKNOWN_ERRORS)})
-            )
+            message = choices.unknown_error(rng.choice(UNKNOWN_ERRORS), started)
+            jobs.append(DemoJob(name, uuid, "FAILURE", extra={"message": message}))
         else:
-            jobs.append(DemoJob(name, uuid, "SUCCESS", voting=rng.random() > 0.1))
+            jobs.append(_passing(name, uuid, rng.random() > 0.1, choices.passing_bug(started)))
+    jobs = [replace(job, seconds=_duration(job.uuid)) for job in jobs]
     return replace(buildset, project=_project(jobs, buildset.project), jobs=tuple(jobs))
 
 
+def _duration(uuid: str) -> int:
+    """Seconds a job ran: 15 to 95 minutes, the same for the same job."""
+    return 900 + int(uuid[:8], 16) % 4800
+
+
 def _project(jobs: list[DemoJob], default: str) -> str:
-    """The project a query asks for, else the one a project-named job belongs to."""
-    for job in jobs:
+    """The project a query asks for, else the one a project-named job belongs to (failed jobs
+    only: they are what the buildset is announced for)."""
+    failed = [job for job in jobs if job.status == "FAILURE"]
+    for job in failed:
         if "project" in job.extra:
             return str(job.extra["project"])
-    for job in jobs:
+    for job in failed:
         for project in PROJECTS:
             if job.bug and job.name.startswith(project.split("/")[1] + "-"):
                 return project
     return default
 
 
-def _job_with_bug(query: Query, name: str, uuid: str) -> DemoJob:
+def _job_with_bug(query: Query, name: str, uuid: str, status: str = "FAILURE") -> DemoJob:
     extra: dict[str, Any] = dict(matching_fields(query.lucene))
     # Fields that describe the whole build (a job name, a project) come from the query.
     name = str(extra.pop("build_name", name))
     # A bug that also hits non-voting jobs is shown on one, as such queries exist for them.
-    return DemoJob(
-        name, uuid, "FAILURE", voting=not query.allow_nonvoting, bug=query.id, extra=extra
-    )
+    return DemoJob(name, uuid, status, voting=not query.allow_nonvoting, bug=query.id, extra=extra)
+
+
+def _passing(name: str, uuid: str, voting: bool, bug: Query | None) -> DemoJob:
+    """A passing job: clean, or with a known bug's line that did not fail it."""
+    if bug is None:
+        return DemoJob(name, uuid, "SUCCESS", voting=voting)
+    return replace(_job_with_bug(bug, name, uuid, "SUCCESS"), voting=True)
 
 
 def job_documents(buildset: DemoBuildset, job: DemoJob) -> Iterator[dict[str, Any]]:
@@ -269,7 +325,8 @@ def gerrit_event(buildset: DemoBuildset, author: str = "zuul") -> dict[str, Any]
     ]
     for job in buildset.jobs:
         suffix = "" if job.voting else " (non-voting)"
-        lines.append(f"- {job.name} {buildset.log_url(job)} : {job.status} in 42m 07s{suffix}")
+        took = elapsed(job.seconds)
+        lines.append(f"- {job.name} {buildset.log_url(job)} : {job.status} in {took}{suffix}")
     created = int(buildset.started.timestamp()) + 3600
     return {
         "type": "comment-added",
@@ -285,6 +342,32 @@ def gerrit_event(buildset: DemoBuildset, author: str = "zuul") -> dict[str, Any]
         "patchSet": {"number": int(buildset.patchset), "ref": _ref(buildset)},
         "eventCreatedOn": created,
     }
+
+
+def recheck_event(
+    buildset: DemoBuildset, author: str = "alice", word: str = "recheck"
+) -> dict[str, Any]:
+    """A developer's ``recheck`` on the buildset's patchset, an hour after its report."""
+    return {
+        "type": "comment-added",
+        "author": {"name": author.title(), "username": author},
+        "comment": f"Patch Set {buildset.patchset}:\n\n{word}",
+        "change": {
+            "project": buildset.project,
+            "branch": buildset.branch,
+            "number": int(buildset.change),
+            "url": _change_url(buildset),
+        },
+        "patchSet": {"number": int(buildset.patchset), "ref": _ref(buildset)},
+        "eventCreatedOn": int(buildset.started.timestamp()) + 2 * 3600,
+    }
+
+
+def elapsed(seconds: int) -> str:
+    """Zuul's way: ``42m 07s``, ``1h 02m 03s``."""
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
 
 
 def _change_url(buildset: DemoBuildset) -> str:

@@ -1,9 +1,17 @@
 """``recheckbot run --demo``: a private instance that needs nothing but this checkout.
 
 It starts the embedded search server, seeds it with demo logs made from the query repo's own
-queries, writes the Gerrit events reporting recent failures to a file for the replay source,
-and points state and dashboard at a scratch directory removed on exit. The logs are in
-logsender's layout (what sites write today) unless ``schema`` says ``er``.
+queries, writes the Gerrit events reporting recent failures (and some developers' rechecks of
+them) to a file for the replay source, journals the older failures' costs as a bot that had
+watched them would have (:mod:`bot.demo.history`), starts a local bug tracker for the titles and
+statuses (:mod:`bot.demo.tracker`), and points state and dashboard at a scratch directory
+removed on exit. The logs are in logsender's layout (what sites write today) unless ``schema``
+says ``er``. The weekly digest is shown once at start, in the rooms that take it
+(``digest.on_start``).
+
+Links to a log search: a ``search.kibana_url`` in the settings is kept (a Kibana or OpenSearch
+Dashboards of your own, pointed at the embedded server, gets the dashboard's and the replies'
+Discover links); there is none by default, since the embedded server has no Discover of its own.
 
 Ports: the dashboard keeps a port set in the settings (file, environment or ``run --port``), so
 ``ssh -L`` to a known port works; the embedded server listens where an explicitly set loopback
@@ -28,8 +36,18 @@ from osmem_server import OsmemError
 
 from bot.config import Settings
 from bot.core.errors import ReadableError
-from bot.demo.data import generate, gerrit_event
-from bot.queries import load_queries
+from bot.demo.choices import stopped_query
+from bot.demo.data import (
+    DemoBuildset,
+    DemoData,
+    demo_dataset,
+    gerrit_event,
+    known,
+    recheck_event,
+)
+from bot.demo.history import journal_history
+from bot.demo.tracker import DemoTracker, demo_bugs
+from bot.queries import Query, load_queries
 from bot.search.embedded import EmbeddedSearch
 from bot.search.indexing import ensure_index, index_for
 from bot.search.opensearch import OpenSearchBackend
@@ -40,6 +58,8 @@ log = logging.getLogger(__name__)
 #: How many of the demo's failed buildsets are replayed as fresh Gerrit events (one every
 #: ``watch.replay_interval``): enough for both queues, known and unrecognized failures.
 REPLAYED = 10
+#: Every how many of the replayed known-bug failures a developer's ``recheck`` follows.
+RECHECKED_EVERY = 2
 
 
 LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -81,25 +101,74 @@ async def demo_environment(
     """Start and seed everything the demo needs; tear it all down afterwards."""
     search = await _start_search(settings)
     workdir = Path(tempfile.mkdtemp(prefix="recheckbot-demo-"))
+    tracker: DemoTracker | None = None
     try:
-        documents, events = await _seed(search, settings, schema)
-        events_path = workdir / "events.jsonl"
-        events_path.write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
-        demo_settings = settings.model_copy(
-            update={
-                "search": search.settings(),
-                # The demo stays on this machine: bug titles come from the query files.
-                "trackers": settings.trackers.model_copy(update={"enabled": False}),
-                "state": workdir / "state.sqlite",
-                "dashboard": settings.dashboard.model_copy(
-                    update={"output": workdir / "web", "port": dashboard_port(settings)}
-                ),
-            }
-        )
-        yield DemoEnvironment(demo_settings, events_path, documents)
+        queries = load_queries(settings.queries).queries
+        bugs = demo_bugs(queries, fixed=stopped_query(queries))
+        tracker = await DemoTracker.start(bugs)
+        titles = {bug.id: bug.title for bug in bugs.values()}
+        documents, events = await _prepare(search, queries, titles, workdir, schema)
+        yield DemoEnvironment(_demo_settings(settings, search, tracker, workdir), events, documents)
     finally:
+        if tracker is not None:
+            await tracker.close()
         await search.close()
         shutil.rmtree(workdir, ignore_errors=True)
+
+
+async def _prepare(
+    search: EmbeddedSearch,
+    queries: tuple[Query, ...],
+    titles: dict[str, str],
+    workdir: Path,
+    schema: Schema,
+) -> tuple[int, Path]:
+    """Seed the logs, write the events to replay, journal the history: how many documents, and
+    the events' file."""
+    documents, data, replayed, now = await _seed(search, queries, schema)
+    events = workdir / "events.jsonl"
+    lines = "".join(json.dumps(e) + "\n" for e in replay_events(replayed, now))
+    events.write_text(lines, encoding="utf-8")
+    judged = await journal_history(workdir / "state.sqlite", data, replayed, queries, now, titles)
+    log.info("demo: %d older failed builds journaled as judged", judged)
+    return documents, events
+
+
+def _demo_settings(
+    settings: Settings, search: EmbeddedSearch, tracker: DemoTracker, workdir: Path
+) -> Settings:
+    """``settings`` pointing at the embedded server, the tracker stand-in and ``workdir``."""
+    kibana = settings.search.kibana_url  # the user's own Kibana, if any, stays
+    return settings.model_copy(
+        update={
+            "search": search.settings().model_copy(update={"kibana_url": kibana}),
+            # The demo stays on this machine: bug titles come from the tracker stand-in.
+            "trackers": tracker.settings(settings.trackers),
+            "state": workdir / "state.sqlite",
+            "dashboard": settings.dashboard.model_copy(
+                update={"output": workdir / "web", "port": dashboard_port(settings)}
+            ),
+            "digest": settings.digest.model_copy(update={"on_start": True}),
+        }
+    )
+
+
+def replay_events(replayed: list[DemoBuildset], now: datetime) -> list[dict[str, object]]:
+    """The Gerrit events replayed, in order: each failure's report, "just posted", and a
+    developer's recheck right after one in :data:`RECHECKED_EVERY` of the known-bug failures
+    (the first, and every other after it)."""
+    events: list[dict[str, object]] = []
+    rechecked = 0
+    for buildset in replayed:
+        # Replayed reports are "just posted": readiness measures its deadline from them.
+        events.append(gerrit_event(buildset) | {"eventCreatedOn": int(now.timestamp())})
+        if known(buildset):
+            rechecked += 1
+            if rechecked % RECHECKED_EVERY == 1:
+                events.append(
+                    recheck_event(buildset) | {"eventCreatedOn": int(now.timestamp()) + 60}
+                )
+    return events
 
 
 async def _start_search(settings: Settings) -> EmbeddedSearch:
@@ -117,11 +186,11 @@ async def _start_search(settings: Settings) -> EmbeddedSearch:
 
 
 async def _seed(
-    search: EmbeddedSearch, settings: Settings, schema: Schema
-) -> tuple[int, list[dict[str, object]]]:
-    repo = load_queries(settings.queries)
+    search: EmbeddedSearch, queries: tuple[Query, ...], schema: Schema
+) -> tuple[int, DemoData, list[DemoBuildset], datetime]:
+    """Index the demo's logs; the data (the replayed failures moved to now), them, and now."""
     now = datetime.now(UTC)
-    data = generate(repo.queries, now=now, schema=schema)
+    data = demo_dataset(queries, now=now, schema=schema)
     data, replayed = data.just_reported(data.replayed(REPLAYED), now)
     documents = list(data.documents())
     backend = OpenSearchBackend(search.settings())
@@ -133,9 +202,5 @@ async def _seed(
         await backend.refresh()
     finally:
         await backend.close()
-    log.info("demo: %d log documents (%s) for %d queries", count, schema, len(repo.queries))
-    events = [gerrit_event(buildset) for buildset in replayed]
-    # Replayed reports are "just posted": readiness measures its deadline from them.
-    for event in events:
-        event["eventCreatedOn"] = int(now.timestamp())
-    return count, events
+    log.info("demo: %d log documents (%s) for %d queries", count, schema, len(queries))
+    return count, data, replayed, now

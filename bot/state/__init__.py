@@ -33,7 +33,8 @@ seconds and on shutdown; after a restart a Gerrit source catches up from there t
 events-log plugin, and builds already journaled are recognised by their key.
 
 Old rows are dropped by :meth:`StateStore.prune` (finished builds, their deliveries, audit rows).
-The log lines each verdict matched are kept with it: :mod:`bot.state.evidence`.
+The log lines each verdict matched are kept with it: :mod:`bot.state.evidence`; which room had
+which week's digest: :mod:`bot.state.digests`.
 """
 
 from __future__ import annotations
@@ -49,9 +50,10 @@ from typing import Any, Literal, TypeVar
 
 from bot.core.errors import ReadableError, describe
 from bot.events.model import FailedBuild
-from bot.state import evidence
+from bot.state import digests, evidence
 from bot.state.codec import build_from_json as build_from_json
 from bot.state.codec import build_to_json as build_to_json
+from bot.state.digests import DigestJournal
 from bot.state.evidence import EvidenceJournal, JobsEvidence
 
 T = TypeVar("T")
@@ -102,7 +104,7 @@ class JournalError(ReadableError):
     """The journal file cannot be opened or read (a directory, no permission, not SQLite)."""
 
 
-class StateStore(EvidenceJournal):
+class StateStore(EvidenceJournal, DigestJournal):
     """Durable bot state; open with ``await StateStore.open(path)``."""
 
     def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
@@ -348,6 +350,7 @@ class StateStore(EvidenceJournal):
                 )
                 conn.execute("DELETE FROM audit WHERE at < ?", (cutoff,))
                 evidence.prune(conn)
+                digests.prune(conn, min(cutoff, time.time() - digests.KEEP))
                 conn.execute("DELETE FROM cache WHERE expires < ?", (time.time(),))
             return int(n)
 
@@ -375,6 +378,7 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.executescript(_SCHEMA)
     _migrate(conn)
     conn.executescript(evidence.SCHEMA)
+    conn.executescript(digests.SCHEMA)
     return conn
 
 

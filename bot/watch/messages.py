@@ -4,6 +4,12 @@ The plain rendering keeps ER's wording (people grep their IRC logs for it) and n
 (check or gate); the IRC rendering adds bold and colour; the Matrix rendering is HTML with
 links. An unrecognized failure points at the uncategorized page, once per announcement.
 
+Each known bug also has a page on the dashboard (``<dashboard>/bug/<query id>``). Matrix HTML
+links it after every bug. Plain text and IRC keep the tracker link where ER had it (people grep
+their logs for it) and add the bug pages at the end only while the line stays within
+:data:`SHORT_LINE` characters: a message of many bugs is long enough already, and its pages are
+one click away in Matrix and on the dashboard.
+
 Everything from outside (Gerrit's project, change, branch and job names, the index's URLs, bug
 ids and titles) passes through :func:`clean` before it is written, and only http(s) URLs become
 links. An announcement lists at most :data:`MAX_JOBS` jobs and counts the rest, so a buildset
@@ -12,11 +18,13 @@ of thousands of failed jobs is still one short message.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from html import escape
+from urllib.parse import quote
 
 from bot.bugs import Bug
 from bot.events.model import FailedBuild
+from bot.state.evidence import Matched
 from bot.transports.base import Text
 from bot.transports.ircformat import GREEN, RED, RESET, bold, color_code, strip_formatting
 from bot.transports.safety import http_url, printable
@@ -26,6 +34,9 @@ from bot.watch.outcome import JobResult
 UNKNOWN, KNOWN = color_code(RED), color_code(GREEN)
 #: Jobs one announcement lists at most; the others are counted, with a link to all of them.
 MAX_JOBS = 20
+#: Characters a plain/IRC announcement may reach with its bug pages added; beyond, they are left
+#: out (an IRC line is 512 bytes with the sender and target; a room reads a short line).
+SHORT_LINE = 350
 
 
 def clean(text: str) -> str:
@@ -38,12 +49,31 @@ def change_link(build: FailedBuild) -> str:
     return clean(build.change_url or f"{build.change},{build.patchset}")
 
 
+def bug_page_url(dashboard_url: str | None, query_id: str) -> str | None:
+    """``<dashboard>/bug/<query id>``, the bug's page; None without an http(s) dashboard."""
+    base = http_url(dashboard_url)
+    if base is None or not query_id:
+        return None
+    return f"{base.rstrip('/')}/bug/{quote(query_id, safe='')}"
+
+
+def page_id(evidence: Sequence[Matched], bug: Bug) -> str:
+    """The id of ``bug``'s page: the query that matched it (a job's ``evidence``, from its
+    verdict), else the bug's id (an ER query file is named after its bug)."""
+    return next((m.query for m in evidence if m.bug == bug.id), bug.id)
+
+
 def format_found(
-    build: FailedBuild, jobs: Sequence[JobResult], uncategorized_url: str | None = None
+    build: FailedBuild,
+    jobs: Sequence[JobResult],
+    uncategorized_url: str | None = None,
+    *,
+    dashboard_url: str | None = None,
 ) -> Text:
     """ER's positive announcement, with the queue: ``<project> change: <url> failed in the
     <queue> queue because of: <entries>``; the uncategorized page after the first
-    "unrecognized error", once (in HTML every "unrecognized error" links there)."""
+    "unrecognized error", once (in HTML every "unrecognized error" links there); each bug's
+    dashboard page (see the module docstring)."""
     ordered, hidden = _listed(jobs)
     more = [_more(build, hidden)] if hidden else []
     see = _pointing(ordered, _see(uncategorized_url))
@@ -52,13 +82,15 @@ def format_found(
     irc = ", ".join([*(_irc_entry(job) + after for job, after in pairs), *more])
     project, failed = clean(build.project), f"failed{_in_queue(build)} because of: "
     head = f"{project} change: {change_link(build)} {failed}"
+    pages = bug_pages(ordered, dashboard_url)
+    tail = _short_pages(head + plain, list(dict.fromkeys(pages.values())))
     irc_head = f"{bold(project)} change: {change_link(build)} {failed}"
     href = http_url(uncategorized_url)
-    items = "".join(f"<li>{_html_entry(job, href)}</li>" for job in ordered)
+    items = "".join(f"<li>{_html_entry(job, href, pages)}</li>" for job in ordered)
     if hidden:
         items += f"<li>{_html_more(build, hidden)}</li>"
     html = f"{_html_head(build)} failed{escape(_in_queue(build))} because of:<ul>{items}</ul>"
-    return Text(head + plain, irc_head + irc, html)
+    return Text(head + plain + tail, irc_head + irc + tail, html)
 
 
 def format_unrecognized(
@@ -130,6 +162,25 @@ def _in_queue(build: FailedBuild) -> str:
     return f" in the {clean(build.queue)} queue" if build.queue else ""
 
 
+def bug_pages(jobs: Sequence[JobResult], dashboard_url: str | None) -> dict[str, str]:
+    """Bug key → its dashboard page, for every bug ``jobs`` name, in their order: one page per
+    bug, whichever job's evidence names its query."""
+    evidence = [matched for job in jobs for matched in job.evidence]
+    pages: dict[str, str] = {}
+    for bug in (bug for job in jobs for bug in job.bugs):
+        if bug.key not in pages and (page := bug_page_url(dashboard_url, page_id(evidence, bug))):
+            pages[bug.key] = page
+    return pages
+
+
+def _short_pages(line: str, pages: Sequence[str]) -> str:
+    """`` (bug page: <url>)`` to end ``line`` with, when the line stays short; else ""."""
+    if not pages:
+        return ""
+    said = f" (bug page{'s' if len(pages) > 1 else ''}: {' '.join(pages)})"
+    return said if len(line) + len(said) <= SHORT_LINE else ""
+
+
 def _see(uncategorized_url: str | None) -> str:
     return f" (see {clean(uncategorized_url)})" if uncategorized_url else ""
 
@@ -195,7 +246,7 @@ def _irc_entry(job: JobResult) -> str:
     )
 
 
-def _html_entry(job: JobResult, uncategorized: str | None) -> str:
+def _html_entry(job: JobResult, uncategorized: str | None, pages: Mapping[str, str]) -> str:
     name = f"<code>{escape(clean(job.name))}</code>"
     if href := http_url(job.url):
         name = f'<a href="{escape(href)}">{name}</a>'
@@ -203,16 +254,17 @@ def _html_entry(job: JobResult, uncategorized: str | None) -> str:
         return f'{name}: <a href="{escape(uncategorized)}"><b>unrecognized error</b></a>'
     if not job.bugs:
         return f"{name}: <b>unrecognized error</b>"
-    return f"{name}: " + ", ".join(_html_bug(bug) for bug in job.bugs)
+    return f"{name}: " + ", ".join(_html_bug(bug, pages.get(bug.key)) for bug in job.bugs)
 
 
-def _html_bug(bug: Bug) -> str:
+def _html_bug(bug: Bug, page: str | None = None) -> str:
     title = f" {escape(clean(bug.title))}" if bug.title else ""
     status = f" ({escape(clean(bug.status))})" if bug.status else ""
     label = f"bug {escape(clean(bug.id))}"
     if href := http_url(bug.url):
         label = f'<a href="{escape(href)}">{label}</a>'
-    return f"{label}{title}{status}"
+    shown = f' · <a href="{escape(page)}">bug page</a>' if page else ""
+    return f"{label}{title}{status}{shown}"
 
 
 def _html_head(build: FailedBuild) -> str:

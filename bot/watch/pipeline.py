@@ -52,10 +52,14 @@ NOT_READY = "#not-ready"
 
 
 def announcement_parts(
-    build: FailedBuild, outcome: Outcome, routing: Routing, uncategorized_url: str | None = None
+    build: FailedBuild,
+    outcome: Outcome,
+    routing: Routing,
+    uncategorized_url: str | None = None,
+    dashboard_url: str | None = None,
 ) -> list[tuple[str, Room, Text]]:
     """Which rooms hear what about ``build`` (pure: routing and formatting), each message with
-    its journal key suffix ("" or :data:`NOT_READY`)."""
+    its journal key suffix ("" or :data:`NOT_READY`); ``dashboard_url``: the bugs' pages."""
     subject = Subject(
         server=build.server,
         project=build.project,
@@ -68,7 +72,7 @@ def announcement_parts(
     )
     said: list[tuple[str, Room, Text]] = []
     if outcome.found:
-        text = format_found(build, outcome.jobs, uncategorized_url)
+        text = format_found(build, outcome.jobs, uncategorized_url, dashboard_url=dashboard_url)
         said += [("", room, text) for room in routing.rooms_for(subject)]
     elif outcome.jobs:
         names = [job.name for job in outcome.jobs]
@@ -104,6 +108,7 @@ class Pipeline:
         routing: Routing,
         outlet: Outlet,
         uncategorized_url: str | None = None,
+        dashboard_url: str | None = None,
         limits: Limits = Limits(),
         report: Report | None = None,
         record: Report | None = None,
@@ -115,6 +120,7 @@ class Pipeline:
         self._record = record  # journals what the verdict costs (bot.watch.recording)
         self._routing = routing
         self._uncategorized_url = uncategorized_url
+        self._dashboard_url = dashboard_url  # each bug's page is linked in announcements
         self._limit = asyncio.Semaphore(self.limits.max_concurrent)
         self.rooms = RoomQueues(
             state,
@@ -275,7 +281,9 @@ class Pipeline:
 
     async def _announce(self, build: FailedBuild, outcome: Outcome) -> list[str]:
         """Deliver to every room at once; each room on its own. Returns what was given up."""
-        parts = announcement_parts(build, outcome, self._routing, self._uncategorized_url)
+        parts = announcement_parts(
+            build, outcome, self._routing, self._uncategorized_url, self._dashboard_url
+        )
         results = await asyncio.gather(
             *(self.rooms.deliver(build.key + suffix, room, text) for suffix, room, text in parts)
         )

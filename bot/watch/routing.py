@@ -12,6 +12,9 @@ channel may add routing keys; all of them narrow what it hears:
 - ``teams`` (query ``owner``) and ``bugs`` (tracker projects): the channel also hears verdicts
   whose found bugs belong to them, whatever the project.
 
+``digest: true`` (no routing key) asks for the weekly digest of the channel's projects
+(:mod:`bot.watch.digest`).
+
 A ``projects`` entry matches the Gerrit project (``openstack/nova``), its short name (``nova``,
 ER's Launchpad-style names) or the tracker project of a found bug.
 """
@@ -46,6 +49,7 @@ class ChannelConfig(BaseModel):
     queues: tuple[str, ...] = ("gate",)
     teams: tuple[str, ...] = ()
     bugs: tuple[str, ...] = ()
+    digest: bool = False  # the weekly digest of its projects (settings: digest.schedule)
 
     @field_validator("transport")
     @classmethod
