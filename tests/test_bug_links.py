@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from bot.dashboard.links import bug_page_file, bug_page_href
 from bot.impact_store import BugLabel, ImpactFacts, ImpactJournal, JudgedBuild, JudgedJob
 from bot.intel.impact import impact_report
+from bot.watch.messages import bug_page_url
 from commands.top import format_top
 from tests.support.chat import MATRIX_ROOM, ChatHarness
 
@@ -74,3 +76,15 @@ def test_top_without_pages_is_as_before() -> None:
     linked = format_top(report, 7, None, pages={label.key: f"{PAGE}7"})
     assert linked.plain == plain + f" · {PAGE}7"
     assert f'<a href="{PAGE}7">bug page</a>' in (linked.html or "")
+
+
+@pytest.mark.parametrize(
+    ("query_id", "linked"),
+    [("1541364", True), ("OSPRH-77", True), ("a b", False), ("../x", False), (".hidden", False)],
+)
+def test_messages_link_exactly_the_pages_the_dashboard_writes(query_id: str, linked: bool) -> None:
+    url = bug_page_url("https://dash.example.org/", query_id)
+    assert (url is not None) is linked
+    assert (bug_page_file(query_id) is not None) is linked
+    if url is not None:
+        assert url == f"https://dash.example.org/{bug_page_href(query_id)}"

@@ -276,11 +276,12 @@ def test_a_long_line_leaves_the_pages_to_matrix() -> None:
     assert text.html.count(">bug page</a>") == 9
 
 
-def test_no_page_without_an_http_dashboard_and_ids_are_quoted() -> None:
+def test_no_page_without_an_http_dashboard_nor_for_an_id_with_no_page() -> None:
     for dashboard in (None, "", "javascript:alert(1)", "ftp://dash.example.org"):
         text = format_found(KEYSTONE, [JobResult("a", (LP,))], dashboard_url=dashboard)
         assert "bug page" not in text.plain
         assert "bug page" not in (text.html or "")
-    assert bug_page_url(DASH, "a b/c?") == f"{DASH}/bug/a%20b%2Fc%3F"
+    assert bug_page_url(DASH, "a b/c?") is None  # the dashboard writes no page for it
+    assert bug_page_url(DASH, "OSPRH-77") == f"{DASH}/bug/OSPRH-77"
     assert bug_page_url(DASH, "") is None
     assert page_id((Matched("q", "other"),), LP) == "123456"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from urllib.parse import quote
+
+from bot.queries.pages import page_path
 
 
 def rison_string(text: str) -> str:
@@ -24,20 +25,13 @@ def kibana_url(base: str | None, lucene: str, days: int) -> str:
     return f"{base.rstrip('/')}/app/discover#/?_g={quote(time, safe='')}&_a={quote(state, safe='')}"
 
 
-#: Query ids that get a page: the names of query files (``1541364``, ``OSPRH-77``,
-#: ``gh-org-repo-12``). Anything else (a space, a slash, a leading dot) is not made a path.
-_PAGE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}")
-
-
 def bug_page_file(query_id: str) -> str | None:
     """Where the page of query ``query_id`` is written (``bug/<id>.html``); None when the id
     cannot be a file name."""
-    if not _PAGE_ID.fullmatch(query_id) or query_id.endswith(".html"):
-        return None
-    return f"bug/{query_id}.html"
+    return f"{path}.html" if (path := page_path(query_id)) else None
 
 
 def bug_page_href(query_id: str, root: str = "") -> str:
     """The link to a bug's page (``<root>bug/<id>``: the server serves the page there); "" when
     the query has no page."""
-    return f"{root}bug/{quote(query_id)}" if bug_page_file(query_id) else ""
+    return f"{root}{path}" if (path := page_path(query_id)) else ""

@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from html import escape
-from urllib.parse import quote
 
 from bot.bugs import Bug
 from bot.events.model import FailedBuild
+from bot.queries.pages import page_url
 from bot.state.evidence import Matched
 from bot.transports.base import Text
 from bot.transports.ircformat import GREEN, RED, RESET, bold, color_code, strip_formatting
@@ -52,9 +52,7 @@ def change_link(build: FailedBuild) -> str:
 def bug_page_url(dashboard_url: str | None, query_id: str) -> str | None:
     """``<dashboard>/bug/<query id>``, the bug's page; None without an http(s) dashboard."""
     base = http_url(dashboard_url)
-    if base is None or not query_id:
-        return None
-    return f"{base.rstrip('/')}/bug/{quote(query_id, safe='')}"
+    return page_url(base, query_id) if base is not None else None
 
 
 def page_id(evidence: Sequence[Matched], bug: Bug) -> str:
