@@ -18,7 +18,7 @@ import pytest
 from bot.config import SearchSettings
 from bot.transports.ircformat import strip_formatting
 from tests.support.peers import IrcPeer, MatrixPeer, irc_settings, matrix_bot, only_notices, unique
-from tests.support.scenario import STORAGE_BUG, Scenario, scenario
+from tests.support.scenario import STORAGE_BUG, Scenario, on_irc_and_matrix, scenario
 from tests.support.servers import IrcServer, SynapseServer
 
 LP = "https://bugs.launchpad.net/bugs/"
@@ -153,16 +153,8 @@ async def test_bot_reconnects_after_irc_and_synapse_restart(
     synapse_server: SynapseServer,
 ) -> None:
     irc_server = irc_server_factory()
-    nova = unique("#nova")
-    matrix = matrix_bot(synapse_server)
-    alice = await MatrixPeer(synapse_server).login()
-    room = await alice.create_room(matrix["user_id"])
-    run.irc = irc_settings(irc_server, nick=unique("rb")).model_dump()
-    run.matrix = matrix
-    run.channels = {
-        nova: {"projects": ["nova"], "events": ["positive"]},
-        "m": {"transport": "matrix", "room": room, "projects": ["nova"], "events": ["positive"]},
-    }
+    nets = await on_irc_and_matrix(run, irc_server, synapse_server)
+    nova, alice = nets.channel, nets.alice
     first = run.buildset("openstack/nova", "tempest-full-py3", "1541364")
     second = run.buildset("openstack/nova", "nova-ceph-multistore", "1745168")
     await run.index_logs(first, second)

@@ -19,8 +19,8 @@ from bot.config import SearchSettings
 from bot.demo.data import gerrit_event
 from bot.impact_store import ImpactJournal
 from bot.transports.ircformat import strip_formatting
-from tests.support.peers import IrcPeer, MatrixPeer, irc_settings, matrix_bot, only_notices, unique
-from tests.support.scenario import Scenario, scenario
+from tests.support.peers import IrcPeer, only_notices
+from tests.support.scenario import Scenario, on_irc_and_matrix, scenario
 from tests.support.servers import IrcServer, SynapseServer
 
 COST = (
@@ -45,16 +45,8 @@ async def journaled_rechecks(journal: ImpactJournal, count: int) -> None:
 async def test_top_answers_on_irc_and_matrix_with_the_rechecked_gate_failure(
     run: Scenario, irc_server: IrcServer, synapse_server: SynapseServer
 ) -> None:
-    nova = unique("#nova")
-    matrix = matrix_bot(synapse_server)
-    alice = await MatrixPeer(synapse_server).login()
-    room = await alice.create_room(matrix["user_id"])
-    run.irc = irc_settings(irc_server, nick=unique("rb")).model_dump()
-    run.matrix = matrix
-    run.channels = {
-        nova: {"projects": ["nova"], "events": ["positive"]},
-        "m": {"transport": "matrix", "room": room, "projects": ["nova"], "events": ["positive"]},
-    }
+    nets = await on_irc_and_matrix(run, irc_server, synapse_server)
+    nova, room, alice = nets.channel, nets.room, nets.alice
     failed = run.buildset("openstack/nova", "tempest-full-py3", "1541364")  # the gate queue
     await run.index_logs(failed)
     bob = await IrcPeer(irc_server).connect()

@@ -13,8 +13,8 @@ import pytest
 from bot.config import SearchSettings
 from bot.demo.data import DemoBuildset, DemoJob
 from bot.transports.ircformat import strip_formatting
-from tests.support.peers import IrcPeer, MatrixPeer, irc_settings, matrix_bot, only_notices, unique
-from tests.support.scenario import Scenario, scenario
+from tests.support.peers import IrcPeer, only_notices
+from tests.support.scenario import Scenario, on_irc_and_matrix, scenario
 from tests.support.servers import IrcServer, SynapseServer
 
 BUG = "1745168"
@@ -46,17 +46,8 @@ def expected_reply(buildset: DemoBuildset, dashboard: str) -> list[str]:
 async def test_why_on_irc_and_matrix(
     run: Scenario, irc_server: IrcServer, synapse_server: SynapseServer
 ) -> None:
-    nova = unique("#nova")
-    matrix = matrix_bot(synapse_server)
-    alice = await MatrixPeer(synapse_server).login()
-    room = await alice.create_room(matrix["user_id"])
-    run.irc = irc_settings(irc_server, nick=unique("rb")).model_dump()
-    run.matrix = matrix
-    events = ["positive", "negative"]
-    run.channels = {
-        nova: {"projects": ["nova"], "events": events},
-        "m": {"transport": "matrix", "room": room, "projects": ["nova"], "events": events},
-    }
+    nets = await on_irc_and_matrix(run, irc_server, synapse_server, ("positive", "negative"))
+    nova, room, alice = nets.channel, nets.room, nets.alice
     buildset = two_failures(run)
     await run.index_logs(buildset)
     bob = await IrcPeer(irc_server).connect()

@@ -28,6 +28,8 @@ from bot.search.opensearch import OpenSearchBackend
 from bot.search.synth import matching_fields
 from tests.support.gerrit import GerritStandIn
 from tests.support.paths import ROOT
+from tests.support.peers import MatrixPeer, irc_settings, matrix_bot, unique
+from tests.support.servers import IrcServer, SynapseServer
 
 #: A team-owned Jira bug that the example repo does not have: routed by owner, not project.
 STORAGE_QUERY = """\
@@ -137,3 +139,31 @@ async def scenario(workdir: Path, search_url: str) -> AsyncIterator[Scenario]:
             yield run
         finally:
             await run.stop()
+
+
+@dataclass(frozen=True)
+class TwoNetworks:
+    """Where a scenario on both networks announces: an IRC channel and a Matrix room."""
+
+    channel: str
+    room: str
+    alice: MatrixPeer  # the Matrix user who made the room and invited the bot
+
+
+async def on_irc_and_matrix(
+    run: Scenario,
+    irc_server: IrcServer,
+    synapse_server: SynapseServer,
+    events: tuple[str, ...] = ("positive",),
+) -> TwoNetworks:
+    """Set ``run`` up to announce nova's builds (``events``) in a fresh IRC channel and in a
+    fresh Matrix room made by a second user."""
+    channel = unique("#nova")
+    matrix = matrix_bot(synapse_server)
+    alice = await MatrixPeer(synapse_server).login()
+    room = await alice.create_room(matrix["user_id"])
+    run.irc = irc_settings(irc_server, nick=unique("rb")).model_dump()
+    run.matrix = matrix
+    nova = {"projects": ["nova"], "events": list(events)}
+    run.channels = {channel: nova, "m": {"transport": "matrix", "room": room, **nova}}
+    return TwoNetworks(channel, room, alice)
