@@ -192,9 +192,7 @@ async def test_filters_narrow_the_builds_counted(search_settings: SearchSettings
 
 
 async def test_an_index_without_failures_lists_none(search_settings: SearchSettings) -> None:
-    result = await asyncio.to_thread(
-        runner.invoke, app, ["tests", "--es-url", search_settings.url]
-    )
+    result = await asyncio.to_thread(runner.invoke, app, ["tests", "--es-url", search_settings.url])
     assert result.exit_code == 0, result.output
     assert "No test failed in the last 7 days (voting jobs)." in result.stdout
 
