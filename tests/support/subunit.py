@@ -3,7 +3,8 @@ subunit v2 streams written with python-subunit's own writer.
 
 :class:`Run` is one build's results; :func:`result_docs` its documents, in logsender's layout
 (integer ``voting`` and ``build_change``, ``log_url`` of the subunit file), the build numbered
-as :mod:`tests.support.builds` numbers jobs (uuid :func:`uuid_of`, log URL :func:`job_url`).
+as :mod:`tests.support.builds` numbers jobs (uuid :func:`uuid_of`), its log directory naming
+its change, patchset, job and number.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import subunit
 
-from tests.support.builds import NOW, job_url, uuid_of
+from tests.support.builds import LOG_HOST, NOW, uuid_of
 
 SUBUNIT_FILE = "testrepository.subunit"
 
@@ -45,7 +46,7 @@ class Run:
 
     @property
     def log_dir(self) -> str:
-        return job_url(self.job, self.n)
+        return f"{LOG_HOST}/{self.change}/{self.patchset}/{self.job}/{self.n:07x}/"
 
 
 def result_docs(run: Run) -> list[dict[str, Any]]:
