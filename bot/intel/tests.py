@@ -29,7 +29,7 @@ from typing import Any
 from bot.search.base import Response, SearchBackend
 from bot.search.schema import doc_text, log_dir
 from bot.search.stats import since
-from bot.search.subunit import RAN
+from bot.search.subunit import RAN, test_named
 
 #: Builds counted exactly per test and window (``cardinality``'s precision threshold).
 PRECISION = 40000
@@ -56,6 +56,7 @@ class TestFilter:
     project: str | None = None  # glob on the full name ("openstack/*"), or a short name ("nova")
     queue: str | None = None
     name: str | None = None  # a substring of the test id
+    names: tuple[str, ...] = ()  # these tests only (ids, with or without their attributes)
     non_voting: bool = False  # count non-voting jobs too
 
 
@@ -118,9 +119,15 @@ def project_clause(project: str) -> dict[str, Any]:
     return {"bool": {"should": [whole, short], "minimum_should_match": 1}}
 
 
-def result_filters(selected: TestFilter) -> list[dict[str, Any]]:
-    """The clauses every counted result matches: a run in the window, of the chosen builds."""
-    clauses: list[dict[str, Any]] = [since(selected.days), {"terms": {"test_status": list(RAN)}}]
+def result_filters(
+    selected: TestFilter, *, window: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """The clauses every counted result matches: a run in the window (``window``: another
+    time filter than the last ``days`` days), of the chosen builds."""
+    clauses: list[dict[str, Any]] = [
+        window or since(selected.days),
+        {"terms": {"test_status": list(RAN)}},
+    ]
     if not selected.non_voting:
         clauses.append({"term": {"voting": 1}})
     if selected.job:
@@ -131,6 +138,8 @@ def result_filters(selected: TestFilter) -> list[dict[str, Any]]:
         clauses.append({"term": {"build_queue": selected.queue}})
     if selected.name:
         clauses.append({"wildcard": {"test_name": {"value": f"*{wildcard_text(selected.name)}*"}}})
+    if selected.names:
+        clauses.append(test_named(selected.names))
     return clauses
 
 

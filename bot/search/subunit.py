@@ -64,9 +64,12 @@ def write_prefix(pattern: str) -> str:
 
 def test_named(test_ids: Sequence[str]) -> dict[str, Any]:
     """Results of any of ``test_ids``, whether the index keeps a test's ``[attributes]``
-    (a writer without subunit2sql's clean-up) or not (logsender's)."""
-    clauses: list[dict[str, Any]] = [{"terms": {"test_name": list(test_ids)}}]
-    clauses += [{"prefix": {"test_name": f"{test_id}["}} for test_id in test_ids]
+    (a writer without subunit2sql's clean-up) or not (logsender's), and whether the ids
+    have them."""
+    clean = list(dict.fromkeys(strip_attributes(test_id) for test_id in test_ids))
+    names = list(dict.fromkeys([*test_ids, *clean]))
+    clauses: list[dict[str, Any]] = [{"terms": {"test_name": names}}]
+    clauses += [{"prefix": {"test_name": f"{test_id}["}} for test_id in clean]
     return {"bool": {"should": clauses, "minimum_should_match": 1}}
 
 
