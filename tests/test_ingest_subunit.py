@@ -11,6 +11,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from bot.cli import app
@@ -156,3 +158,17 @@ def test_parse_subunit_keeps_the_last_status_and_drops_what_is_no_test() -> None
     assert inflate(b"\x1f\x8bnot gzip") == b""
     assert isinstance(found[0], TestResult)
     assert found[0].start == START + timedelta(seconds=2)  # A took 1 s, then a 1 s gap
+
+
+REAL = subunit_stream([(A, "fail", 1.0), (B, "success", 2.0), (C, "skip", 0.0)], START)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=300), st.integers(0, len(REAL)), st.booleans())
+def test_any_bytes_read_as_results_or_nothing(noise: bytes, cut: int, gzipped: bool) -> None:
+    # A truncated or corrupted stream, noise around it, gzipped or not: never an exception,
+    # and every result it yields is one the stream holds (or the noise spelled out).
+    data = REAL[:cut] + noise
+    found = parse_subunit(gzip.compress(data) if gzipped else data)
+    assert all(r.status in ("success", "fail", "skip", "xfail", "uxsuccess") for r in found)
+    assert {r.name for r in parse_subunit(REAL[:cut])} <= {A, B, C}

@@ -18,6 +18,12 @@ request (:func:`failing_body`) answers for the tests that failed most in the win
 Only voting jobs count unless told otherwise (ER's ``voting:1``); ``voting`` is the integer
 logsender writes. Distinct builds are ``cardinality`` counts, exact up to
 :data:`PRECISION` builds per test. Pure but for :func:`failing_tests` and :func:`flaky_report`.
+
+Each daily index ranks its tests (most failures first) and hands the first
+:data:`SHARD_TESTS` (or ten times the limit) to the merge: the list is exact while an index
+holds no more tests than that. Beyond, a listed test that did not fail in one day's index may
+miss that day's runs (its failures, jobs and last failure stay exact): ``--job`` narrows the
+tests to those of the jobs that matter (a tempest job runs ~1,500; unit-test jobs many more).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ FLAKY_PATCHSETS = 5
 FLAKY_JOBS = 10
 #: Tests !flaky ranks (the most failing ones; a flaky test has failed at least once).
 FLAKY_POOL = 50
+#: Tests each index (shard) ranks before the best are merged: see the module's note.
+SHARD_TESTS = 1000
 _BOTH = "params.failed > 0 && params.passed > 0"
 _ANY = "params.n > 0"
 
@@ -216,7 +224,8 @@ def failing_body(selected: TestFilter, limit: int, *, uuids: int = 0) -> dict[st
     """The one request: the ``limit`` tests with the most failures, and their figures."""
     order = [{"failed>builds": "desc"}, {"_key": "asc"}]
     # More candidates per shard than asked for: the order is by a sub-aggregation.
-    terms = {"field": "test_name", "size": limit, "shard_size": max(limit * 5, 100), "order": order}
+    shard = max(limit * 10, SHARD_TESTS)
+    terms = {"field": "test_name", "size": limit, "shard_size": shard, "order": order}
     return {
         "size": 0,
         "track_total_hits": False,
