@@ -36,7 +36,7 @@ from bot.state import StateStore
 from bot.trackers.client import TrackerClient
 from bot.transports.base import Transport
 from bot.transports.registry import transports_from
-from bot.watch.classify import Classifier
+from bot.watch.classify import Classifier, TestResults
 from bot.watch.delivery import TransportOutlet
 from bot.watch.digest import Digester, digest_rooms
 from bot.watch.evidence import bug_evidence
@@ -120,7 +120,7 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
     await dashboard.start()
     stack.push_async_callback(dashboard.close)
     dashboard_url = (settings.dashboard.url or dashboard.url).rstrip("/")
-    classifier = Classifier(clients.store)
+    classifier = Classifier(clients.store, tests=TestResults.of(settings.search))
     recorder = ImpactRecorder(clients.impact)
     pipeline = build_pipeline(settings, clients, classifier, monitor, dashboard_url, recorder)
     # On a normal stop the app closes the transports first (see process._shut_down); here for

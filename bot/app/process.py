@@ -141,6 +141,7 @@ def _dispatcher(settings: Settings, parts: Parts, vitals: Vitals) -> Dispatcher:
         dashboard_url=parts.dashboard_url,
         kibana=settings.search.kibana_url,
         impact_journal=clients.impact,
+        subunit_index=settings.search.subunit_index,
     )
     names = (settings.irc.nick,) if settings.irc else ("recheckbot",)
     return Dispatcher(

@@ -18,6 +18,7 @@ from bot.dashboard.scheduler import DashboardRefresher
 from bot.impact_store import ImpactJournal
 from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
 from bot.intel.impact import ImpactReport, gather_impact
+from bot.intel.tests import TestFilter, TestsReport, failing_tests, flaky_report
 from bot.intel.uncategorized import uncategorized
 from bot.queries import Query, QueryRepo
 from bot.queries.store import QueryStore
@@ -115,3 +116,30 @@ class AppServices:
         if self.impact_journal is None:
             return ImpactReport(time.time(), (days,), days, ())
         return await gather_impact(self.impact_journal, windows=(days,), project=project)
+
+    # The test-result index pattern (search.subunit_index).
+    subunit_index: str = "subunit-*"
+
+    async def tests(
+        self,
+        selected: TestFilter,
+        *,
+        limit: int,
+        failing_only: bool = True,
+        search_timeout: float | None = None,
+    ) -> TestsReport:
+        return await failing_tests(
+            self.search,
+            self.subunit_index,
+            selected,
+            limit=limit,
+            failing_only=failing_only,
+            search_timeout=search_timeout,
+        )
+
+    async def flaky(
+        self, selected: TestFilter, *, limit: int, search_timeout: float | None = None
+    ) -> TestsReport:
+        return await flaky_report(
+            self.search, self.subunit_index, selected, limit=limit, search_timeout=search_timeout
+        )

@@ -14,6 +14,7 @@ from typing import Protocol
 from bot.bugs import Bug
 from bot.intel import ClusterReport
 from bot.intel.impact import ImpactReport
+from bot.intel.tests import TestFilter, TestsReport
 from bot.queries import Query, QueryRepo
 from bot.search.base import SearchBackend
 from bot.state import StateStore
@@ -146,6 +147,27 @@ class Services(Protocol):
         """The known bugs ranked by what they cost over the last ``days`` (failed builds,
         changes, rechecks, CI time, gate failures: :mod:`bot.intel.impact`), counting only the
         builds of projects ``project`` matches; empty when the bot keeps no journal."""
+        ...
+
+    async def tests(
+        self,
+        selected: TestFilter,
+        *,
+        limit: int,
+        failing_only: bool = True,
+        search_timeout: float | None = None,
+    ) -> TestsReport:
+        """The ``limit`` tests with the most failures among the results ``selected`` picks
+        (``failing_only``: only those that failed), from one request on the test-result index
+        (:func:`bot.intel.tests.failing_tests`); ``search_timeout``: seconds the server may
+        search before answering with what it has (the report is then ``partial``)."""
+        ...
+
+    async def flaky(
+        self, selected: TestFilter, *, limit: int, search_timeout: float | None = None
+    ) -> TestsReport:
+        """The flakiest tests among the results ``selected`` picks, in one request
+        (:func:`bot.intel.tests.flaky_report`)."""
         ...
 
 

@@ -22,7 +22,13 @@ from bot.queries import Query, load_queries
 from bot.queries.compiled import QuerySet
 from bot.search import open_backend
 from bot.search.lines import LogLine
-from bot.watch.classify import Classifier, JobVerdict, Verdict, classify_when_ready
+from bot.watch.classify import (
+    Classifier,
+    JobVerdict,
+    TestResults,
+    Verdict,
+    classify_when_ready,
+)
 from bot.watch.readiness import DEFAULT_TIMEOUT, ReadinessMonitor
 
 log = logging.getLogger(__name__)
@@ -128,8 +134,9 @@ async def _classify(
             deadline = monitor.deadline_for(build, DEFAULT_TIMEOUT)
         else:
             deadline = time.time() + wait
+        classifier = Classifier(queries, tests=TestResults.of(settings.search))
         return await classify_when_ready(
-            build, Classifier(queries), backend, monitor=monitor, deadline=deadline
+            build, classifier, backend, monitor=monitor, deadline=deadline
         )
     finally:
         await monitor.close()

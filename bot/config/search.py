@@ -16,6 +16,11 @@ class SearchSettings(Section):
     backend: Literal["opensearch", "elasticsearch", "kibana"] = "opensearch"
     url: WebUrl = "http://127.0.0.1:9200"
     index: str = "logstash-*"
+    subunit_index: str = Field(
+        "subunit-*",
+        description="index pattern of the test results (one document per test and build, as "
+        "ci-log-processing writes them); ingestion writes to its prefix's daily indices",
+    )
     username: str | None = None
     password: SecretStr | None = None
     api_key: SecretStr | None = None

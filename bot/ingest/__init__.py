@@ -7,8 +7,13 @@ becomes one logstash-style document (:mod:`bot.ingest.logs`), and the documents 
 ``logstash-*`` indices through the search backend's :class:`~bot.search.base.DocumentWriter`
 (behind the bot's request cap and circuit breaker, like every search).
 
+The job's test results (``testrepository.subunit``, when the tree has one) become one document
+per test in the daily ``subunit-*`` indices (:mod:`bot.ingest.subunit`), as ci-log-processing
+writes them, so ``recheckbot tests`` and the ``test_ids`` of queries work without it.
+
 Every request has a timeout, every file a size cap, a job's files are fetched a few at a time,
-and splitting lines runs in a worker thread: ingesting a big job never stalls the event loop.
+and splitting lines and reading subunit run in a worker thread: ingesting a big job never stalls
+the event loop.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from bot.config.ingest import DEFAULT_FILES, IngestSettings
 from bot.events.model import FailedBuild, Job
 from bot.ingest.fetch import IngestError, LogFetcher, log_root_for, tree_files
 from bot.ingest.logs import BuildInfo, build_info, console_candidates, documents, select_files
+from bot.ingest.subunit import parse_subunit, result_documents
 from bot.search.base import DocumentWriter
+from bot.search.subunit import SUBUNIT_FILES
 
 __all__ = ["DEFAULT_FILES", "IngestError", "IngestSettings", "ingest_build", "ingest_tree"]
 
@@ -67,7 +74,8 @@ async def ingest_tree(
     """Index one job's log tree through ``sink``; returns the documents written.
 
     The console log is fetched first (no console, nothing is written) and indexed last: its end
-    marker is what readiness waits for, so once the bot sees it the other files are in too.
+    marker is what readiness waits for, so once the bot sees it the other files and the test
+    results are in too.
     """
     files = await tree_files(build.log_root, fetcher, settings.files)
     console_path, console = await _console(build.log_root, files, fetcher)
@@ -84,7 +92,26 @@ async def ingest_tree(
 
     others = select_files(files, settings.files, settings.max_files)
     total = sum(await asyncio.gather(*(one(path) for path in others)))
+    total += await _index_tests(build, files, fetcher, sink)
     return total + await _index(console, console_path, build, sink, console=True)
+
+
+async def _index_tests(build: BuildInfo, files: list[str], fetcher: LogFetcher, sink: Sink) -> int:
+    """The job's test results, from the first subunit file the tree holds (each usual name
+    tried when the tree could not be listed); 0 when it has none or it cannot be read."""
+    names = [name for name in SUBUNIT_FILES if name in files] or ([] if files else SUBUNIT_FILES)
+    for path in names:
+        try:
+            data = await fetcher.get(build.log_root + path)
+        except IngestError as exc:
+            log.warning("skipped the test results: %s", exc)
+            return 0
+        if data:
+            docs = await asyncio.to_thread(_test_documents, data, path, build)
+            count = await sink(docs) if docs else 0
+            log.debug("%s%s: %d test results", build.log_root, path, count)
+            return count
+    return 0
 
 
 async def _console(root: str, files: list[str], fetcher: LogFetcher) -> tuple[str, bytes]:
@@ -104,6 +131,10 @@ async def _index(
     count = await sink(docs) if docs else 0
     log.debug("%s%s: %d documents", build.log_root, path, count)
     return count
+
+
+def _test_documents(data: bytes, path: str, build: BuildInfo) -> list[dict[str, Any]]:
+    return list(result_documents(parse_subunit(data), path, build))
 
 
 def _sink(writer: DocumentWriter | None) -> Sink:

@@ -12,6 +12,7 @@ from typing import Any
 
 from bot.queries.model import Query
 from bot.search.stats import query_string
+from bot.search.subunit import failed_tests_filter
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,8 @@ class QuerySet:
     by_id: Mapping[str, Query] = field(default_factory=dict, repr=False)
     query_filters: Mapping[str, Any] = field(default_factory=dict, repr=False)
     test_filters: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    #: The same tests asked of the test-result index: one of them has ``test_status: fail``.
+    result_filters: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
     def of(cls, queries: Sequence[Query] | QuerySet) -> QuerySet:
@@ -61,6 +64,9 @@ class QuerySet:
                 for q in by_id.values()
                 if q.test_ids
             },
+            result_filters={
+                q.id: failed_tests_filter(q.test_ids) for q in by_id.values() if q.test_ids
+            },
         )
 
     def __len__(self) -> int:
@@ -74,12 +80,16 @@ class QuerySet:
             by_id=keep,
             query_filters={k: v for k, v in self.query_filters.items() if k in keep},
             test_filters={k: v for k, v in self.test_filters.items() if k in keep},
+            result_filters={k: v for k, v in self.result_filters.items() if k in keep},
         )
 
-    def aggs(self, *, prune: bool) -> dict[str, Any]:
-        """The per-job sub-aggregations: ``q`` (queries that hit), ``t`` (named tests failed)."""
+    def aggs(self, *, prune: bool, test_results: bool = False) -> dict[str, Any]:
+        """The per-job sub-aggregations: ``q`` (queries that hit), ``t`` (named tests failed:
+        a console line saying so, or with ``test_results`` a failed result in the test-result
+        index)."""
+        tests = self.result_filters if test_results else self.test_filters
         found: dict[str, Any] = {}
-        for name, filters in (("q", self.query_filters), ("t", self.test_filters)):
+        for name, filters in (("q", self.query_filters), ("t", tests)):
             if filters:
                 found[name] = {
                     "filters": {"filters": filters},

@@ -21,7 +21,8 @@ from bot.search.base import (
     server_reason,
     status_error,
 )
-from bot.search.indexing import bulk_index, ensure_index, index_for
+from bot.search.indexing import TESTS_PREFIX, bulk_index, ensure_index, index_for
+from bot.search.subunit import is_test_result, write_prefix
 
 T = TypeVar("T")
 
@@ -71,15 +72,25 @@ class OpenSearchBackend:
     async def write_documents(self, documents: Sequence[Mapping[str, Any]]) -> int:
         """See :class:`~bot.search.base.DocumentWriter`; indices come with explicit mappings."""
 
+        tests = self._tests_prefix(documents)
+
         async def write() -> int:
-            for name in sorted({index_for(doc) for doc in documents}):
-                await _ensure_index(self._client, name)
-            return await bulk_index(self._client, documents, refresh=False)
+            names = {(index_for(doc, tests_prefix=tests), is_test_result(doc)) for doc in documents}
+            for name, is_tests in sorted(names):
+                await _ensure_index(self._client, name, tests=is_tests)
+            return await bulk_index(self._client, documents, refresh=False, tests_prefix=tests)
 
         return await self._call(write)
 
     async def refresh(self) -> None:
-        await self._call(lambda: self._client.indices.refresh(index=self._settings.index))
+        indices = f"{self._settings.index},{self._settings.subunit_index}"
+        await self._call(lambda: self._client.indices.refresh(index=indices))
+
+    def _tests_prefix(self, documents: Sequence[Mapping[str, Any]]) -> str:
+        # Only test results need the pattern to be writable: logs go where they always did.
+        if not any(is_test_result(doc) for doc in documents):
+            return TESTS_PREFIX
+        return write_prefix(self._settings.subunit_index)
 
     async def _call(self, request: Callable[[], Awaitable[T]]) -> T:
         async def once() -> T:
@@ -107,11 +118,11 @@ def translate_error(exc: opensearchpy.TransportError, url: str) -> SearchError:
     return status_error(exc.status_code, reason, f"search server {url}")
 
 
-async def _ensure_index(client: AsyncOpenSearch, name: str) -> None:
+async def _ensure_index(client: AsyncOpenSearch, name: str, *, tests: bool = False) -> None:
     """Create a daily index unless it exists. Writers racing to create the same index: losing
     that race ("already exists") is as good as winning it."""
     try:
-        await ensure_index(client, name)
+        await ensure_index(client, name, tests=tests)
     except opensearchpy.RequestError as exc:
         if "already_exists" not in str(exc.error) and "already exists" not in str(exc.info):
             raise

@@ -8,9 +8,14 @@ verdict's evidence): see :mod:`bot.watch.classify_request` for the request and i
 
 Semantics are ER's: a query matches a job when its ``query_string`` (default operator AND) hits
 one of the job's documents, with ``voting:1`` implied unless ``allow-nonvoting``; queries with
-``test_ids`` also need a line of the job naming one of those tests next to a failure marker
-(ER asked subunit2sql; the console log says the same). ``suppress-notification`` queries are
-evaluated but reported apart, never as the job's bugs.
+``test_ids`` also need one of those tests to have failed in the job's build. ER asked
+subunit2sql; here, where the search server has a test-result index (``search.subunit_index``,
+as ci-log-processing writes it), a result with ``test_status: fail`` in that build, asked in
+the same request (it spans both indices); where it has none, a line of the job naming one of
+the tests next to a failure marker (the console log says the same). Whether the index exists
+is asked once, before the first classification (and again hourly while it does not), never per
+build. ``suppress-notification`` queries are evaluated but reported apart, never as the job's
+bugs.
 
 One query the server refuses would fail every request, since all go in each one: then the
 culprit is found by bisecting the queries (a few more requests, only then), set apart with the
@@ -22,9 +27,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+from bot.config import SearchSettings
 from bot.events.model import FailedBuild
 from bot.queries import Query
 from bot.queries.compiled import FAILURE_MARKERS as FAILURE_MARKERS
@@ -33,6 +40,7 @@ from bot.queries.compiled import QuerySet as QuerySet
 from bot.queries.compiled import failed_tests_lucene as failed_tests_lucene
 from bot.queries.store import QueryStore
 from bot.search.base import Response, SearchBackend, SearchQueryError
+from bot.search.subunit import index_present
 from bot.watch.classify_request import LINES_PER_QUERY as LINES_PER_QUERY
 from bot.watch.classify_request import classify_body as classify_body
 from bot.watch.classify_request import classify_many_body as classify_many_body
@@ -48,6 +56,53 @@ log = logging.getLogger(__name__)
 
 #: Most failed jobs in one classification request when builds are asked for together.
 BATCH_JOBS = 100
+#: Seconds before asking again whether a test-result index exists, while it does not.
+TESTS_RECHECK = 3600.0
+
+
+class TestResults:
+    """Where the test results are, and whether the server has any (asked once; again after
+    ``recheck`` seconds while it has none, so an index created later is taken up)."""
+
+    __test__ = False  # not a pytest class, whatever its name
+
+    def __init__(
+        self,
+        logs: str = "logstash-*",
+        tests: str = "subunit-*",
+        *,
+        recheck: float = TESTS_RECHECK,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logs, self.tests = logs, tests
+        self.recheck = recheck
+        self._clock = clock
+        self._present: bool | None = None
+        self._asked = 0.0
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def of(cls, settings: SearchSettings) -> TestResults:
+        return cls(settings.index, settings.subunit_index)
+
+    @property
+    def indices(self) -> str:
+        """Both patterns, for a search that spans the logs and the test results."""
+        return f"{self.logs},{self.tests}"
+
+    async def present(self, backend: SearchBackend) -> bool:
+        """Whether a test-result index exists (one small request when not known)."""
+        async with self._lock:
+            if self._present or (
+                self._present is False and self._clock() - self._asked < self.recheck
+            ):
+                return self._present
+            found = await index_present(backend, self.tests)
+            if found != self._present:
+                how = "a failed test result" if found else "a failed-test line in the console"
+                log.info("test_ids of queries need %s (index %s)", how, self.tests)
+            self._present, self._asked = found, self._clock()
+            return found
 
 
 @dataclass(eq=False)
@@ -66,7 +121,11 @@ class Classifier:
     """
 
     def __init__(
-        self, queries: QueryStore | Sequence[Query] = (), *, batch_jobs: int = BATCH_JOBS
+        self,
+        queries: QueryStore | Sequence[Query] = (),
+        *,
+        batch_jobs: int = BATCH_JOBS,
+        tests: TestResults | None = None,
     ) -> None:
         self._store = queries if isinstance(queries, QueryStore) else QueryStore(queries)
         self._compiled = (-1, QuerySet())
@@ -81,6 +140,8 @@ class Classifier:
         self._asks: dict[int, tuple[SearchBackend, list[_Ask]]] = {}
         self._flushes: set[asyncio.Task[None]] = set()
         self.requests = 0  # classification round trips made, for metrics and tests
+        # Where test_ids are checked in test results; None: always in the console log.
+        self.tests = tests
 
     @property
     def queries(self) -> QuerySet:
@@ -137,9 +198,15 @@ class Classifier:
             *(self._answer([by_build[id(b)] for b in part], queries, backend) for part in parts)
         )
 
+    async def _target(self, backend: SearchBackend) -> _Target:
+        if self.tests is None or not await self.tests.present(backend):
+            return _Target(backend, self._prune)
+        return _Target(backend, self._prune, self.tests.indices)
+
     async def _answer(self, asks: list[_Ask], queries: QuerySet, backend: SearchBackend) -> None:
         try:
-            verdicts = await self._request([ask.build for ask in asks], queries, backend)
+            target = await self._target(backend)
+            verdicts = await self._request([ask.build for ask in asks], queries, target)
         except Exception as exc:
             for ask in asks:
                 if not ask.future.done():
@@ -150,27 +217,27 @@ class Classifier:
                 ask.future.set_result(verdict)
 
     async def _request(
-        self, builds: list[FailedBuild], queries: QuerySet, backend: SearchBackend
+        self, builds: list[FailedBuild], queries: QuerySet, target: _Target
     ) -> list[Verdict]:
         self.requests += 1
         try:
-            response = await self._search(builds, queries, backend)
+            response = await self._search(builds, queries, target)
         except SearchQueryError as exc:
-            queries = await self._set_apart(builds, queries, backend, exc)
-            response = await self._search(builds, queries, backend)
+            queries = await self._set_apart(builds, queries, target, exc)
+            response = await self._search(builds, queries, replace(target, prune=self._prune))
         return parse_many(builds, queries, response)
 
     async def _search(
-        self, builds: list[FailedBuild], queries: QuerySet, backend: SearchBackend
+        self, builds: list[FailedBuild], queries: QuerySet, target: _Target
     ) -> Response:
         try:
-            return await backend.search(classify_many_body(builds, queries, prune=self._prune))
+            return await target.search(builds, queries)
         except SearchQueryError as exc:
-            if not self._prune or not _script_refused(exc):
+            if not target.prune or not _script_refused(exc):
                 raise
             # Only once the request without the script is taken was it the script (a query
             # the server refuses may say "script" too: "javascript").
-            response = await backend.search(classify_many_body(builds, queries, prune=False))
+            response = await replace(target, prune=False).search(builds, queries)
             log.warning("search server refused bucket_selector (%s); classifying without it", exc)
             self._prune = False
             return response
@@ -179,7 +246,7 @@ class Classifier:
         self,
         builds: list[FailedBuild],
         queries: QuerySet,
-        backend: SearchBackend,
+        target: _Target,
         refused: SearchQueryError,
     ) -> QuerySet:
         """The queries to classify with once those the server refuses are quarantined; raises
@@ -187,7 +254,7 @@ class Classifier:
         async with self._bisecting:  # one search for culprits at a time; others reuse it
             if set(queries.by_id) - set(self.queries.by_id):
                 return self.queries  # set apart while this request waited
-            probe = _Probe(builds, queries, backend, self._prune)
+            probe = _Probe(builds, queries, replace(target, prune=self._prune))
             if not await probe.accepted(()):
                 raise refused  # refused even without queries: not a query's fault
             culprits = await probe.culprits(list(queries.by_id))
@@ -202,22 +269,34 @@ class Classifier:
             return self.queries
 
 
+@dataclass(frozen=True)
+class _Target:
+    """Where a classification request goes, and how it is built."""
+
+    backend: SearchBackend
+    prune: bool
+    indices: str | None = None  # logs and test results together; None: the logs alone
+
+    async def search(self, builds: list[FailedBuild], queries: QuerySet) -> Response:
+        tested = self.indices is not None
+        body = classify_many_body(builds, queries, prune=self.prune, test_results=tested)
+        return await self.backend.search(body, index=self.indices)
+
+
 @dataclass
 class _Probe:
     """Asks the server about subsets of the queries, to find those it refuses on their own."""
 
     builds: list[FailedBuild]
     queries: QuerySet
-    backend: SearchBackend
-    prune: bool
+    target: _Target
     reasons: dict[str, str] = field(default_factory=dict)
     requests: int = 0
 
     async def accepted(self, ids: Sequence[str]) -> bool:
-        body = classify_many_body(self.builds, self.queries.only(ids), prune=self.prune)
         self.requests += 1
         try:
-            await self.backend.search(body)
+            await self.target.search(self.builds, self.queries.only(ids))
         except SearchQueryError as exc:
             if len(ids) == 1:
                 self.reasons[ids[0]] = _reason(exc)

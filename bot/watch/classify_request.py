@@ -9,6 +9,12 @@ complete (the readiness sub-aggregations), so a verdict never needs a second tri
 Each query's bucket also holds a ``top_hits`` of the first lines the query hit in the job's build
 (:data:`LINES_PER_QUERY`, only the fields a line is shown with): the *evidence* of the verdict
 comes with it, and a query that did not hit costs nothing once pruned.
+
+Where the search server has a test-result index (:mod:`bot.search.subunit`), the request spans
+it too (``logstash-*,subunit-*``): a build's test results carry its fields, so they fall in the
+same job and build buckets, and the ``t`` filters of queries with ``test_ids`` ask whether one
+of those tests has ``test_status: fail`` in that build (ER's subunit2sql check). The queries'
+own filters then look at log lines only (``logs``), as before.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from bot.queries import Query
 from bot.queries.compiled import QuerySet
 from bot.search.base import Response
 from bot.search.lines import LINE_FIELDS, read_hits
+from bot.search.subunit import not_test_results
 from bot.watch.readiness import job_buckets, jobs_body, parse_job_bucket, readiness_aggs
 from bot.watch.verdict import JobVerdict, Verdict
 
@@ -34,29 +41,41 @@ def lines_agg(size: int = LINES_PER_QUERY) -> dict[str, Any]:
     return {"top_hits": {"size": size, "sort": order, "_source": list(LINE_FIELDS)}}
 
 
-def query_aggs(queries: QuerySet, *, prune: bool) -> dict[str, Any]:
-    """The per-job sub-aggregations of the queries, each query's bucket with its lines."""
-    aggs = queries.aggs(prune=prune)
+def query_aggs(queries: QuerySet, *, prune: bool, test_results: bool = False) -> dict[str, Any]:
+    """The per-job sub-aggregations of the queries, each query's bucket with its lines
+    (``test_results``: the request spans the test-result index too)."""
+    aggs = queries.aggs(prune=prune, test_results=test_results)
     if "q" in aggs:
         hits = aggs["q"]
         aggs["q"] = {**hits, "aggs": {**hits.get("aggs", {}), "lines": lines_agg()}}
+        if test_results:
+            aggs["logs"] = {"filter": not_test_results(), "aggs": {"q": aggs.pop("q")}}
     return aggs
 
 
 def classify_body(
-    build: FailedBuild, queries: Sequence[Query] | QuerySet, *, prune: bool = True
+    build: FailedBuild,
+    queries: Sequence[Query] | QuerySet,
+    *,
+    prune: bool = True,
+    test_results: bool = False,
 ) -> dict[str, Any]:
     """The one request that classifies every failed job of ``build``."""
-    return classify_many_body([build], queries, prune=prune)
+    return classify_many_body([build], queries, prune=prune, test_results=test_results)
 
 
 def classify_many_body(
-    builds: Sequence[FailedBuild], queries: Sequence[Query] | QuerySet, *, prune: bool = True
+    builds: Sequence[FailedBuild],
+    queries: Sequence[Query] | QuerySet,
+    *,
+    prune: bool = True,
+    test_results: bool = False,
 ) -> dict[str, Any]:
-    """One request classifying every failed job of several builds (the query list sent once)."""
+    """One request classifying every failed job of several builds (the query list sent once);
+    ``test_results``: to be sent to the log and test-result indices together."""
     jobs = [job for build in builds for job in build.failed_jobs]
-    per_build = {**readiness_aggs(jobs), **query_aggs(QuerySet.of(queries), prune=prune)}
-    return jobs_body(builds, per_build)
+    asked = query_aggs(QuerySet.of(queries), prune=prune, test_results=test_results)
+    return jobs_body(builds, {**readiness_aggs(jobs), **asked})
 
 
 def parse_classification(
@@ -82,7 +101,7 @@ def job_verdict(job: Job, queries: QuerySet, bucket: Mapping[str, Any]) -> JobVe
     readiness = parse_job_bucket(job, bucket)
     builds = bucket.get("build", {}).get("buckets", [])
     latest = builds[0] if builds else {}
-    hits = _hits(latest.get("q"))
+    hits = _hits((latest.get("logs") or latest).get("q"))
     tested = _hits(latest.get("t"))
     matched = [
         query

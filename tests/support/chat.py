@@ -30,6 +30,7 @@ from bot.demo.data import DemoData, generate
 from bot.impact_store import ImpactJournal
 from bot.intel import ClusterReport
 from bot.intel.impact import ImpactReport, gather_impact
+from bot.intel.tests import TestFilter, TestsReport, failing_tests, flaky_report
 from bot.queries import Query, QueryRepo, load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
@@ -165,6 +166,31 @@ class FakeServices:
         if self.impact_journal is None:
             return ImpactReport(datetime.now(UTC).timestamp(), (days,), days, ())
         return await gather_impact(self.impact_journal, windows=(days,), project=project)
+
+    async def tests(
+        self,
+        selected: TestFilter,
+        *,
+        limit: int,
+        failing_only: bool = True,
+        search_timeout: float | None = None,
+    ) -> TestsReport:
+        # The real query on the test's own osmem: a test writes the results it needs.
+        return await failing_tests(
+            self.search,
+            "subunit-*",
+            selected,
+            limit=limit,
+            failing_only=failing_only,
+            search_timeout=search_timeout,
+        )
+
+    async def flaky(
+        self, selected: TestFilter, *, limit: int, search_timeout: float | None = None
+    ) -> TestsReport:
+        return await flaky_report(
+            self.search, "subunit-*", selected, limit=limit, search_timeout=search_timeout
+        )
 
 
 @pytest.fixture
