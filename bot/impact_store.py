@@ -20,18 +20,15 @@ the two share the file). Rows older than what the impact windows need are droppe
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from bot.core.errors import ReadableError, describe
-
-T = TypeVar("T")
+from bot.core.errors import ReadableError
+from bot.core.sqlite import SqliteWorker
 
 #: Each entry moves the tables from version N (its index) to N + 1; never edit a released one.
 _MIGRATIONS = (
@@ -135,29 +132,17 @@ class ImpactFacts:
     bugs: tuple[BugLabel, ...] = ()
 
 
-class ImpactJournal:
+class ImpactJournal(SqliteWorker):
     """The impact tables; open with ``await ImpactJournal.open(path)`` (the state file)."""
-
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
-        self._conn = conn
-        self._executor = executor
 
     @classmethod
     async def open(cls, path: Path | str) -> ImpactJournal:
         """Open the file (created when missing) and bring its impact tables up to date."""
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="impact")
-        loop = asyncio.get_running_loop()
-        try:
-            conn = await loop.run_in_executor(executor, _connect, str(path))
-        except (sqlite3.Error, OSError, ImpactJournalError) as exc:
-            executor.shutdown(wait=False)
-            reason = f"{path}: cannot use the impact journal: {describe(exc)}"
-            raise ImpactJournalError(reason) from exc
-        return cls(conn, executor)
-
-    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, func, self._conn)
+        failures = (sqlite3.Error, OSError, ImpactJournalError)
+        opened = await cls.connect_in_thread(
+            str(path), _connect, name="impact", error=ImpactJournalError, failures=failures
+        )
+        return cls(*opened)
 
     async def _write(self, statements: Sequence[tuple[str, Iterable[tuple[Any, ...]]]]) -> None:
         """Run ``(sql, rows)`` pairs in one transaction; a row already there is left alone."""
@@ -229,10 +214,6 @@ class ImpactJournal:
             return int(dropped.rowcount)
 
         return await self._run(delete)
-
-    async def close(self) -> None:
-        await self._run(lambda conn: conn.close())
-        self._executor.shutdown(wait=True)
 
 
 def _blank_key(row: tuple[Any, ...]) -> tuple[Any, ...]:

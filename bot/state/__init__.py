@@ -39,16 +39,13 @@ which week's digest: :mod:`bot.state.digests`.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from bot.core.errors import ReadableError, describe
+from bot.core.errors import ReadableError
 from bot.events.model import FailedBuild
 from bot.state import digests, evidence
 from bot.state.codec import build_from_json as build_from_json
@@ -56,7 +53,6 @@ from bot.state.codec import build_to_json as build_to_json
 from bot.state.digests import DigestJournal
 from bot.state.evidence import EvidenceJournal, JobsEvidence
 
-T = TypeVar("T")
 DeliveryStatus = Literal["sending", "sent", "given-up"]
 
 _SCHEMA = """
@@ -107,25 +103,12 @@ class JournalError(ReadableError):
 class StateStore(EvidenceJournal, DigestJournal):
     """Durable bot state; open with ``await StateStore.open(path)``."""
 
-    def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
-        self._conn = conn
-        self._executor = executor
-
     @classmethod
     async def open(cls, path: Path | str) -> StateStore:
         """Open (or create) the journal; :class:`JournalError` when it cannot be used."""
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="state")
-        loop = asyncio.get_running_loop()
-        try:
-            conn = await loop.run_in_executor(executor, _connect, str(path))
-        except (sqlite3.Error, OSError) as exc:
-            executor.shutdown(wait=False)
-            raise JournalError(f"{path}: cannot use the state journal: {describe(exc)}") from exc
-        return cls(conn, executor)
-
-    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, func, self._conn)
+        return cls(
+            *await cls.connect_in_thread(str(path), _connect, name="state", error=JournalError)
+        )
 
     # --- builds ---------------------------------------------------------------------------
 
@@ -355,10 +338,6 @@ class StateStore(EvidenceJournal, DigestJournal):
             return int(n)
 
         return await self._run(delete)
-
-    async def close(self) -> None:
-        await self._run(lambda conn: conn.close())
-        self._executor.shutdown(wait=True)
 
     async def _execute(self, sql: str, params: tuple[Any, ...]) -> None:
         def run(conn: sqlite3.Connection) -> None:

@@ -8,10 +8,9 @@ Journals written before the table existed get it when opened.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Collection
-from typing import TypeVar
+from collections.abc import Collection
 
-T = TypeVar("T")
+from bot.core.sqlite import SqliteWorker
 
 #: Seconds a row is kept at least, whatever the journal's own ``keep_days``: longer than a week,
 #: so this week's row is there as long as this week's digest could go out.
@@ -34,11 +33,8 @@ def prune(conn: sqlite3.Connection, cutoff: float) -> None:
     conn.execute("DELETE FROM digests WHERE sent < ?", (cutoff,))
 
 
-class DigestJournal:
+class DigestJournal(SqliteWorker):
     """The digest questions of :class:`bot.state.StateStore` (which runs them)."""
-
-    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        raise NotImplementedError
 
     async def digested(self, week: str, rooms: Collection[str]) -> set[str]:
         """Which of ``rooms`` (room keys) had the digest of ``week`` (``2026-W22``)."""

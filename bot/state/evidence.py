@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, TypeVar
+from typing import Any
 
+from bot.core.sqlite import SqliteWorker
 from bot.events.model import FailedBuild
 from bot.search.lines import LogLine
 from bot.state.codec import build_from_json
-
-T = TypeVar("T")
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS evidence (
@@ -173,11 +172,8 @@ def _matched(row: Iterable[Any]) -> tuple[str, Matched]:
     return job, Matched(query, bug, (LogLine(message, file, url, logged),))
 
 
-class EvidenceJournal:
+class EvidenceJournal(SqliteWorker):
     """The evidence questions of :class:`bot.state.StateStore` (which runs them)."""
-
-    async def _run(self, func: Callable[[sqlite3.Connection], T]) -> T:
-        raise NotImplementedError
 
     async def judged(self, change: str, patchset: str | None = None) -> list[Judged]:
         """The judged builds of a change (one patchset's, if given), newest first, with their
