@@ -124,6 +124,18 @@ def check_problems(path: Path, repo: QueryRepo) -> list[Problem]:
     return problems
 
 
+def source_problems(merged: Merged) -> list[Problem]:
+    """``recheckbot check``'s verdict on every source: each one's problems, and the git
+    sources not synced yet (the bot has none of their queries)."""
+    problems: list[Problem] = []
+    for where, repo in merged.sources:
+        if where.path is None:
+            problems.append(Problem(Path(where.name), "not synced yet (run recheckbot sync)"))
+        else:
+            problems += check_problems(where.path, repo)
+    return problems
+
+
 def _keys(query: Query) -> tuple[str, ...]:
     bug = query.bug
     return (f"id:{query.id.casefold()}", *((f"bug:{bug.key.casefold()}",) if bug.tracked else ()))
