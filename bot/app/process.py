@@ -106,6 +106,8 @@ async def _start_work(
     """The background tasks: sources, the query watcher, upkeep, chat; then resume the journal."""
     clients = parts.clients
     tasks.spawn("query-watch", clients.watcher.run())
+    if parts.queries is not None:
+        await parts.queries.start(settings.query_sync.interval_minutes)
     tasks.spawn("journal prune", _prune(clients.state, settings.watch.keep_days))
     tasks.spawn("source positions", keep_positions(vitals.sources, clients.state))
     tasks.spawn("impact prune", keep_pruned(clients.impact, settings.watch.keep_days))
@@ -141,6 +143,7 @@ def _dispatcher(settings: Settings, parts: Parts, vitals: Vitals) -> Dispatcher:
         dashboard_url=parts.dashboard_url,
         kibana=settings.search.kibana_url,
         impact_journal=clients.impact,
+        query_repos=parts.queries,
     )
     names = (settings.irc.nick,) if settings.irc else ("recheckbot",)
     return Dispatcher(

@@ -95,8 +95,8 @@ def check_command(
         problems += quality_problems(report)
     if as_json:
         notes = [{"path": str(p.path), "message": p.message, "kind": "shadowed"} for p in shadowed]
-        found = [{"path": str(p.path), "message": p.message} for p in problems]
-        print(json.dumps(found + notes, indent=2))
+        listed = [{"path": str(p.path), "message": p.message} for p in problems]
+        print(json.dumps(listed + notes, indent=2))
     else:
         for problem in [*problems, *shadowed]:
             print(problem)

@@ -23,7 +23,13 @@ import pytest
 from bot.bugs import Bug, launchpad
 from bot.chat.command import CommandSpec, Context, Registry, load_commands
 from bot.chat.dispatcher import Dispatcher
-from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus, TransportStatus
+from bot.chat.services import (
+    QuerySourceStatus,
+    RefreshStatus,
+    StatusSnapshot,
+    StreamStatus,
+    TransportStatus,
+)
 from bot.config import SearchSettings
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.demo.data import DemoData, generate
@@ -122,6 +128,9 @@ class FakeServices:
     bugs: dict[str, Bug] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
     transports: tuple[TransportStatus, ...] = ()
+    sources: list[QuerySourceStatus] = field(default_factory=list)  # what !queries shows
+    synced: list[QuerySourceStatus] = field(default_factory=list)  # what !sync comes back with
+    syncs: int = 0
 
     def queries(self) -> QueryRepo:
         return self.repo
@@ -165,6 +174,13 @@ class FakeServices:
         if self.impact_journal is None:
             return ImpactReport(datetime.now(UTC).timestamp(), (days,), days, ())
         return await gather_impact(self.impact_journal, windows=(days,), project=project)
+
+    async def query_sources(self) -> list[QuerySourceStatus]:
+        return self.sources
+
+    async def sync_queries(self) -> list[QuerySourceStatus]:
+        self.syncs += 1
+        return self.synced
 
 
 @pytest.fixture
