@@ -40,8 +40,16 @@ def format_sources(sources: Sequence[QuerySourceStatus], now: datetime | None = 
     return rich(*lines)
 
 
+def shorten(origin: str, limit: int = ORIGIN_SHOWN) -> str:
+    """A long URL or path cut in the middle: its host and its repository's name both stay."""
+    if len(origin) <= limit:
+        return origin
+    keep = (limit - 1) // 2
+    return f"{origin[:keep]}…{origin[-keep:]}"
+
+
 def source_line(source: QuerySourceStatus, now: datetime) -> list[Part]:
-    parts: list[Part] = [bold(source.name), f" ({source.origin[:ORIGIN_SHOWN]}): "]
+    parts: list[Part] = [bold(source.name), f" ({shorten(source.origin)}): "]
     if source.git and source.commit is None:
         parts.append("no commit taken yet")
     elif source.commit:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from bot.app.querysync import kept_back_text
 from bot.chat.services import QuerySourceStatus
-from commands.queries import format_sources
+from commands.queries import format_sources, shorten
 from commands.sync import format_synced
 from tests.support.chat import OPS, ChatHarness
 
@@ -46,6 +46,14 @@ def test_queries_lists_each_source_with_commit_age_and_count() -> None:
         "3. tripleo-ci (git@review.example.org:tripleo-ci-queries): commit 9999999, 30 queries; "
         "commit ab12cd3 KEPT BACK: 1234.yaml: invalid YAML at line 3, column 1: …",
     ]
+
+
+def test_a_long_origin_keeps_its_host_and_its_name() -> None:
+    url = "https://git.example.org/" + "deep/" * 20 + "tripleo-ci-queries"
+    shown = shorten(url)
+    assert len(shown) == 79
+    assert shown.startswith("https://git.example.org/")
+    assert shown.endswith("/tripleo-ci-queries")
 
 
 def test_sync_reply_says_what_became_of_each_git_source() -> None:
