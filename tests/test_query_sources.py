@@ -17,7 +17,7 @@ from bot.config.queries import QuerySource
 from bot.queries.cache import SourceCache
 from bot.queries.git import Git, GitError, credentials, run_git
 from bot.queries.reload import QueryWatcher
-from bot.queries.sources import configured, load_sources, locate
+from bot.queries.sources import configured, load_sources, locate, writable
 from bot.queries.store import QueryStore
 from bot.queries.sync import QuerySync, report, sync_all, sync_source
 from tests.support.gitrepo import Remote, query
@@ -73,6 +73,32 @@ def test_without_sources_the_queries_directory_is_the_one_source(tmp_path: Path)
     forms = ["git@review.example.org:ci/queries", "ssh://review.example.org:29418/q", "https://x/q"]
     for url in forms:
         assert load_settings(None, query_sources=[{"name": "a", "git": url}]).query_sources
+
+
+def test_a_source_reads_its_secrets_from_files_and_logs_never_show_them(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("s3cret-token\n")
+    settings = load_settings(
+        None,
+        query_sources=[
+            {"name": "a", "git": "file:///a.git"},
+            {
+                "name": "b",
+                "git": "https://git.example.org/q",
+                "username": "bot",
+                "password_file": str(tmp_path / "token"),
+                "writable": True,
+                "push": {"to": "branch", "url": "git@git.example.org:q"},
+            },
+        ],
+    )
+    source = writable(settings)
+    assert source is not None
+    assert source.name == "b"
+    assert source.password is not None
+    assert source.password.get_secret_value() == "s3cret-token"
+    assert "s3cret-token" in settings.masked_values()
+    assert "Ym90OnMzY3JldC10b2tlbg==" in settings.masked_values()  # the header git is given
+    assert (source.push.to, source.push.url) == ("branch", "git@git.example.org:q")
 
 
 # --- merging -----------------------------------------------------------------------------------

@@ -71,6 +71,11 @@ def configured(settings: Settings) -> tuple[QuerySource, ...]:
     return (QuerySource(name=DEFAULT_SOURCE, dir=settings.queries),)
 
 
+def writable(settings: Settings) -> QuerySource | None:
+    """The source new and removed queries are proposed to (``writable: true``), if any."""
+    return next((source for source in settings.query_sources if source.writable), None)
+
+
 def locate(sources: Sequence[QuerySource], cache: Path) -> list[Location]:
     """Where each source's queries are now (reads the git sources' cache records)."""
     found = []

@@ -306,7 +306,7 @@ class QuerySync:
             name="query sync",
             max_instances=1,
             coalesce=True,
-            misfire_grace_time=int(minutes * 60),
+            misfire_grace_time=max(1, int(minutes * 60)),
             next_run_time=datetime.now(UTC),
         )
         scheduler.start()
