@@ -341,8 +341,8 @@ async def test_refresh_bursts_are_coalesced_by_the_dashboard(chat: ChatHarness) 
 async def test_help_index(chat: ChatHarness) -> None:
     (reply,) = await chat.run_command("!help")
     assert reply == (
-        "commands: !bug, !help, !query, !refresh/!graph (admins), !status, !suggest, !top, !uncat,"
-        " !why"
+        "commands: !bug, !help, !queries, !query, !refresh/!graph (admins), !status, !suggest,"
+        " !sync (admins), !top, !uncat, !why"
         f" — !help <command> explains one · {DASHBOARD}"
     )
 
@@ -523,10 +523,12 @@ def test_load_commands_collects_every_module() -> None:
     assert [s.name for s in registry.specs()] == [
         "bug",
         "help",
+        "queries",
         "query",
         "refresh",
         "status",
         "suggest",
+        "sync",
         "top",
         "uncat",
         "why",
