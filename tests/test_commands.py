@@ -341,8 +341,8 @@ async def test_refresh_bursts_are_coalesced_by_the_dashboard(chat: ChatHarness) 
 async def test_help_index(chat: ChatHarness) -> None:
     (reply,) = await chat.run_command("!help")
     assert reply == (
-        "commands: !bug, !flaky, !help, !query, !refresh/!graph (admins), !status, !suggest, !test,"
-        " !top, !uncat, !why"
+        "commands: !bug, !flaky, !help, !queries, !query, !refresh/!graph (admins), !status,"
+        " !suggest, !sync (admins), !test, !top, !uncat, !why"
         f" — !help <command> explains one · {DASHBOARD}"
     )
 
@@ -524,10 +524,12 @@ def test_load_commands_collects_every_module() -> None:
         "bug",
         "flaky",
         "help",
+        "queries",
         "query",
         "refresh",
         "status",
         "suggest",
+        "sync",
         "test",
         "top",
         "uncat",

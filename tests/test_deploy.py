@@ -40,6 +40,8 @@ VARIANTS = {
     "configmap-queries": ("overlays/configmap-queries", ()),
     "git-sync+openshift": ("overlays/git-sync", ("components/openshift",)),
     "configmap-queries+openshift": ("overlays/configmap-queries", ("components/openshift",)),
+    "self-sync": ("overlays/self-sync", ()),
+    "self-sync+openshift": ("overlays/self-sync", ("components/openshift",)),
 }
 
 
@@ -345,7 +347,8 @@ def test_the_bot_loads_the_settings_it_is_given(
     assert settings.irc.password is not None
     assert len(load_channels(settings.channels).channels) >= 1
     writable = [tmp_path / path.lstrip("/") for path, rw in mounts if rw]
-    for path in (settings.state, settings.dashboard.output):
+    cache = [settings.query_cache] if settings.query_sources else []
+    for path in (settings.state, settings.dashboard.output, *cache):
         assert any(path.is_relative_to(w) for w in writable), f"{path} is read-only"
     check_queries(rendered, settings, tmp_path)
 
@@ -354,6 +357,10 @@ def check_queries(
     rendered: dict[tuple[str, str], dict[str, Any]], settings: Settings, root: Path
 ) -> None:
     """The queries the bot is pointed at: in the image, in git, or in the ConfigMap."""
+    if settings.query_sources:  # synced by the bot itself: git sources only, and git in the image
+        assert all(source.git for source in settings.query_sources)
+        assert re.search(r"apt-get install .*\bgit\b", (ROOT / "Containerfile").read_text())
+        return
     queries = Path("/") / settings.queries.relative_to(root)
     if queries == Path("/etc/recheckbot/queries"):  # the image's: COPY queries …
         assert "COPY queries /etc/recheckbot/queries" in (ROOT / "Containerfile").read_text()

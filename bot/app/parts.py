@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, replace
 
+from bot.app.querysync import QuerySources, admin_room, query_watcher
 from bot.bugs import Bug
 from bot.config import Settings
 from bot.dashboard.build import DashboardBuilder
@@ -26,8 +27,9 @@ from bot.gerrit.ssh import check_keys
 from bot.impact_store import ImpactJournal
 from bot.intel.digest import DigestFacts, gather_digest
 from bot.intel.impact import gather_impact
-from bot.queries import Query, load_queries
+from bot.queries import Query
 from bot.queries.reload import QueryWatcher
+from bot.queries.sources import configured
 from bot.queries.store import QueryStore
 from bot.reporters.gerrit import GerritReporters
 from bot.search import open_backend, writer_of
@@ -78,6 +80,7 @@ class Parts:
     refresher: DashboardRefresher
     dashboard: DashboardServer
     dashboard_url: str  # public: links in announcements and replies
+    queries: QuerySources | None = None  # the query sources' sync and status
 
 
 async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
@@ -91,10 +94,9 @@ async def open_clients(settings: Settings, stack: AsyncExitStack) -> Clients:
     trackers = TrackerClient(settings.trackers, state)
     stack.push_async_callback(trackers.close)
     store = QueryStore()
-    jira_browse = settings.trackers.jira.url.rstrip("/") + "/browse/"
-    loader = functools.partial(load_queries, jira_browse=jira_browse)
-    watcher = QueryWatcher(settings.queries, store, loader=loader)
-    log.info("%d queries loaded from %s", await watcher.load(), settings.queries)
+    watcher = query_watcher(settings, store)
+    sources = ", ".join(source.name for source in configured(settings))
+    log.info("%d queries loaded from %s", await watcher.load(), sources)
     routing = load_channels(settings.channels)
     transports = transports_from(settings)
     _warn_unserved(routing, transports)
@@ -126,6 +128,9 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
     # On a normal stop the app closes the transports first (see process._shut_down); here for
     # a start that fails half-way.
     stack.push_async_callback(pipeline.close)
+    admin = admin_room(settings, clients.routing)
+    queries = QuerySources(settings, clients.watcher, admin=admin, deliver=pipeline.rooms.deliver)
+    stack.push_async_callback(queries.close)
     return Parts(
         clients=clients,
         sources=tuple(sources_from(settings, await clients.state.positions())),
@@ -136,6 +141,7 @@ async def assemble(settings: Settings, stack: AsyncExitStack) -> Parts:
         refresher=refresher,
         dashboard=dashboard,
         dashboard_url=dashboard_url,
+        queries=queries,
     )
 
 

@@ -106,6 +106,8 @@ async def _start_work(
     """The background tasks: sources, the query watcher, upkeep, chat; then resume the journal."""
     clients = parts.clients
     tasks.spawn("query-watch", clients.watcher.run())
+    if parts.queries is not None:
+        await parts.queries.start(settings.query_sync.interval_minutes)
     tasks.spawn("journal prune", _prune(clients.state, settings.watch.keep_days))
     tasks.spawn("source positions", keep_positions(vitals.sources, clients.state))
     tasks.spawn("impact prune", keep_pruned(clients.impact, settings.watch.keep_days))
@@ -142,6 +144,7 @@ def _dispatcher(settings: Settings, parts: Parts, vitals: Vitals) -> Dispatcher:
         kibana=settings.search.kibana_url,
         impact_journal=clients.impact,
         subunit_index=settings.search.subunit_index,
+        query_repos=parts.queries,
     )
     names = (settings.irc.nick,) if settings.irc else ("recheckbot",)
     return Dispatcher(

@@ -7,9 +7,10 @@ import asyncio
 import time
 from dataclasses import dataclass, field, replace
 
+from bot.app.querysync import QuerySources
 from bot.app.vitals import Vitals, refresh_status
 from bot.bugs import Bug
-from bot.chat.services import RefreshStatus, StatusSnapshot, UncatView
+from bot.chat.services import QuerySourceStatus, RefreshStatus, StatusSnapshot, UncatView
 from bot.core.errors import describe
 from bot.dashboard.chart import BarRow, top_bugs_png
 from bot.dashboard.graph import graph
@@ -48,6 +49,7 @@ class AppServices:
     )
     _clusters_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     impact_journal: ImpactJournal | None = None  # what the bugs cost (bot.impact_store)
+    query_repos: QuerySources | None = None  # where the queries come from, their sync
 
     @property
     def uncategorized_url(self) -> str | None:
@@ -143,3 +145,9 @@ class AppServices:
         return await flaky_report(
             self.search, self.subunit_index, selected, limit=limit, search_timeout=search_timeout
         )
+
+    async def query_sources(self) -> list[QuerySourceStatus]:
+        return await self.query_repos.statuses() if self.query_repos else []
+
+    async def sync_queries(self) -> list[QuerySourceStatus]:
+        return await self.query_repos.sync_now() if self.query_repos else []

@@ -52,6 +52,23 @@ class TransportStatus:
 
 
 @dataclass(frozen=True)
+class QuerySourceStatus:
+    """One query source, as ``!queries`` and ``!sync`` show it."""
+
+    name: str
+    origin: str  # the repository URL or the directory
+    queries: int  # loaded from it (shadowed ones included)
+    shadowed: int = 0  # of those, left out for a source listed before
+    commit: str | None = None  # a git source's commit in use
+    committed: datetime | None = None  # that commit's time
+    fetched: datetime | None = None  # when its remote last answered
+    status: str | None = None  # the last sync's: updated, unchanged, kept-previous, error
+    problems: tuple[str, ...] = ()  # why a commit was kept back, or the fetch failed
+    kept_back: str | None = None  # the commit kept back, when one is
+    git: bool = False  # a git source (else a directory)
+
+
+@dataclass(frozen=True)
 class StatusSnapshot:
     """The bot's health, as ``!status`` shows it."""
 
@@ -168,6 +185,15 @@ class Services(Protocol):
     ) -> TestsReport:
         """The flakiest tests among the results ``selected`` picks, in one request
         (:func:`bot.intel.tests.flaky_report`)."""
+
+    async def query_sources(self) -> Sequence[QuerySourceStatus]:
+        """Where the queries come from, in the order that decides a bug found twice: each
+        source's commit and how many queries it gives."""
+        ...
+
+    async def sync_queries(self) -> Sequence[QuerySourceStatus]:
+        """Fetch the git sources now (or join the sync running) and reload the queries; the
+        sources afterwards, each with what the sync did. Empty when no source is git."""
         ...
 
 

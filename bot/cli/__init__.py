@@ -14,6 +14,7 @@ from bot.cli import (  # noqa: F401  (importing registers the subcommands)
     intel,
     query,
     run,
+    sync,
     tests,
     uncat,
 )

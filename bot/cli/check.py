@@ -3,6 +3,10 @@
 ``--trackers`` also asks the bug trackers and flags queries whose bug closed more than
 ``--closed-days`` days ago: candidates for removal. One line per problem on stdout
 (``path: problem``), a summary on stderr; exit 1 when any.
+
+Without a directory, when the settings list ``query_sources``, every source is checked as the
+bot reads them (a git source: its commit in use), and each query that a source listed earlier
+shadows is named too (a note, not a problem: the exit status does not count it).
 """
 
 from __future__ import annotations
@@ -21,7 +25,8 @@ from bot.cli.intel import quality_problems, quality_report
 from bot.cli.progress import progress_bar, spinner
 from bot.config import Settings
 from bot.config.trackers import TrackerSettings
-from bot.queries import Problem, Query, QueryRepo, load_queries, query_files
+from bot.queries import Problem, Query, QueryRepo, load_queries
+from bot.queries.sources import check_problems
 from bot.search import open_backend
 from bot.search.stats import query_hit_counts
 from bot.trackers.client import TrackerClient
@@ -59,13 +64,17 @@ def check_command(
     *,
     common: Common,
 ) -> None:
-    path = queries_dir or common.queries or common.settings().queries
-    if not path.exists():
-        raise UserError(f"{path}: no such query directory (give QUERIES_DIR or --queries)")
-    repo = load_queries(path)
-    problems = list(repo.problems)
-    if path.is_dir() and not query_files(path):
-        problems.append(Problem(path, "no query files (*.yaml)"))
+    given = queries_dir or common.queries
+    if given is None and common.settings().query_sources:
+        if quality:
+            raise UserError("--quality checks one query directory: give QUERIES_DIR")
+        path, repo, problems, shadowed = _sources(common.settings())
+    else:
+        path = given or common.settings().queries
+        if not path.exists():
+            raise UserError(f"{path}: no such query directory (give QUERIES_DIR or --queries)")
+        repo = load_queries(path)
+        problems, shadowed = check_problems(path, repo), []
     if hits and repo.queries:
         counts = run_async(_hit_counts(common.settings(), repo, days))
         problems += dead_queries(repo.queries, counts, days)
@@ -85,11 +94,13 @@ def check_command(
         )
         problems += quality_problems(report)
     if as_json:
-        print(json.dumps([{"path": str(p.path), "message": p.message} for p in problems], indent=2))
+        notes = [{"path": str(p.path), "message": p.message, "kind": "shadowed"} for p in shadowed]
+        listed = [{"path": str(p.path), "message": p.message} for p in problems]
+        print(json.dumps(listed + notes, indent=2))
     else:
-        for problem in problems:
+        for problem in [*problems, *shadowed]:
             print(problem)
-    typer.echo(summary(repo, problems), err=True)
+    typer.echo(summary(repo, problems, len(shadowed)), err=True)
     if problems:
         raise typer.Exit(EXIT_PROBLEMS)
 
@@ -149,8 +160,19 @@ def _which(query: Query) -> str:
     return f"{query.location} ({query.id}): " if query.location else ""
 
 
-def summary(repo: QueryRepo, problems: list[Problem]) -> str:
+def _sources(settings: Settings) -> tuple[Path, QueryRepo, list[Problem], list[Problem]]:
+    """Every configured source as the bot merges them (git ones: the commit in use), their
+    problems, and the queries a source listed earlier shadows (not problems: notes)."""
+    from bot.queries.sources import configured, load_sources, locate, source_problems
+
+    merged = load_sources(locate(configured(settings), settings.query_cache))
+    shadowed = [s.problem() for s in merged.shadowed]
+    return settings.query_cache, merged.repo, source_problems(merged), shadowed
+
+
+def summary(repo: QueryRepo, problems: list[Problem], shadowed: int = 0) -> str:
+    hidden = f"; {shadowed} shadowed by an earlier source" if shadowed else ""
     if not problems:
-        return f"{len(repo)} queries OK"
+        return f"{len(repo)} queries OK{hidden}"
     files = len({p.path for p in problems})
-    return f"{len(problems)} problem(s) in {files} file(s); {len(repo)} queries loaded"
+    return f"{len(problems)} problem(s) in {files} file(s); {len(repo)} queries loaded{hidden}"

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
@@ -35,6 +35,7 @@ from bot.config.dashboard import DashboardSettings
 from bot.config.digest import DigestSettings
 from bot.config.events import GerritServer, MqttSettings
 from bot.config.ingest import IngestSettings
+from bot.config.queries import QuerySource, QuerySyncSettings, check_sources
 from bot.config.search import SearchSettings
 from bot.config.trackers import TrackerSettings
 from bot.config.transports import IrcSettings, MatrixSettings
@@ -54,6 +55,8 @@ __all__ = [
     "IrcSettings",
     "MatrixSettings",
     "MqttSettings",
+    "QuerySource",
+    "QuerySyncSettings",
     "SearchSettings",
     "Section",
     "Settings",
@@ -87,6 +90,22 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     trackers: TrackerSettings = TrackerSettings()
     digest: DigestSettings = DigestSettings()
+    query_sources: list[QuerySource] = Field(
+        default_factory=list,
+        description="where the queries come from, first listed wins a bug found twice "
+        "(none: the queries directory alone)",
+    )
+    query_sync: QuerySyncSettings = QuerySyncSettings()
+
+    @field_validator("query_sources")
+    @classmethod
+    def _sources(cls, sources: list[QuerySource]) -> list[QuerySource]:
+        return check_sources(sources)
+
+    @property
+    def query_cache(self) -> Path:
+        """Where the git sources' commits are kept."""
+        return self.query_sync.cache or self.state.parent / "query-cache"
 
     @classmethod
     def settings_customise_sources(

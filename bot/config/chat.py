@@ -69,6 +69,11 @@ class ChatSettings(Section):
         "answered); empty: everywhere",
     )
     admins: Principals = Field(default_factory=lambda: Principals())
+    admin_room: str | None = Field(
+        None,
+        description="the channels.yaml channel that hears what admins must fix (a query "
+        "commit kept back)",
+    )
     acl: dict[str, Level] = Field(
         default_factory=dict, description="per-command level overrides: {refresh: anyone}"
     )

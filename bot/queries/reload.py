@@ -4,18 +4,23 @@ ER re-read every YAML file on every classification. Here a cheap stat pass (name
 sizes of the files the loader reads) runs every few seconds in a worker thread; only when it
 differs is the repo loaded again, also off the event loop, and the store's queries swapped in
 one assignment. Invalid query files are logged and left out; the others keep working.
+
+With several sources (:mod:`bot.queries.sources`) each is looked at on its own: a git source
+that a sync moved to another commit, or a directory whose files changed, is loaded again and
+the sources merged anew; a source whose directory vanished keeps what it had.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from bot.queries.files import file_state, query_files
 from bot.queries.model import QueryRepo
 from bot.queries.repo import load_queries
+from bot.queries.sources import DEFAULT_SOURCE, Location, Merged, merge
 from bot.queries.store import QueryStore
 
 log = logging.getLogger(__name__)
@@ -24,6 +29,9 @@ log = logging.getLogger(__name__)
 Snapshot = tuple[tuple[str, int, int], ...]
 Loader = Callable[[Path], QueryRepo]
 Sleep = Callable[[float], Awaitable[None]]
+Locate = Callable[[], Sequence[Location]]
+#: Each source's name, commit and :data:`Snapshot`.
+Seen = tuple[tuple[str, str | None, Snapshot], ...]
 
 
 def snapshot(path: Path) -> Snapshot:
@@ -50,38 +58,44 @@ def snapshot(path: Path) -> Snapshot:
 
 
 class QueryWatcher:
-    """Keeps ``store``'s queries in step with the repo at ``path``."""
+    """Keeps ``store``'s queries in step with the repo at ``where`` (a path, or a function
+    saying where each source is now)."""
 
     def __init__(
         self,
-        path: Path,
+        where: Path | Locate,
         store: QueryStore,
         *,
         interval: float = 10.0,
         loader: Loader = load_queries,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.path = path
+        self._locate = _one_path(where) if isinstance(where, Path) else where
+        self.path = where if isinstance(where, Path) else None
         self.interval = interval
         self._store = store
         self._loader = loader
         self._sleep = sleep
-        self._seen: Snapshot | None = None
+        self._seen: Seen | None = None
+        self._loaded: dict[str, tuple[Snapshot, QueryRepo]] = {}
+        self._lock = asyncio.Lock()
+        self.merged = Merged(QueryRepo(), ())
         self.reloads = 0
 
     async def load(self) -> int:
         """Load the repo now (at start); returns how many queries are in use."""
-        seen = await asyncio.to_thread(snapshot, self.path)
-        await self._reload(seen)
+        async with self._lock:
+            await self._reload(await asyncio.to_thread(self._look))
         return len(self._store)
 
     async def check(self) -> bool:
         """Reload if the repo changed since the last look; True when it did."""
-        seen = await asyncio.to_thread(snapshot, self.path)
-        if seen == self._seen:
-            return False
-        await self._reload(seen)
-        return True
+        async with self._lock:
+            seen = await asyncio.to_thread(self._look)
+            if seen == self._seen:
+                return False
+            await self._reload(seen)
+            return True
 
     async def run(self) -> None:
         """Check every ``interval`` seconds until cancelled; a failed check is logged, not fatal."""
@@ -92,37 +106,58 @@ class QueryWatcher:
             try:
                 await self.check()
             except Exception:
-                log.exception("checking query repo %s failed", self.path)
+                log.exception("checking the query sources failed")
 
-    async def _reload(self, seen: Snapshot) -> None:
+    def _look(self) -> Seen:
+        return tuple(
+            (where.name, where.commit, snapshot(where.path) if where.path else ())
+            for where in self._locate()
+        )
+
+    async def _reload(self, seen: Seen) -> None:
         # The snapshot is taken before loading: a file changed mid-load differs from it, so
         # the next check loads again instead of missing the change.
         self._seen = seen
-        if not seen:
-            # A vanished directory (unmounted volume, mid-checkout) is not "every bug fixed".
-            log.error(
-                "query repo %s is missing; keeping the %d queries in use",
-                self.path,
-                len(self._store),
-            )
-            return
-        try:
-            repo = await asyncio.to_thread(self._loader, self.path)
-        except Exception as exc:
-            log.error(
-                "cannot load queries from %s, keeping the %d in use: %s",
-                self.path,
-                len(self._store),
-                exc,
-            )
-            return
+        loaded: list[tuple[Location, QueryRepo]] = []
+        for where in self._locate():
+            look = next((s for name, _, s in seen if name == where.name), ())
+            repo = await self._source(where, look)
+            if repo is None:
+                return  # logged; the queries in use stay
+            loaded.append((where, repo))
+        self.merged = merge(loaded)
+        repo = self.merged.repo
         for problem in repo.problems:
             log.warning("query skipped: %s", problem)
         self._store.replace(repo.queries)
         self.reloads += 1
-        log.info(
-            "loaded %d queries from %s (%d skipped)",
-            len(repo.queries),
-            self.path,
-            len(repo.problems),
-        )
+        log.info("loaded %d queries (%d skipped)", len(repo.queries), len(repo.problems))
+
+    async def _source(self, where: Location, look: Snapshot) -> QueryRepo | None:
+        """One source's queries: loaded again when its files changed, what it had when it
+        vanished; None when the loader failed (the whole reload is then given up)."""
+        before = self._loaded.get(where.name)
+        if where.path is None:
+            return QueryRepo()  # a git source never synced: nothing yet
+        if not look:
+            # A vanished directory (unmounted volume, mid-checkout) is not "every bug fixed".
+            log.error("query source %s: %s is missing; keeping its queries", where.name, where.path)
+            return before[1] if before else QueryRepo()
+        if before is not None and before[0] == look:
+            return before[1]
+        try:
+            repo = await asyncio.to_thread(self._loader, where.path)
+        except Exception as exc:
+            log.error(
+                "cannot load queries from %s, keeping the %d in use: %s",
+                where.path,
+                len(self._store),
+                exc,
+            )
+            return None
+        self._loaded[where.name] = (look, repo)
+        return repo
+
+
+def _one_path(path: Path) -> Locate:
+    return lambda: (Location(DEFAULT_SOURCE, path),)

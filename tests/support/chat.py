@@ -23,7 +23,13 @@ import pytest
 from bot.bugs import Bug, launchpad
 from bot.chat.command import CommandSpec, Context, Registry, load_commands
 from bot.chat.dispatcher import Dispatcher
-from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus, TransportStatus
+from bot.chat.services import (
+    QuerySourceStatus,
+    RefreshStatus,
+    StatusSnapshot,
+    StreamStatus,
+    TransportStatus,
+)
 from bot.config import SearchSettings
 from bot.config.chat import ChatSettings, Principals, RateLimit
 from bot.demo.data import DemoData, generate
@@ -123,6 +129,9 @@ class FakeServices:
     bugs: dict[str, Bug] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
     transports: tuple[TransportStatus, ...] = ()
+    sources: list[QuerySourceStatus] = field(default_factory=list)  # what !queries shows
+    synced: list[QuerySourceStatus] = field(default_factory=list)  # what !sync comes back with
+    syncs: int = 0
 
     def queries(self) -> QueryRepo:
         return self.repo
@@ -191,6 +200,13 @@ class FakeServices:
         return await flaky_report(
             self.search, "subunit-*", selected, limit=limit, search_timeout=search_timeout
         )
+
+    async def query_sources(self) -> list[QuerySourceStatus]:
+        return self.sources
+
+    async def sync_queries(self) -> list[QuerySourceStatus]:
+        self.syncs += 1
+        return self.synced
 
 
 @pytest.fixture
