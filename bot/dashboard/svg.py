@@ -30,6 +30,9 @@ KNOWN_COLOURS = {
     "TIMED_OUT": "#8e5bb5",
     "RETRY_LIMIT": "#d4a017",
     "NODE_FAILURE": "#4f7fbf",
+    # A test's runs (the Tests page): the builds it failed in, then those it passed in.
+    "failed": "#c8372d",
+    "passed": "#3b9b4f",
 }
 OTHER_COLOURS = ("#8a99ad", "#b08968", "#5fa8a0", "#c486b1")
 #: Hours per column tried in turn for a time chart; the first giving few enough columns wins.
