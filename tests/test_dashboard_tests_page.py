@@ -84,14 +84,20 @@ def started(n: int, test: str) -> str:
 
 
 def rows(html: str) -> dict[str, str]:
-    """Each test row's markup, by the test's name."""
-    parts = html.split('<li class="test" ')[1:]
+    """Each test row's markup, by the test's name (the line breaks names may take left out)."""
+    parts = html.replace("<wbr>", "").split('<li class="test" ')[1:]
     return {re.search(r'data-name="([^"]+)"', part)[1]: part for part in parts}  # type: ignore[index]
 
 
 def bar_titles(row: str) -> list[str]:
     """What each column of a row's chart says (its ``<title>``), oldest first, without dates."""
     return [title.split(": ", 1)[1] for title in re.findall(r"<title>([^<]*)</title>", row)]
+
+
+def y_scale(row: str) -> list[str]:
+    """The labels of a row's chart's y axis, bottom up."""
+    axis = row.split('class="y-axis"', 1)[1].split("</svg>", 1)[0]
+    return sorted(re.findall(r">(\d+)</text>", axis), key=int)
 
 
 async def build_tests_page(backend: Any, site: Path) -> dict[str, int]:
@@ -150,11 +156,13 @@ async def test_the_tests_page_lists_the_hand_counted_tests(
     assert re.findall(r"<option>([^<]+)</option>", html) == [
         "grenade", "tempest-full", "openstack/cinder", "openstack/neutron", "openstack/nova"
     ]  # fmt: skip
-    # A dated chart each: a column per day, its builds failed and passed.
-    assert bar_titles(a) == ["1 failed", "1 failed, 1 passed", "1 failed"]
-    assert bar_titles(b) == ["1 passed", "1 failed, 1 passed", "1 passed"]
-    assert bar_titles(c) == ["no builds", "no builds", "2 failed"]
+    # A dated chart each: a column per day, the builds it failed in; one scale for all (0 to 2).
+    assert bar_titles(a) == ["1 failed", "1 failed", "1 failed"]
+    assert bar_titles(b) == ["0 failed", "1 failed", "0 failed"]
+    assert bar_titles(c) == ["0 failed", "0 failed", "2 failed"]
     assert f"{DAYS[0]:%b %d}" in a
+    for row in (a, b, c):
+        assert y_scale(row) == ["0", "1", "2"]
     # The known bug naming B links its page.
     assert 'href="bug/1001"' in b
     assert "Volumes time out" in b
@@ -188,15 +196,24 @@ async def test_bug_pages_show_the_tests_their_test_ids_name(
     # The graph, cluster health and the tests of every bug page: one request for them all.
     assert sum('"test_status"' in json.dumps(body) for body in counting.bodies) == 1
     page = (tmp_path / "bug" / "1001.html").read_text()
-    section = page.split('id="tests"', 1)[1].split("</section>", 1)[0]
-    [row] = re.findall(r"<tr data-name=.*?</tr>", section, re.S)
-    cells = re.findall(r'<td class="n">([^<]*)</td>', row)
-    assert cells == ["1", "4", "25%"]  # failed, runs, rate (B: build 3 of 1 2 3 4)
+    [row] = named_tests(page)
+    assert figures(row) == ["1", "4", "25%"]  # failed, runs, rate (B: build 3 of 1 2 3 4)
     assert "VolumesGetTest.test_volume_create_get_delete" in row
     assert f'href="{BY_N[3].log_dir}"' in row
-    assert 'href="../tests.html"' in section
+    assert 'href="../tests.html"' in page.split('id="tests"', 1)[1]
     other = (tmp_path / "bug" / "1002.html").read_text()
     assert 'id="tests"' not in other  # no test_ids, no section
+
+
+def named_tests(page: str) -> list[str]:
+    """The rows of a bug page's "tests it names", line breaks left out."""
+    section = page.replace("<wbr>", "").split('id="tests"', 1)[1].split("</section>", 1)[0]
+    return re.findall(r"<li data-name=.*?</li>", section, re.S)
+
+
+def figures(row: str) -> list[str]:
+    """A named test's failed builds, runs and failure rate, as its row says them."""
+    return re.findall(r'<b class="(?:failures|runs|rate)">([^<]*)</b>', row)
 
 
 def a_page(query: Query, tests: list[TestStats] | None) -> str:
@@ -214,14 +231,14 @@ def test_a_bug_page_says_which_named_tests_ran_and_which_did_not() -> None:
     last = LastFailure("https://logs.example.org/9/", "u9", "2026-01-05T10:00:00+00:00")
     stats = TestStats(A, runs=8, failures=2, last_failure=last, flaky_runs=2)
     page = a_page(query, [stats])
-    section = page.split('id="tests"', 1)[1].split("</section>", 1)[0]
-    first, second = re.findall(r"<tr data-name=.*?</tr>", section, re.S)
-    assert re.findall(r'<td class="n">([^<]*)</td>', first) == ["2", "8", "25%"]
+    first, second = named_tests(page)
+    assert figures(first) == ["2", "8", "25%"]
     assert 'class="badge flaky"' in first
     assert "2026-01-05 10:00 UTC" in first
     assert "no run in 3 days" in second
     assert "PortsTestJSON.test_list_ports" in second
-    assert 'id="tests-unknown"' not in section
-    unknown = a_page(query, None).split('id="tests"', 1)[1].split("</section>", 1)[0]
+    assert 'id="tests-unknown"' not in page
+    unknown = a_page(query, None)
     assert 'id="tests-unknown"' in unknown
-    assert unknown.count(">unknown<") == 2
+    assert [figures(row) for row in named_tests(unknown)] == [[], []]
+    assert unknown.count("figures unknown") == 2

@@ -2,8 +2,9 @@
 
 The page lists the tests that failed most in the window (voting jobs), each with its figures
 (:class:`bot.intel.tests.TestStats`), the known bugs whose ``test_ids`` name it, and a dated
-chart: per UTC day, the builds it failed in and those it passed in. Flaky tests (failed and
-passed on one change, patchset and job) are marked. The browser filters the rows by job,
+chart of the builds it failed in per UTC day, every chart on one scale (a test runs in tens of
+builds a day and fails in a few: its passes would flatten its failures). Flaky tests (failed
+and passed on one change, patchset and job) are marked. The browser filters the rows by job,
 project or flakiness (``static/tests.js``); without scripts every row shows.
 
 A refresh asks three small questions, one request each: is there a test-result index at all
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 from bot.dashboard.links import bug_page_href
 from bot.dashboard.render import PAGES, environment, utc_text
@@ -35,8 +36,8 @@ DATA_FILE = "data/tests.json"
 TESTS_SHOWN = 50
 #: Pixels of the plot of a test's chart.
 CHART_HEIGHT = 56
-#: The two series of a test's chart, bottom up (their colours are ``bot.dashboard.svg``'s).
-FAILED, PASSED = "failed", "passed"
+#: The series of a test's chart (its colour is ``bot.dashboard.svg``'s).
+FAILED = "failed"
 DAY_MS = 86_400_000
 
 
@@ -81,6 +82,12 @@ def split_name(name: str) -> tuple[str, str]:
     return parts[0], name[len(parts[0]) + 1 :]
 
 
+def breakable(text: str) -> Markup:
+    """``text`` escaped, with a line break allowed after each ``.`` and ``_``: a test id wraps
+    between its words on a phone rather than anywhere."""
+    return Markup(str(escape(text)).replace(".", ".<wbr>").replace("_", "_<wbr>"))
+
+
 def rate_text(failures: int, runs: int) -> str:
     """``60%``; ``<1%`` rather than a 0 that hides a failure; ``-`` without a run."""
     if not runs:
@@ -113,8 +120,8 @@ def figures_of(test: TestStats) -> dict[str, Any]:
     last = test.last_failure
     return {
         "name": test.name,
-        "module": module,
-        "short": short,
+        "module": breakable(module),
+        "short": breakable(short),
         "runs": test.runs,
         "failures": test.failures,
         "rate": rate_text(test.failures, test.runs),
@@ -134,35 +141,37 @@ def _midnight_ms(day: date) -> int:
     return int(datetime.combine(day, time(), UTC).timestamp() * 1000)
 
 
-def daily_chart(days: Sequence[TestDay], *, height: int = CHART_HEIGHT) -> Markup:
-    """Per day, the builds the test failed in (bottom) and passed in, on a dated axis."""
+def chart_ticks(series: Iterable[Sequence[TestDay]]) -> tuple[int, ...]:
+    """The y scale every chart of a page shares: up to the busiest day of any test on it."""
+    return nice_ticks(max((day.failures for days in series for day in days), default=0), most=2)
+
+
+def daily_chart(
+    days: Sequence[TestDay], y_ticks: tuple[int, ...], *, height: int = CHART_HEIGHT
+) -> Markup:
+    """The builds the test failed in per day, on a dated axis and the page's scale."""
     if not days:
         return Markup("")
     columns = tuple(
-        Column(
-            _midnight_ms(day.day),
-            _midnight_ms(day.day) + DAY_MS,
-            {FAILED: day.failures, PASSED: day.runs - day.failures},
-        )
+        Column(_midnight_ms(day.day), _midnight_ms(day.day) + DAY_MS, {FAILED: day.failures})
         for day in days
     )
     start, end = columns[0].start_ms, columns[-1].end_ms
     chart = Chart(
         columns=columns,
-        series=(FAILED, PASSED),
-        y_ticks=nice_ticks(max(day.runs for day in days), most=2),
+        series=(FAILED,),
+        y_ticks=y_ticks,
         height=height,
         x_ticks=day_ticks(start, end, most=4),
-        label=f"builds the test failed and passed in, per day, {len(days)} days",
+        label=f"builds the test failed in, per day, {len(days)} days",
+        empty=f"0 {FAILED}",
     )
     return time_chart(chart, y_axis_width=32)
 
 
 def chart_legend() -> Markup:
-    """The two series' keys, once for the page."""
-    return Markup(
-        f"{swatch(FAILED, 0)} builds it failed in {swatch(PASSED, 1)} builds it passed in"
-    )
+    """The series' key, once for the page."""
+    return Markup(f"{swatch(FAILED, 0)} builds it failed in")
 
 
 # --- the Tests page ----------------------------------------------------------------------------
@@ -187,14 +196,16 @@ def naming_bugs(queries: Iterable[Query], root: str = "") -> dict[str, list[Nami
     return found
 
 
-def page_row(test: TestStats, days: Sequence[TestDay], bugs: Sequence[NamingBug]) -> dict[str, Any]:
-    """One test on the Tests page."""
+def page_row(
+    test: TestStats, days: Sequence[TestDay], bugs: Sequence[NamingBug], y_ticks: tuple[int, ...]
+) -> dict[str, Any]:
+    """One test on the Tests page (``y_ticks``: the page's scale)."""
     return {
         **figures_of(test),
         "jobs": test.jobs,
         "projects": test.projects,
         "bugs": bugs,
-        "chart": daily_chart(days),
+        "chart": daily_chart(days, y_ticks),
     }
 
 
@@ -204,11 +215,12 @@ def _choices(rows: Sequence[dict[str, Any]], key: str) -> list[str]:
 
 def render_tests_page(view: TestsView, queries: Sequence[Query] = ()) -> str:
     """``tests.html``: the failing tests with a chart each, or why there are none."""
-    report = view.report
+    tests = view.report.tests if view.report else ()
     named = naming_bugs(queries)
+    y_ticks = chart_ticks(view.series.get(t.name, ()) for t in tests)
     rows = [
-        page_row(t, view.series.get(t.name, ()), named.get(strip_attributes(t.name), []))
-        for t in (report.tests if report else ())
+        page_row(t, view.series.get(t.name, ()), named.get(strip_attributes(t.name), []), y_ticks)
+        for t in tests
     ]
     return (
         environment()
@@ -219,7 +231,7 @@ def render_tests_page(view: TestsView, queries: Sequence[Query] = ()) -> str:
             root="",
             title=PAGES[PAGE],
             view=view,
-            partial=bool(report and report.partial),
+            partial=bool(view.report and view.report.partial),
             generated_at=utc_text(view.generated_at),
             tests=rows,
             jobs=_choices(rows, "jobs"),
@@ -270,6 +282,11 @@ def bug_test_rows(
         test = by_name.get(strip_attributes(test_id))
         module, short = split_name(test_id)
         ran = None if found is None else test is not None
-        named = {"name": test_id, "module": module, "short": short, "ran": ran}
+        named = {
+            "name": test_id,
+            "module": breakable(module),
+            "short": breakable(short),
+            "ran": ran,
+        }
         rows.append(figures_of(test) | {"ran": True} if test else named)
     return rows
