@@ -23,7 +23,7 @@ from markupsafe import Markup, escape
 
 from bot.dashboard.links import bug_page_href
 from bot.dashboard.render import PAGES, environment, utc_text
-from bot.dashboard.svg import Chart, Column, day_ticks, nice_ticks, swatch, time_chart
+from bot.dashboard.svg import DAY_MS, Chart, Column, day_ticks, nice_ticks, swatch, time_chart
 from bot.intel.test_history import TestDay, daily_series
 from bot.intel.tests import TestFilter, TestsReport, TestStats, failing_tests, report_json
 from bot.queries import Query
@@ -38,7 +38,6 @@ TESTS_SHOWN = 50
 CHART_HEIGHT = 56
 #: The series of a test's chart (its colour is ``bot.dashboard.svg``'s).
 FAILED = "failed"
-DAY_MS = 86_400_000
 
 
 @dataclass(frozen=True)
@@ -59,7 +58,7 @@ async def gather_tests(
     backend: SearchBackend, index: str, *, days: int, limit: int = TESTS_SHOWN
 ) -> TestsView:
     """Ask the search server what the page shows: one request when there is no test-result
-    index, three when there is."""
+    index, three when there is (two when no test failed)."""
     now = datetime.now(UTC)
     if not await index_present(backend, index):
         return TestsView(index, days, now, present=False)
