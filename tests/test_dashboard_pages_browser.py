@@ -1,9 +1,10 @@
-"""Acceptance: the list, a bug's page and the uncategorized page in headless Chromium, at a
-desktop width (1400 px) and a phone's (420 px).
+"""Acceptance: the list, a bug's page, the uncategorized page and the Tests page in headless
+Chromium, at a desktop width (1400 px) and a phone's (420 px).
 
 The dashboard is built by the real builder from the graph data set on osmem, with the bot's
 journal (a real state file: a judged build with the lines it matched, and the hand-counted
-impact history) and Kibana links, then served by the dashboard server. On every page and width:
+impact history), Kibana links and test results (tempest's long test ids, a query naming two of
+them), then served by the dashboard server. On every page and width:
 no horizontal overflow, every link resolves (local ones answer 200, outside ones are well-formed
 https), and a screenshot is kept: under ``$RECHECKBOT_ARTEFACTS``, else ``artefacts/`` at the
 repository root with ``CI=true``, else the test's own folder (the path is printed).
@@ -16,6 +17,7 @@ import functools
 import os
 import time
 import urllib.request
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -27,6 +29,8 @@ from bot.dashboard.build import DashboardBuilder
 from bot.dashboard.server import DashboardServer
 from bot.impact_store import ImpactJournal
 from bot.intel.impact import gather_impact
+from bot.queries import Query
+from bot.search.indexing import bulk_index
 from bot.search.lines import LogLine
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
@@ -34,13 +38,36 @@ from bot.state.evidence import Matched
 from bot.watch.evidence import bug_evidence
 from tests.support.browser import browser
 from tests.support.builds import failed_build
-from tests.support.graph import QUERIES, index_graph_data
+from tests.support.graph import QUERIES, bug, index_graph_data
 from tests.support.impact import FACTS, NOW, journal_facts, shifted
 from tests.support.paths import ROOT, require_program
+from tests.support.subunit import Run, all_docs
 
 WIDTHS = (1400, 420)
-PAGES = {"list": "/", "bug": "/bug/1001", "uncategorized": "/uncategorized.html"}
+PAGES = {
+    "list": "/",
+    "bug": "/bug/1001",
+    "uncategorized": "/uncategorized.html",
+    "tests": "/tests.html",
+    "bug-tests": "/bug/1006",
+}
 MATCHED_LINE = "ERROR: disk quota exceeded on node <controller>"
+FIP = "tempest.api.network.test_floating_ips.FloatingIPTestJSON"
+LONG = f"{FIP}.test_create_list_show_update_delete_floating_ip"
+SCENARIO = "tempest.scenario.test_network_basic_ops.TestNetworkBasicOps.test_network_basic_ops"
+SERVER = "tempest.api.compute.servers.test_servers.ServersTestJSON.test_create_server"
+FAIL, OK = ("fail", 20.0), ("success", 12.0)
+DAY = timedelta(days=1)
+#: Test results over a few days: LONG fails often, the scenario goes green on a recheck.
+RUNS = [
+    Run(1, "tempest-full", 300, 1, 4 * DAY, {LONG: FAIL, SCENARIO: FAIL, SERVER: OK}),
+    Run(2, "tempest-full", 300, 1, 3 * DAY, {LONG: FAIL, SCENARIO: OK, SERVER: OK}),
+    Run(3, "grenade", 301, 2, 2 * DAY, {LONG: FAIL, SCENARIO: OK, SERVER: FAIL}),
+    Run(4, "tempest-full", 302, 1, DAY, {LONG: OK, SCENARIO: FAIL}, project="openstack/neutron"),
+    Run(5, "grenade", 303, 1, DAY / 2, {LONG: FAIL, SCENARIO: OK, SERVER: OK}),
+]
+#: A query naming tests (its page lists them): one that failed, one that never ran.
+NAMING = bug("1006", 'message:"floating ip"', test_ids=(LONG, f"{FIP}.test_floating_ip_update"))
 
 
 def artefacts(tmp_path: Path) -> Path:
@@ -112,9 +139,10 @@ def drive(chromium: str, chromedriver: str, url: str, tmp: Path, shots: Path) ->
                 WebDriverWait(driver, 10).until(
                     lambda d: d.execute_script("return document.readyState") == "complete"
                 )
-                if name == "list":
+                if name in ("list", "tests"):
+                    element = "bugs" if name == "list" else "tests"
                     WebDriverWait(driver, 10).until(
-                        lambda d: d.find_element(By.ID, "bugs").get_attribute("data-ready")
+                        lambda d, e=element: d.find_element(By.ID, e).get_attribute("data-ready")
                     )
                 facts = page_facts(driver)
                 facts["url"] = driver.current_url
@@ -125,9 +153,34 @@ def drive(chromium: str, chromedriver: str, url: str, tmp: Path, shots: Path) ->
                 driver.set_window_size(width, 1000)
                 facts["shot"] = shot
                 seen[f"{name}@{width}"] = facts
+        seen["tests filtered"] = filtered_tests(driver, url)
     finally:
         driver.quit()
     return seen
+
+
+def filtered_tests(driver: Any, url: str) -> dict[str, Any]:
+    """What the Tests page shows with a job filter, then with the flaky ones only (its hash)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shown = {}
+    for view in ("job=grenade", "flaky=1", "job=grenade&flaky=1", "job=nosuch"):
+        driver.get(f"{url}/tests.html#{view}")
+        driver.refresh()  # a new hash alone does not reload the page
+        WebDriverWait(driver, 10).until(
+            lambda d: d.find_element(By.ID, "tests").get_attribute("data-ready")
+        )
+        shown[view] = driver.execute_script(
+            """
+            const rows = Array.from(document.querySelectorAll("li.test"));
+            return {names: rows.filter((r) => !r.hidden).map((r) => r.dataset.name),
+                    count: document.getElementById("count").textContent,
+                    job: document.getElementById("f-job").value,
+                    flaky: document.getElementById("f-flaky").checked};
+            """
+        )
+    return shown
 
 
 def status_of(url: str) -> int:
@@ -145,10 +198,12 @@ async def test_pages_in_chromium_at_two_widths(
     backend = OpenSearchBackend(search_settings)
     try:
         await index_graph_data(backend)
+        await bulk_index(backend.client, all_docs(RUNS))
+        queries: tuple[Query, ...] = (*QUERIES, NAMING)
         builder = DashboardBuilder(
             tmp_path / "site",
             backend,
-            lambda: QUERIES,
+            lambda: queries,
             kibana="https://kibana.example",
             impact=functools.partial(gather_impact, impact),
             evidence=functools.partial(bug_evidence, state),
@@ -164,6 +219,7 @@ async def test_pages_in_chromium_at_two_widths(
     shots = artefacts(tmp_path)
     try:
         seen = await asyncio.to_thread(drive, chromium, chromedriver, server.url, tmp_path, shots)
+        filtered = seen.pop("tests filtered")
         local = sorted(
             {
                 urljoin(facts["url"], href).split("#")[0]
@@ -203,3 +259,19 @@ async def test_pages_in_chromium_at_two_widths(
         cards = seen[f"list@{width}"]
         assert any(label[:3].isalpha() for label in cards["xLabels"])
     assert "bug/1001" in seen["list@1400"]["links"]  # the cards link their pages
+    for width in WIDTHS:
+        tests = seen[f"tests@{width}"]
+        # A dated chart per failing test (LONG, the scenario, the server test), on one scale.
+        assert sum(label == "0" for label in tests["yLabels"]) == 3
+        assert any(label[:3].isalpha() and label[-2:].isdigit() for label in tests["xLabels"])
+        assert "bug/1006" in tests["links"]  # LONG names its known bug
+    # Every page's navigation links the Tests page.
+    assert all(any(h.endswith("tests.html") for h in f["links"]) for f in seen.values())
+    # The filters: the tests that failed in grenade (LONG in 3 and 5, the server test in 3),
+    # the flaky ones (the scenario: 1 failed, 2 passed), both, and a job that is no option.
+    assert filtered["job=grenade"]["names"] == [LONG, SERVER]
+    assert filtered["job=grenade"]["count"] == "2 of 3 tests"
+    assert filtered["flaky=1"]["names"] == [SCENARIO]
+    assert filtered["flaky=1"]["flaky"] is True
+    assert filtered["job=grenade&flaky=1"]["names"] == []
+    assert (filtered["job=nosuch"]["job"], filtered["job=nosuch"]["count"]) == ("", "3 tests")

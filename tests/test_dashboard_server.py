@@ -30,7 +30,7 @@ async def built(search_settings: SearchSettings, tmp_path: Path) -> Path:
         )
     finally:
         await backend.close()
-    assert set(counts) == {"all", "gate", "uncategorized"}
+    assert set(counts) == {"all", "gate", "uncategorized", "tests"}
     assert counts["all"]["bugs"] == 4
     return tmp_path / "site"
 
@@ -84,7 +84,10 @@ async def test_pages_data_and_assets(served: tuple[str, aiohttp.ClientSession]) 
         "/data/gate.json",
         "/uncategorized.html",
         "/data/uncategorized.json",
+        "/tests.html",
+        "/data/tests.json",
         "/static/dashboard.js",
+        "/static/tests.js",
         "/static/dashboard.css",
     ):
         status, _, _ = await fetch(session, url + path)

@@ -1,7 +1,8 @@
 """``recheckbot run --demo`` (what ``make run`` starts), as a user runs it: a real process.
 
-It must announce the demo's known failures on the terminal, answer a chat command typed on
-stdin, serve the dashboard with /healthz and /metrics on 127.0.0.1, and stop cleanly on Ctrl-C.
+It must announce the demo's known failures on the terminal, answer chat commands typed on
+stdin (about failures and about test results), serve the dashboard (its Tests page too) with
+/healthz and /metrics on 127.0.0.1, and stop cleanly on Ctrl-C.
 The dashboard and the embedded search server take the ports the settings give them (a free one
 each when none is set), and the start says where they are and how to talk and stop.
 """
@@ -16,6 +17,7 @@ import signal
 import subprocess
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 
@@ -116,6 +118,14 @@ def test_demo_announces_answers_serves_and_stops(start_demo: Callable[..., Demo]
     # Passing builds hit by the query: no longer 100 % failures.
     rate = lines.wait_for(r"^\[console\] bug 1541364 over 7 d: .* failed \((\d+)%\)")
     assert int(rate.group(1)) < 100
+    # The test results: the flaky tests, and a known bug's test (its query's test_ids).
+    proc.stdin.write("!flaky\n!test test_volume_backup_create\n")
+    proc.stdin.flush()
+    lines.wait_for(r"^\[console\] flakiest tests over 7 d")
+    lines.wait_for(r"^\[console\] 1\. \w+\.test_\w+: went green on \d+ rechecks?, failed \d+ of ")
+    lines.wait_for(r"^\[console\] tempest\.api\.volume\.\S+ over 7 d: [1-9]\d* failed of \d+ runs")
+    lines.wait_for(r"^\[console\] last failure: \S+ · known bugs: 1745168 ")
+    assert '<li class="test"' in page_when_built(f"{url}/tests.html")
 
     with urllib.request.urlopen(f"{url}/healthz", timeout=10) as response:
         health = json.load(response)
@@ -147,6 +157,19 @@ def test_demo_keeps_the_ports_the_settings_give(start_demo: Callable[..., Demo])
         assert "version" in json.load(response)
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=30) == 0
+
+
+def page_when_built(url: str, timeout: float = 60) -> str:
+    """The page at ``url`` once the dashboard's refresh has written it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return str(response.read().decode())
+        except urllib.error.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def test_the_dashboard_port_flag_wins(start_demo: Callable[..., Demo]) -> None:

@@ -182,6 +182,7 @@ async def start_refresher(
         look_up=functools.partial(described, clients.trackers),
         impact=functools.partial(gather_impact, clients.impact),
         evidence=functools.partial(bug_evidence, clients.state),
+        subunit_index=settings.search.subunit_index,
     )
     refresher = DashboardRefresher(builder, refresh_minutes=settings.dashboard.refresh_minutes)
     await refresher.start()

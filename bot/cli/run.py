@@ -93,7 +93,8 @@ async def _demo(settings: Settings, demo_environment: DemoStarter) -> None:
     async with demo_environment(settings) as env:
         watch = env.settings.watch.model_copy(update={"replay": env.events, "replay_interval": 2.0})
         demo_settings = env.settings.model_copy(update={"console": True, "watch": watch})
-        print(f"recheckbot demo: {env.documents} log documents indexed; replaying Gerrit events.")
+        indexed = f"{env.documents} log documents and {env.test_results} test results indexed"
+        print(f"recheckbot demo: {indexed}; replaying Gerrit events.")
         app = App(demo_settings, announce=log.info)
         running = asyncio.create_task(app.run())
         ready = asyncio.create_task(app.ready.wait())

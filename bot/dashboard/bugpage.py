@@ -3,7 +3,9 @@
 Everything comes from the graph's one request (:mod:`bot.dashboard.graph`: the hourly series
 per build result, the jobs, projects and queues, the newest failed builds, first and last hit),
 the tracker lookup the list page makes anyway, the impact figures, and — when the bot runs with
-its journal — the lines the query matched in the builds it judged (:func:`bug_evidence`).
+its journal — the lines the query matched in the builds it judged (:func:`bug_evidence`). A
+query with ``test_ids`` shows those tests' figures, from one request for all the pages
+(:func:`bot.intel.test_history.bug_tests`).
 """
 
 from __future__ import annotations
@@ -28,7 +30,9 @@ from bot.dashboard.svg import (
     stacked_peak,
     time_chart,
 )
+from bot.dashboard.testspage import bug_test_rows
 from bot.intel.impact import ImpactReport, ci_time
+from bot.intel.tests import TestStats
 from bot.state.evidence import Sighting
 from bot.watch.evidence import sighting_json
 
@@ -121,9 +125,11 @@ def render_bug_page(
     sightings: Sequence[Sighting] | None = None,
     rank: int = 0,
     generated_at: datetime | None = None,
+    tests: Sequence[TestStats] | None = None,
 ) -> str:
     """The page of one bug. ``sightings``: what the journal says the query matched (None: the
-    page is built without the bot's journal); ``rank``: its place by impact (0: not ranked)."""
+    page is built without the bot's journal); ``rank``: its place by impact (0: not ranked);
+    ``tests``: the figures of the tests its ``test_ids`` name (None: they could not be asked)."""
     window = data.window
     chart = bug_chart(bug, window)
     impact = impact_rows(data.impact, bug)
@@ -155,5 +161,7 @@ def render_bug_page(
             rank_days=data.impact.rank_days if data.impact else 0,
             sightings=[sighting_json(s) for s in sightings or ()],
             journal=sightings is not None,
+            tests=bug_test_rows(bug.query.test_ids, tests),
+            tests_known=tests is not None,
         )
     )

@@ -6,14 +6,15 @@ Every part is rendered in memory first, then written with temp files + ``os.repl
 
 Layout (ER's paths, relative, so it can be served under any prefix)::
 
-    index.html  gate.html  uncategorized.html
+    index.html  gate.html  uncategorized.html  tests.html
     bug/<query id>.html          (a page per query, served at /bug/<query id>)
-    data/all.json  data/gate.json  data/uncategorized.json
+    data/all.json  data/gate.json  data/uncategorized.json  data/tests.json
     static/dashboard.css  static/dashboard.js
 
 The bug pages are written with the "all" part, from the same graph request (the queries marked
 ``suppress-graph`` included, so that every announced bug has its page); pages of queries gone
-from the repository are removed after the new ones are in place.
+from the repository are removed after the new ones are in place. The Tests page is a part of its
+own (:mod:`bot.dashboard.testspage`).
 """
 
 from __future__ import annotations
@@ -49,9 +50,12 @@ from bot.dashboard.render import (
     render_uncategorized,
     static_files,
 )
+from bot.dashboard.testspage import gather_tests, render_tests_page, tests_counts, tests_json
 from bot.impact_store import ImpactJournalError
 from bot.intel import REPORT_TIMEOUT, clusters_json, find_clusters
 from bot.intel.impact import ImpactReport
+from bot.intel.test_history import bug_tests
+from bot.intel.tests import TestStats
 from bot.intel.uncategorized import UncatReport, uncat_json, uncategorized
 from bot.queries import Query
 from bot.search.base import SearchBackend, SearchError
@@ -62,19 +66,22 @@ from bot.watch.evidence import uncategorized_evidence
 log = logging.getLogger(__name__)
 
 #: The parts of a build, each refreshed on its own (its own files, its own status).
-PARTS = ("all", "gate", "uncategorized")
+PARTS = ("all", "gate", "uncategorized", "tests")
 
 #: Every file a build may write; the web server serves these and nothing else.
-PAGE_FILES = ("index.html", "gate.html", "uncategorized.html")
+PAGE_FILES = ("index.html", "gate.html", "uncategorized.html", "tests.html")
 DATA_FILES = (
     "data/all.json",
     "data/gate.json",
     "data/uncategorized.json",
     "data/clusters.json",
+    "data/tests.json",
 )
 
 Counts = Mapping[str, int]
 QuerySource = Callable[[], Sequence[Query]]
+#: The figures of the tests each query's ``test_ids`` name, by query id (None: not known).
+BugTests = Mapping[str, tuple[TestStats, ...]] | None
 
 
 class ImpactSource(Protocol):
@@ -136,6 +143,7 @@ class DashboardBuilder:
     parts: tuple[str, ...] = field(default=PARTS)
     impact: ImpactSource | None = None  # without it the pages keep ER's order and fields
     evidence: EvidenceSource | None = None  # without it the bug pages show no matched lines
+    subunit_index: str = "subunit-*"  # the test results (search.subunit_index)
 
     async def build_part(self, part: str) -> Counts:
         """Build one part and write its files; returns what it counted."""
@@ -143,6 +151,8 @@ class DashboardBuilder:
             return await self._uncategorized()
         if part in ("all", "gate"):
             return await self._bugs(part)
+        if part == "tests":
+            return await self._tests()
         raise ValueError(f"unknown dashboard part {part!r}")
 
     async def _bugs(self, part: str) -> Counts:
@@ -160,9 +170,10 @@ class DashboardBuilder:
         page = "gate.html" if part == "gate" else "index.html"
         data_file = f"data/{part}.json"
         sightings = await self._sightings(data) if pages else {}
+        tests = await self._bug_tests(data) if pages else None
         # Rendering a hundred pages takes a while: not on the event loop.
         html, bug_pages = await asyncio.to_thread(
-            self._render_bugs, data, page, data_file, sightings if pages else None
+            self._render_bugs, data, page, data_file, sightings if pages else None, tests
         )
         files = {
             **static_files(),
@@ -181,6 +192,7 @@ class DashboardBuilder:
         page: str,
         data_file: str,
         sightings: Mapping[str, Sequence[Sighting] | None] | None,
+        tests: BugTests = None,
     ) -> tuple[str, dict[str, bytes]]:
         """The list page (the costliest bugs first; the JSON keeps ER's order for ER's
         readers) and, with ``sightings``, every bug's page; blocking, use a thread."""
@@ -197,6 +209,7 @@ class DashboardBuilder:
                     kibana=self.kibana,
                     sightings=sightings.get(bug.query.id),
                     rank=ranks.get(bug.query.id, 0),
+                    tests=None if tests is None else tests.get(bug.query.id, ()),
                 )
                 pages[name] = text.encode()
         return html, pages
@@ -230,6 +243,29 @@ class DashboardBuilder:
             log.warning("dashboard without impact figures: %s", describe(exc))
             return data
         return replace(data, impact=report)
+
+    async def _bug_tests(self, data: GraphData) -> BugTests:
+        """The figures of the tests the queries' ``test_ids`` name, one request for every bug
+        page (none when no query names a test); None when the server could not answer."""
+        queries = [bug.query for bug in (*data.bugs, *data.hidden)]
+        # The figures are an addition: without them the pages still show the rest.
+        try:
+            async with asyncio.timeout(REPORT_TIMEOUT):
+                return await bug_tests(self.backend, self.subunit_index, queries, days=self.days)
+        except (SearchError, TimeoutError) as exc:
+            log.warning("bug pages without their tests' figures: %s", describe(exc))
+            return None
+
+    async def _tests(self) -> Counts:
+        view = await gather_tests(self.backend, self.subunit_index, days=self.days)
+        html = await asyncio.to_thread(render_tests_page, view, self.queries())
+        files = {
+            **static_files(),
+            "data/tests.json": _json_bytes(tests_json(view)),
+            "tests.html": html.encode(),
+        }
+        await asyncio.to_thread(write_files, self.output_dir, files)
+        return tests_counts(view)
 
     async def _uncategorized(self) -> Counts:
         queries = self.queries()

@@ -32,6 +32,7 @@ PAGES = {
     "index.html": "All queues",
     "gate.html": "Gate queue",
     "uncategorized.html": "Uncategorized failures",
+    "tests.html": "Tests",
 }
 
 #: Pixels of the plot of a card's chart (the page's shared scale spans them).

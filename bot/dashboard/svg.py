@@ -30,6 +30,8 @@ KNOWN_COLOURS = {
     "TIMED_OUT": "#8e5bb5",
     "RETRY_LIMIT": "#d4a017",
     "NODE_FAILURE": "#4f7fbf",
+    # The builds a test failed in (the Tests page).
+    "failed": "#c8372d",
 }
 OTHER_COLOURS = ("#8a99ad", "#b08968", "#5fa8a0", "#c486b1")
 #: Hours per column tried in turn for a time chart; the first giving few enough columns wins.
@@ -59,6 +61,7 @@ class Chart:
     height: int = 160  # of the plot, pixels
     x_ticks: tuple[tuple[int, str], ...] = ()  # (epoch ms, label)
     label: str = ""  # what the chart shows, for screen readers
+    empty: str = "no builds"  # what a column without counts says when hovered
 
     @property
     def y_top(self) -> int:
@@ -252,7 +255,7 @@ def _bar(chart: Chart, index: int, column: Column, origin: int, span: int, gap: 
     width = (column.end_ms - column.start_ms) / span * 100
     x = (column.start_ms - origin) / span * 100 + width * gap / 2
     shown = [name for name in chart.series if column.counts.get(name)]
-    words = ", ".join(f"{column.counts[name]} {name}" for name in shown) or "no builds"
+    words = ", ".join(f"{column.counts[name]} {name}" for name in shown) or chart.empty
     parts, top = [_el("title", _text(f"{period(column)}: {words}"))], float(chart.height)
     for position, name in enumerate(chart.series):
         height = bar_height(column.counts.get(name, 0), chart.y_top, chart.height)

@@ -1,5 +1,6 @@
 """What a demo dataset's jobs choose besides the main random sequence: a known bug's line in a
-passing job, a query that stops hitting, a new error.
+passing job, a query that stops hitting, a new error; and, without a draw, which queries fit a
+job (a query naming tempest tests fits the jobs that run tempest).
 
 These choices draw from a second random sequence (:attr:`Choices.extra`), so a dataset made
 without them is the one made before they existed: the tests and the docs that count what the
@@ -22,6 +23,15 @@ STOPPED_SHARE = 1 / 3
 NEW_ERROR_SHARE = 0.7
 #: The error that starts with ``new_error_days``: most unrecognized failures from then on.
 NEW_ERROR = "ERROR: Timed out waiting for a reply to message ID 4f1c from the placement service"
+#: The demo's jobs (and those queries name) that run tempest: they have test results.
+TEMPEST_JOBS = frozenset(
+    {"tempest-full-py3", "grenade", "nova-ceph-multistore", "nova-live-migration"}
+)
+
+
+def runs_tempest(job: str) -> bool:
+    """Whether a demo job runs tempest (a unit-test or functional job does not)."""
+    return job in TEMPEST_JOBS or job.startswith("tempest-")
 
 
 @dataclass(frozen=True)
@@ -63,6 +73,22 @@ class Choices:
         # Not those that name a project: a passing job cannot move its buildset elsewhere.
         fit = [q for q in self.queries if "project" not in matching_fields(q.lucene)]
         return self.query(self.extra.choice(fit), started) if fit else None
+
+    def for_job(self, chosen: Query, job: str, uuid: str) -> Query:
+        """``chosen``, unless its ``test_ids`` name tempest tests and ``job`` runs none: then
+        another query that names no test, job or project (picked by the job's uuid, no draw),
+        so that a bug's tests fail only where they ran. The job keeps its project and voting."""
+        if not chosen.test_ids or names_build(chosen) or runs_tempest(job):
+            return chosen
+        fit = [
+            q
+            for q in self.queries
+            if not q.test_ids
+            and not names_build(q)
+            and q.id != self.stopped
+            and q.allow_nonvoting == chosen.allow_nonvoting
+        ]
+        return fit[int(uuid[:8], 16) % len(fit)] if fit else chosen
 
 
 def names_build(query: Query) -> bool:

@@ -11,6 +11,8 @@ What the demo adds (:func:`demo_dataset`, :mod:`bot.demo.choices`): ``passing_hi
 the passing jobs carrying a known bug's line too, as real logs do (failure rates below 100 %);
 ``stopped_days``, a query that stops hitting that many days ago (a bug fixed lately);
 ``new_error_days``, a new error failing builds from that many days ago (a bug nobody filed yet).
+A job failing on a query with ``test_ids`` has one of those tests fail (its console says so, and
+its test results do: :mod:`bot.demo.results`); such a query lands on jobs that run tempest only.
 """
 
 from __future__ import annotations
@@ -233,12 +235,15 @@ def _buildset(rng: random.Random, n: int, started: datetime, choices: Choices) -
         uuid = hashlib.sha1(f"{change}/{name}/{n}".encode()).hexdigest()[:32]
         roll = rng.random()
         if roll < 0.25 and queries:
-            jobs.append(_job_with_bug(choices.query(rng.choice(queries), started), name, uuid))
+            query = choices.for_job(choices.query(rng.choice(queries), started), name, uuid)
+            jobs.append(_job_with_bug(query, name, uuid))
         elif roll < 0.32:
             message = choices.unknown_error(rng.choice(UNKNOWN_ERRORS), started)
             jobs.append(DemoJob(name, uuid, "FAILURE", extra={"message": message}))
         else:
-            jobs.append(_passing(name, uuid, rng.random() > 0.1, choices.passing_bug(started)))
+            voting, bug = rng.random() > 0.1, choices.passing_bug(started)
+            fit = choices.for_job(bug, name, uuid) if bug else None
+            jobs.append(_passing(name, uuid, voting, fit))
     jobs = [replace(job, seconds=_duration(job.uuid)) for job in jobs]
     return replace(buildset, project=_project(jobs, buildset.project), jobs=tuple(jobs))
 
@@ -267,7 +272,16 @@ def _job_with_bug(query: Query, name: str, uuid: str, status: str = "FAILURE") -
     # Fields that describe the whole build (a job name, a project) come from the query.
     name = str(extra.pop("build_name", name))
     # A bug that also hits non-voting jobs is shown on one, as such queries exist for them.
-    return DemoJob(name, uuid, status, voting=not query.allow_nonvoting, bug=query.id, extra=extra)
+    voting = not query.allow_nonvoting
+    failed = failing_test(query, uuid) if status == "FAILURE" else ()
+    return DemoJob(name, uuid, status, voting, query.id, extra, failed_tests=failed)
+
+
+def failing_test(query: Query, uuid: str) -> tuple[str, ...]:
+    """The one of the query's ``test_ids`` that fails in the job (chosen by its uuid), if any."""
+    if not query.test_ids:
+        return ()
+    return (query.test_ids[int(uuid[8:12], 16) % len(query.test_ids)],)
 
 
 def _passing(name: str, uuid: str, voting: bool, bug: Query | None) -> DemoJob:

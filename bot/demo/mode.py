@@ -1,13 +1,14 @@
 """``recheckbot run --demo``: a private instance that needs nothing but this checkout.
 
 It starts the embedded search server, seeds it with demo logs made from the query repo's own
-queries, writes the Gerrit events reporting recent failures (and some developers' rechecks of
-them) to a file for the replay source, journals the older failures' costs as a bot that had
-watched them would have (:mod:`bot.demo.history`), starts a local bug tracker for the titles and
-statuses (:mod:`bot.demo.tracker`), and points state and dashboard at a scratch directory
-removed on exit. The logs are in logsender's layout (what sites write today) unless ``schema``
-says ``er``. The weekly digest is shown once at start, in the rooms that take it
-(``digest.on_start``).
+queries and with their builds' test results (:mod:`bot.demo.results`: a tempest run per tempest
+job, in the test-result index ``subunit-*``), writes the Gerrit events reporting recent failures
+(and some developers' rechecks of them) to a file for the replay source, journals the older
+failures' costs as a bot that had watched them would have (:mod:`bot.demo.history`), starts a
+local bug tracker for the titles and statuses (:mod:`bot.demo.tracker`), and points state and
+dashboard at a scratch directory removed on exit. The logs are in logsender's layout (what sites
+write today) unless ``schema`` says ``er``. The weekly digest is shown once at start, in the
+rooms that take it (``digest.on_start``).
 
 Links to a log search: a ``search.kibana_url`` in the settings is kept (a Kibana or OpenSearch
 Dashboards of your own, pointed at the embedded server, gets the dashboard's and the replies'
@@ -25,7 +26,7 @@ import json
 import logging
 import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -46,12 +47,14 @@ from bot.demo.data import (
     recheck_event,
 )
 from bot.demo.history import journal_history
+from bot.demo.results import tempest_results, with_reruns
 from bot.demo.tracker import DemoTracker, demo_bugs
 from bot.queries import Query, load_queries
 from bot.search.embedded import EmbeddedSearch
 from bot.search.indexing import ensure_index, index_for
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.schema import DEFAULT_SCHEMA, Schema
+from bot.search.subunit import is_test_result
 
 log = logging.getLogger(__name__)
 
@@ -91,7 +94,8 @@ def search_address(settings: Settings) -> str | None:
 class DemoEnvironment:
     settings: Settings  # pointing at the embedded server and the scratch directory
     events: Path  # JSON lines for the replay source
-    documents: int
+    documents: int  # log lines
+    test_results: int = 0
 
 
 @asynccontextmanager
@@ -107,8 +111,9 @@ async def demo_environment(
         bugs = demo_bugs(queries, fixed=stopped_query(queries))
         tracker = await DemoTracker.start(bugs)
         titles = {bug.id: bug.title for bug in bugs.values()}
-        documents, events = await _prepare(search, queries, titles, workdir, schema)
-        yield DemoEnvironment(_demo_settings(settings, search, tracker, workdir), events, documents)
+        seeded, events = await _prepare(search, queries, titles, workdir, schema)
+        demo = _demo_settings(settings, search, tracker, workdir)
+        yield DemoEnvironment(demo, events, seeded.logs, seeded.test_results)
     finally:
         if tracker is not None:
             await tracker.close()
@@ -122,16 +127,17 @@ async def _prepare(
     titles: dict[str, str],
     workdir: Path,
     schema: Schema,
-) -> tuple[int, Path]:
-    """Seed the logs, write the events to replay, journal the history: how many documents, and
-    the events' file."""
-    documents, data, replayed, now = await _seed(search, queries, schema)
+) -> tuple[Seeded, Path]:
+    """Seed the logs and test results, write the events to replay, journal the history: what
+    was seeded, and the events' file."""
+    seeded = await _seed(search, queries, schema)
+    data, replayed, now = seeded.data, seeded.replayed, seeded.now
     events = workdir / "events.jsonl"
     lines = "".join(json.dumps(e) + "\n" for e in replay_events(replayed, now))
     events.write_text(lines, encoding="utf-8")
     judged = await journal_history(workdir / "state.sqlite", data, replayed, queries, now, titles)
     log.info("demo: %d older failed builds journaled as judged", judged)
-    return documents, events
+    return seeded, events
 
 
 def _demo_settings(
@@ -185,22 +191,44 @@ async def _start_search(settings: Settings) -> EmbeddedSearch:
         raise DemoError(f"the embedded search server did not start{where}: {exc}") from None
 
 
-async def _seed(
-    search: EmbeddedSearch, queries: tuple[Query, ...], schema: Schema
-) -> tuple[int, DemoData, list[DemoBuildset], datetime]:
-    """Index the demo's logs; the data (the replayed failures moved to now), them, and now."""
-    now = datetime.now(UTC)
+@dataclass(frozen=True)
+class Seeded:
+    """What the embedded server was seeded with: how many log lines and test results, the data
+    (the replayed failures moved to now, the rechecked ones run again), the replayed, and now."""
+
+    logs: int
+    test_results: int
+    data: DemoData
+    replayed: list[DemoBuildset]
+    now: datetime
+
+
+def seeded_data(
+    queries: Sequence[Query], now: datetime, schema: Schema = DEFAULT_SCHEMA
+) -> tuple[DemoData, list[DemoBuildset]]:
+    """The builds the demo seeds (pure): the dataset, its replayed failures moved to just before
+    ``now`` and the rechecked ones run again; and the replayed failures."""
     data = demo_dataset(queries, now=now, schema=schema)
     data, replayed = data.just_reported(data.replayed(REPLAYED), now)
-    documents = list(data.documents())
+    return with_reruns(data, replayed, queries, now), replayed
+
+
+async def _seed(search: EmbeddedSearch, queries: tuple[Query, ...], schema: Schema) -> Seeded:
+    """Index the demo's logs and its builds' test results."""
+    now = datetime.now(UTC)
+    data, replayed = seeded_data(queries, now, schema)
+    documents = [*data.documents(), *tempest_results(data, queries)]
+    results = sum(1 for doc in documents if is_test_result(doc))
     backend = OpenSearchBackend(search.settings())
     try:
-        # The indices first, mapped for the layout (the writer would map them for today's).
-        for name in sorted({index_for(doc) for doc in documents}):
-            await ensure_index(backend.client, name, schema)
+        # The indices first, mapped for the layout (the writer would map them for today's) or
+        # for test results.
+        for name, tests in sorted({(index_for(doc), is_test_result(doc)) for doc in documents}):
+            await ensure_index(backend.client, name, schema, tests=tests)
         count = await backend.write_documents(documents)
         await backend.refresh()
     finally:
         await backend.close()
-    log.info("demo: %d log documents (%s) for %d queries", count, schema, len(queries))
-    return count, data, replayed, now
+    logs = count - results
+    log.info("demo: %d log documents (%s), %d test results", logs, schema, results)
+    return Seeded(logs, results, data, replayed, now)

@@ -5,10 +5,11 @@ request (:func:`failing_body`) answers for the tests that failed most in the win
 
 - ``runs``: distinct builds that ran it and it passed or failed (skips, xfails and unexpected
   successes are no runs); ``failures``: distinct builds where it failed; ``failure_rate``;
-- the jobs it failed in (failures per job), its last failure (the build's log URL, uuid and the
-  test's start) and its median duration over those runs (the server's 50th percentile:
-  OpenSearch estimates it with a t-digest, exact for a few values; between the two middle ones
-  of an even count OpenSearch interpolates where osmem takes the upper one);
+- the jobs and the projects it failed in (failures per job, per project), its last failure (the
+  build's log URL, uuid and the test's start) and its median duration over those runs (the
+  server's 50th percentile: OpenSearch estimates it with a t-digest, exact for a few values;
+  between the two middle ones of an even count OpenSearch interpolates where osmem takes the
+  upper one);
 - ``flaky``: it both failed and passed on the same change, patchset and job in the window — a
   recheck that went green. The server groups each test's results by change, patchset and job
   (the groups with the most failures first: :data:`FLAKY_CHANGES` changes,
@@ -41,6 +42,8 @@ from bot.search.subunit import RAN, test_named
 PRECISION = 40000
 #: Jobs listed per test (those it failed in most).
 JOBS = 50
+#: Projects listed per test (those it failed in most).
+PROJECTS = 20
 #: How far the flaky check looks, per test: changes, patchsets per change, jobs per patchset.
 FLAKY_CHANGES = 20
 FLAKY_PATCHSETS = 5
@@ -87,6 +90,7 @@ class TestStats:
     runs: int
     failures: int
     jobs: tuple[tuple[str, int], ...] = ()  # (job, failures), most first
+    projects: tuple[tuple[str, int], ...] = ()  # (project, failures), most first
     last_failure: LastFailure | None = None
     median_duration: float | None = None  # seconds
     flaky_runs: int = 0  # (change, patchset, job) groups where it both failed and passed
@@ -205,6 +209,10 @@ def per_test_aggs(uuids: int = 0) -> dict[str, Any]:
                 "terms": {"field": "build_name", "size": JOBS, "order": [{"builds": "desc"}]},
                 "aggs": job_builds,
             },
+            "projects": {
+                "terms": {"field": "project", "size": PROJECTS, "order": [{"builds": "desc"}]},
+                "aggs": job_builds,
+            },
             "last": {"top_hits": last},
         },
     }
@@ -250,19 +258,23 @@ def parse_tests(response: Response, days: int, *, failing_only: bool = True) -> 
 def parse_test(bucket: Mapping[str, Any]) -> TestStats:
     """One test bucket of the answer."""
     failed = bucket["failed"]
-    jobs = tuple(
-        (str(job["key"]), int(job["builds"]["value"])) for job in failed["jobs"]["buckets"]
-    )
     return TestStats(
         name=str(bucket["key"]),
         runs=int(bucket["runs"]["value"]),
         failures=int(failed["builds"]["value"]),
-        jobs=tuple(sorted(jobs, key=lambda item: (-item[1], item[0]))),
+        jobs=_failures_by(failed["jobs"]),
+        projects=_failures_by(failed.get("projects", {})),
         last_failure=_last_failure(failed["last"]),
         median_duration=_median(bucket["duration"]),
         flaky_runs=_flaky_runs(bucket["flaky"]),
         failed_builds=tuple(str(b["key"]) for b in failed.get("uuids", {}).get("buckets", [])),
     )
+
+
+def _failures_by(terms: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    """``(key, failed builds)`` of a ``terms`` answer, most first, then by name."""
+    found = [(str(b["key"]), int(b["builds"]["value"])) for b in terms.get("buckets", [])]
+    return tuple(sorted(found, key=lambda item: (-item[1], item[0])))
 
 
 def _last_failure(top: Mapping[str, Any]) -> LastFailure | None:

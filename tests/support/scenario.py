@@ -21,7 +21,7 @@ import yaml
 
 from bot.app.process import App
 from bot.config import Settings, load_settings
-from bot.demo.data import DemoBuildset, DemoJob, gerrit_event, job_documents
+from bot.demo.data import DemoBuildset, DemoJob, failing_test, gerrit_event, job_documents
 from bot.queries import load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
@@ -77,7 +77,10 @@ class Scenario:
             else {"message": f"ERROR something nobody has seen before {uuid.uuid4().hex}"}
         )
         job_name = str(extra.pop("build_name", job))
-        failed = DemoJob(job_name, uuid.uuid4().hex, "FAILURE", bug=bug, extra=extra)
+        job_uuid = uuid.uuid4().hex
+        # A bug naming tests (test_ids) failed one of them: the console says so.
+        tests = failing_test(self.by_id[bug], job_uuid) if bug else ()
+        failed = DemoJob(job_name, job_uuid, "FAILURE", bug=bug, extra=extra, failed_tests=tests)
         passed = DemoJob("openstack-tox-pep8", uuid.uuid4().hex, "SUCCESS")
         return DemoBuildset(
             project=str(extra.pop("project", project)),
