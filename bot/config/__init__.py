@@ -34,7 +34,9 @@ from bot.config.chat import ChatSettings
 from bot.config.dashboard import DashboardSettings
 from bot.config.digest import DigestSettings
 from bot.config.events import GerritServer, MqttSettings
+from bot.config.feedback import FeedbackSettings
 from bot.config.ingest import IngestSettings
+from bot.config.propose import ProposeSettings
 from bot.config.search import SearchSettings
 from bot.config.trackers import TrackerSettings
 from bot.config.transports import IrcSettings, MatrixSettings
@@ -49,11 +51,13 @@ __all__ = [
     "ConfigError",
     "DashboardSettings",
     "DigestSettings",
+    "FeedbackSettings",
     "GerritServer",
     "IngestSettings",
     "IrcSettings",
     "MatrixSettings",
     "MqttSettings",
+    "ProposeSettings",
     "SearchSettings",
     "Section",
     "Settings",
@@ -87,6 +91,8 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     trackers: TrackerSettings = TrackerSettings()
     digest: DigestSettings = DigestSettings()
+    propose: ProposeSettings = ProposeSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -16,11 +16,17 @@ from bot.config.base import Section, WebUrl
 
 
 class LaunchpadSettings(Section):
-    """Launchpad, read anonymously (private bugs stay unknown, as in ER)."""
+    """Launchpad, read anonymously (private bugs stay unknown, as in ER); written to (comments,
+    new bugs) with an OAuth access token."""
 
     api_url: WebUrl = "https://api.launchpad.net/devel/"
     web_host: str = Field("launchpad.net", description="bug links on this host (or below) are ours")
     max_task_pages: int = Field(3, ge=1, le=20, description="pages of bug tasks read per bug")
+    oauth_consumer_key: str = Field(
+        "recheckbot", description="the application name the access token was granted to"
+    )
+    oauth_token: SecretStr | None = Field(None, description="OAuth access token, for writing")
+    oauth_token_secret: SecretStr | None = Field(None, description="its secret")
 
 
 class JiraSettings(Section):
