@@ -17,7 +17,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from bot.config.base import Section, split_credentials
+from bot.config.base import Section, split_credentials, web_url
 
 _BRANCH = re.compile(r"[A-Za-z0-9._/-]{1,100}")
 _SCHEMES = ("https://", "http://", "ssh://", "file://", "git://")
@@ -88,6 +88,18 @@ class ProposeSettings(Section):
         if path.is_absolute() or ".." in path.parts:
             raise ValueError(f"{value!r}: a folder inside the repository, like queries")
         return str(path)
+
+    @field_validator("link")
+    @classmethod
+    def _link(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            filled = value.format(change_id="I0", branch="b", commit="c")
+        except (KeyError, IndexError, ValueError):
+            raise ValueError("only {change_id}, {branch} and {commit} are filled in") from None
+        web_url(filled)
+        return value
 
     @property
     def enabled(self) -> bool:
