@@ -8,8 +8,9 @@ import time
 from dataclasses import dataclass, field, replace
 
 from bot.app.vitals import Vitals, refresh_status
-from bot.bugs import Bug
+from bot.bugs import JIRA_BROWSE, Bug
 from bot.chat.services import RefreshStatus, StatusSnapshot, UncatView
+from bot.config.propose import ProposeSettings
 from bot.core.errors import describe
 from bot.dashboard.chart import BarRow, top_bugs_png
 from bot.dashboard.graph import graph
@@ -19,6 +20,8 @@ from bot.impact_store import ImpactJournal
 from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
 from bot.intel.impact import ImpactReport, gather_impact
 from bot.intel.uncategorized import uncategorized
+from bot.lifecycle.adopt import Adopted, adopt, adoption, parse_bug_ref
+from bot.lifecycle.propose import Proposer
 from bot.queries import Query, QueryRepo
 from bot.queries.store import QueryStore
 from bot.search.base import SearchBackend, SearchError
@@ -47,6 +50,8 @@ class AppServices:
     )
     _clusters_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     impact_journal: ImpactJournal | None = None  # what the bugs cost (bot.impact_store)
+    proposer: Proposer = field(default_factory=lambda: Proposer(ProposeSettings()))
+    jira_browse: str = JIRA_BROWSE  # where Jira keys given in chat point
 
     @property
     def uncategorized_url(self) -> str | None:
@@ -115,3 +120,11 @@ class AppServices:
         if self.impact_journal is None:
             return ImpactReport(time.time(), (days,), days, ())
         return await gather_impact(self.impact_journal, windows=(days,), project=project)
+
+    async def adopt(
+        self, cluster_id: str, bug_ref: str, *, days: int, queue: str | None, propose: bool
+    ) -> Adopted:
+        bug = parse_bug_ref(bug_ref, jira_browse=self.jira_browse)
+        report = await self.clusters(days=days, queue=queue)
+        plan = adoption(report, cluster_id, bug, self.store.repo(), self.proposer.settings)
+        return await adopt(plan, self.proposer, propose=propose)

@@ -14,6 +14,7 @@ from typing import Protocol
 from bot.bugs import Bug
 from bot.intel import ClusterReport
 from bot.intel.impact import ImpactReport
+from bot.lifecycle.adopt import Adopted
 from bot.queries import Query, QueryRepo
 from bot.search.base import SearchBackend
 from bot.state import StateStore
@@ -146,6 +147,15 @@ class Services(Protocol):
         """The known bugs ranked by what they cost over the last ``days`` (failed builds,
         changes, rechecks, CI time, gate failures: :mod:`bot.intel.impact`), counting only the
         builds of projects ``project`` matches; empty when the bot keeps no journal."""
+        ...
+
+    async def adopt(
+        self, cluster_id: str, bug_ref: str, *, days: int, queue: str | None, propose: bool
+    ) -> Adopted:
+        """The cluster's verified query written as the file of the bug ``bug_ref`` names
+        (``1234567``, ``jira:OSPRH-12``, ``bz:2001234``, ``gh:org/repo#12``), and, with
+        ``propose``, pushed to the query repository for review; else what would be pushed.
+        :class:`bot.lifecycle.adopt.AdoptError` says why it cannot be adopted."""
         ...
 
 

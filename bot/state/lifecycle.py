@@ -155,6 +155,19 @@ class LifecycleJournal:
 
         await self._run(update)
 
+    async def release_comment(self, bug: str, week: str) -> None:
+        """The tracker refused before taking anything (a rate limit): the claim goes."""
+
+        def delete(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "DELETE FROM feedback_comments WHERE bug = ? AND week = ?"
+                    " AND state = 'posting'",
+                    (bug, week),
+                )
+
+        await self._run(delete)
+
     async def comment_rows(self, week: str) -> list[CommentRow]:
         def select(conn: sqlite3.Connection) -> list[CommentRow]:
             rows = conn.execute(
@@ -212,6 +225,18 @@ class LifecycleJournal:
                 )
 
         await self._run(update)
+
+    async def release_cluster(self, cluster: str) -> None:
+        """The tracker refused before taking anything (a rate limit): the claim goes."""
+
+        def delete(conn: sqlite3.Connection) -> None:
+            with conn:
+                conn.execute(
+                    "DELETE FROM filed_clusters WHERE cluster = ? AND state = 'filing'",
+                    (cluster,),
+                )
+
+        await self._run(delete)
 
     async def record_proposal(self, cluster: str, proposal: str) -> None:
         """The change that adopts the filed bug's query (its URL, or why there is none)."""

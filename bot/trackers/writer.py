@@ -22,7 +22,7 @@ from bot.config.trackers import TrackerSettings
 from bot.core.errors import describe
 from bot.trackers import TrackerError, bugzilla, github, jira, launchpad
 from bot.trackers.client import serves
-from bot.trackers.writing import NewBug, Posted
+from bot.trackers.writing import NewBug, Posted, Unreachable
 
 T = TypeVar("T")
 
@@ -126,6 +126,8 @@ class TrackerWriter:
                 return await write
         except TimeoutError:
             raise TrackerError("timed out", down=True) from None
+        except aiohttp.ClientConnectorError as exc:
+            raise Unreachable(describe(exc)) from None
         except aiohttp.ClientError as exc:
             raise TrackerError(describe(exc), down=True) from None
 

@@ -54,6 +54,13 @@ class RateLimited(HttpError):
         self.retry_after = retry_after
 
 
+class Unreachable(TrackerError):
+    """No connection to the tracker: nothing was sent."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, down=True)
+
+
 @dataclass(frozen=True)
 class Answer:
     """A write's answer: status, headers, and the body (JSON when it is)."""

@@ -26,10 +26,13 @@ from bot.chat.dispatcher import Dispatcher
 from bot.chat.services import RefreshStatus, StatusSnapshot, StreamStatus, TransportStatus
 from bot.config import SearchSettings
 from bot.config.chat import ChatSettings, Principals, RateLimit
+from bot.config.propose import ProposeSettings
 from bot.demo.data import DemoData, generate
 from bot.impact_store import ImpactJournal
 from bot.intel import ClusterReport
 from bot.intel.impact import ImpactReport, gather_impact
+from bot.lifecycle.adopt import Adopted, adopt, adoption, parse_bug_ref
+from bot.lifecycle.propose import Proposer
 from bot.queries import Query, QueryRepo, load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
@@ -122,6 +125,8 @@ class FakeServices:
     bugs: dict[str, Bug] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
     transports: tuple[TransportStatus, ...] = ()
+    cluster_report: ClusterReport | None = None  # what !adopt adopts from
+    proposer: Proposer = field(default_factory=lambda: Proposer(ProposeSettings()))
 
     def queries(self) -> QueryRepo:
         return self.repo
@@ -165,6 +170,15 @@ class FakeServices:
         if self.impact_journal is None:
             return ImpactReport(datetime.now(UTC).timestamp(), (days,), days, ())
         return await gather_impact(self.impact_journal, windows=(days,), project=project)
+
+    async def adopt(
+        self, cluster_id: str, bug_ref: str, *, days: int, queue: str | None, propose: bool
+    ) -> Adopted:
+        """The real adoption, of :attr:`cluster_report`, through :attr:`proposer`."""
+        bug = parse_bug_ref(bug_ref)
+        report = self.cluster_report or ClusterReport(datetime.now(UTC), days, queue, 0, 0, ())
+        plan = adoption(report, cluster_id, bug, self.repo, self.proposer.settings)
+        return await adopt(plan, self.proposer, propose=propose)
 
 
 @pytest.fixture
