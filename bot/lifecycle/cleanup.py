@@ -162,8 +162,12 @@ async def find_stale(
     )
     details: dict[Bug, Bug | None] = {}
     if trackers is not None:
-        # Only the bugs of queries that stopped hitting are worth a request.
-        quiet = [q.bug for q in queries if recent.get(q.id) == 0 and trackers.wants(q.bug)]
+        # Only the bugs of queries that hit once and stopped are worth a request.
+        quiet = [
+            q.bug
+            for q in queries
+            if recent.get(q.id) == 0 and ever.get(q.id, 0) > 0 and trackers.wants(q.bug)
+        ]
         details = await trackers.lookup_all(quiet)
     unknown = tuple(q.id for q in queries if q.id not in recent or q.id not in ever)
     stale = stale_queries(queries, recent, ever, details, days)
