@@ -4,12 +4,17 @@ run and as a real push to a local bare repository that takes ``refs/for/`` as Ge
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
 
 import pytest
 import yaml
+from typer.testing import CliRunner, Result
 
 from bot.bugs import bugzilla, github, jira, launchpad
+from bot.cli import app
+from bot.config import SearchSettings
 from bot.config.propose import ProposeSettings
 from bot.intel import ClusterReport, find_clusters
 from bot.lifecycle.adopt import AdoptError, adoption, parse_bug_ref, query_file_name
@@ -191,3 +196,72 @@ async def test_a_failed_push_is_said_plainly(
     chat = ChatHarness(services)
     (reply,) = await chat.run_command(f"!adopt {verified(report)} 1234567 --propose", user=OPS)
     assert reply.startswith("sorry, !adopt failed: git clone failed: ")
+
+
+# --- recheckbot adopt -----------------------------------------------------------------------
+
+
+async def cli(*args: str) -> Result:
+    # The CLI runs its own event loop: from a worker thread.
+    return await asyncio.to_thread(CliRunner().invoke, app, list(args))
+
+
+def cli_config(tmp_path: Path, search: SearchSettings, remote: str | None = None) -> Path:
+    queries = tmp_path / "queries"
+    queries.mkdir()
+    (queries / f"{KNOWN_QUERY.id}.yaml").write_text(f"query: '{KNOWN_QUERY.lucene}'\n")
+    data: dict[str, object] = {
+        "search": {"url": search.url, "timeout": 30, "retries": 0},
+        "queries": str(queries),
+        **({"propose": {"remote": remote}} if remote else {}),
+    }
+    path = tmp_path / "recheckbot.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+async def test_recheckbot_adopt_shows_the_file_and_pushes_nothing(
+    report: ClusterReport, search_settings: SearchSettings, tmp_path: Path
+) -> None:
+    remote = QueryRemote(tmp_path, SEED, gerrit=True)
+    path = cli_config(tmp_path, search_settings, remote.url)
+    cluster_id = verified(report)
+    result = await cli("adopt", cluster_id, "gh:org/repo#12", "--days", "7", "--config", str(path))
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "queries/gh-org-repo-12.yaml:"
+    assert lines[-1] == "dry run: nothing was pushed"
+    assert lines[-2] == f"  git push {remote.url} HEAD:refs/for/master%topic=recheckbot"
+    assert remote.changes() == []
+
+
+async def test_recheckbot_adopt_propose_prints_the_change(
+    report: ClusterReport, search_settings: SearchSettings, tmp_path: Path
+) -> None:
+    remote = QueryRemote(tmp_path, SEED, gerrit=True)
+    path = cli_config(tmp_path, search_settings, remote.url)
+    cluster_id = verified(report)
+    args = ["adopt", cluster_id, "bz:2001234", "--days", "7", "--propose", "--json"]
+    result = await cli(*args, "--config", str(path))
+    assert result.exit_code == 0, result.output
+    (change,) = remote.changes()
+    outcome = json.loads(result.stdout)
+    assert outcome["proposed"]["url"] == change.url
+    assert outcome["path"] == "queries/rhbz2001234.yaml"
+    assert remote.show(change.commits[0], outcome["path"]) == outcome["text"]
+
+
+async def test_recheckbot_adopt_errors_are_one_line(
+    report: ClusterReport, search_settings: SearchSettings, tmp_path: Path
+) -> None:
+    path = cli_config(tmp_path, search_settings)
+    result = await cli(
+        "adopt", verified(report), "1234567", "--days", "7", "--propose", "--config", str(path)
+    )
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "recheckbot: error: no propose.remote is configured: nothing can be pushed\n"
+    )
+    result = await cli("adopt", "c-000000", "1234567", "--days", "7", "--config", str(path))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("recheckbot: error: no cluster 'c-000000' in the last 7 d")
