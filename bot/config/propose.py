@@ -66,7 +66,7 @@ class ProposeSettings(Section):
     )
     known_hosts: Path | None = Field(None, description="known_hosts trusted for an SSH remote")
     http_username: str | None = Field(None, description="HTTP user for an https:// remote")
-    http_password: SecretStr | None = Field(None, description="its password or token")
+    http_password: SecretStr | None = Field(None, description="password or token of http_username")
     timeout: float = Field(120.0, gt=0, le=3600, description="seconds per git command")
 
     @field_validator("remote")

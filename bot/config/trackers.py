@@ -26,7 +26,7 @@ class LaunchpadSettings(Section):
         "recheckbot", description="the application name the access token was granted to"
     )
     oauth_token: SecretStr | None = Field(None, description="OAuth access token, for writing")
-    oauth_token_secret: SecretStr | None = Field(None, description="its secret")
+    oauth_token_secret: SecretStr | None = Field(None, description="the access token's secret")
 
 
 class JiraSettings(Section):
@@ -34,20 +34,24 @@ class JiraSettings(Section):
 
     url: WebUrl = JIRA_BROWSE.removesuffix("/browse/")
     api_url: WebUrl | None = Field(None, description="REST base when it differs from url")
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(
+        None, description="personal access token (Cloud: API token); writes need it"
+    )
     username: str | None = Field(None, description="with token: basic auth (Jira Cloud)")
 
 
 class BugzillaSettings(Section):
     url: WebUrl = "https://bugzilla.redhat.com"
     api_url: WebUrl | None = Field(None, description="REST base when it differs from url")
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(None, description="API key; comments need it")
 
 
 class GithubSettings(Section):
     url: WebUrl = "https://github.com"
     api_url: WebUrl = "https://api.github.com"
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(
+        None, description="token: 5000 reads an hour instead of 60; writes need it"
+    )
 
 
 class TrackerSettings(Section):
