@@ -156,12 +156,15 @@ def test_the_url_gerrit_prints_is_the_change() -> None:
     output = (
         "To ssh://review.example.org:29418/openstack/queries\n"
         "remote: Processing changes: refs: 1, new: 1, done\n"
+        "remote: hint: see https://review.example.org/Documentation/user-upload.html\n"
         "remote:\n"
         "remote: New Changes:\n"
         "remote:   https://review.example.org/c/openstack/queries/+/901234 Add a query [NEW]\n"
     )
     assert printed_url(output) == "https://review.example.org/c/openstack/queries/+/901234"
     assert printed_url("To somewhere\n=\tHEAD:refs/heads/x\t[up to date]\n") is None
+    github = "remote:      https://github.com/org/queries/pull/new/recheckbot/adopt-1\n"
+    assert printed_url(github) == "https://github.com/org/queries/pull/new/recheckbot/adopt-1"
 
 
 @pytest.mark.parametrize(

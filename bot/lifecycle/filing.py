@@ -13,7 +13,7 @@ filed again). Cluster ids are stable: the same failure keeps its id from one rep
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from bot.bugs import Bug
@@ -203,8 +203,3 @@ class Filer:
         await self._state.record_proposal(cluster.id, outcome)
         log.info("filing: %s's query for %s: %s", cluster.id, bug.url, outcome)
         return outcome
-
-
-def filed_summary(rows: Sequence[tuple[str, str]]) -> str:
-    """``c-1 filed https://…, c-2 dry-run`` for a log line."""
-    return ", ".join(f"{cluster} {result}" for cluster, result in rows)

@@ -35,6 +35,8 @@ from bot.core.http import basic_token
 log = logging.getLogger(__name__)
 
 _URL = re.compile(r"https?://[^\s\"'<>]+")
+#: What a change's (or a merge request's) page looks like among the URLs a push prints.
+_CHANGE_PAGE = re.compile(r"/c/.+/\+/\d+$|/#/c/\d+|/\d+/?$|/pull/new/|/merge_requests/new")
 #: Shown for the remote in a dry run when none is configured.
 NO_REMOTE = "<propose.remote>"
 
@@ -113,11 +115,15 @@ def commands(settings: ProposeSettings, change: Change) -> list[str]:
 
 
 def printed_url(output: str) -> str | None:
-    """The first URL git push printed from the remote (``remote:`` lines): the change."""
-    for line in output.splitlines():
-        if line.startswith("remote:") and (found := _URL.search(line)):
-            return found.group().rstrip(".,")
-    return None
+    """The change's page among the URLs git push printed from the remote (``remote:``
+    lines; a hint may come first), else the first of them."""
+    urls = [
+        found.group().rstrip(".,")
+        for line in output.splitlines()
+        if line.startswith("remote:")
+        for found in _URL.finditer(line)
+    ]
+    return next((url for url in urls if _CHANGE_PAGE.search(url)), urls[0] if urls else None)
 
 
 def filled_link(settings: ProposeSettings, *, change: str, branch: str, commit: str) -> str | None:
