@@ -24,7 +24,7 @@ from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from tests.support.chat import OPS, ChatHarness, FakeServices
 from tests.support.clusters import KNOWN_QUERY, documents, seed_builds
-from tests.support.gitrepo import PROJECT, REVIEW, QueryRemote
+from tests.support.gerritrepo import PROJECT, REVIEW, QueryRemote
 
 SEED = {"queries/1541364.yaml": 'query: >-\n  message:"apt"\n'}
 

@@ -1,7 +1,7 @@
 """``!adopt`` live: the whole bot (osmem with uncategorized failures, ngIRCd, Synapse) adopts a
 cluster's verified query on IRC and in a Matrix room: a dry run shows the file and the push
 command and pushes nothing; ``--propose`` pushes a change to a local bare repository that takes
-``refs/for/master`` as Gerrit does (tests.support.gitrepo) and replies with its URL."""
+``refs/for/master`` as Gerrit does (tests.support.gerritrepo) and replies with its URL."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.transports.ircformat import strip_formatting
 from tests.support.clusters import documents, seed_builds
-from tests.support.gitrepo import PROJECT, REVIEW, QueryRemote
+from tests.support.gerritrepo import PROJECT, REVIEW, QueryRemote
 from tests.support.peers import IrcPeer, MatrixPeer, irc_settings, matrix_bot, only_notices, unique
 from tests.support.scenario import Scenario, scenario
 from tests.support.servers import IrcServer, SynapseServer

@@ -25,7 +25,7 @@ from bot.queries import Query
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from tests.support.builds import log_docs
-from tests.support.gitrepo import QueryRemote
+from tests.support.gerritrepo import QueryRemote
 from tests.support.trackers import TrackerStandIn
 
 runner = CliRunner()

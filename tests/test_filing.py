@@ -23,7 +23,7 @@ from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from bot.trackers.writer import TrackerWriter
 from tests.support.clusters import COUNTS, KNOWN_QUERY, documents, seed_builds
-from tests.support.gitrepo import QueryRemote
+from tests.support.gerritrepo import QueryRemote
 from tests.support.trackers import TrackerStandIn
 
 NOW = datetime.now(UTC).timestamp()

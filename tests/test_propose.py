@@ -1,5 +1,5 @@
 """Proposals pushed by real git to a local bare repository over file://: as a Gerrit change
-(the repository's hooks take ``refs/for/<branch>`` as Gerrit does, see tests.support.gitrepo)
+(the repository's hooks take ``refs/for/<branch>`` as Gerrit does, see tests.support.gerritrepo)
 and as a branch."""
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from bot.lifecycle.propose import (
     printed_url,
     push_ref,
 )
-from tests.support.gitrepo import PROJECT, REVIEW, QueryRemote
+from tests.support.gerritrepo import PROJECT, REVIEW, QueryRemote
 
 SEED = {"queries/1541364.yaml": 'query: >-\n  message:"apt"\n', "README": "queries\n"}
 NEW = 'query: >-\n  message:"Timed out waiting for a reply"\n'
