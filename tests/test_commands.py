@@ -341,8 +341,8 @@ async def test_refresh_bursts_are_coalesced_by_the_dashboard(chat: ChatHarness) 
 async def test_help_index(chat: ChatHarness) -> None:
     (reply,) = await chat.run_command("!help")
     assert reply == (
-        "commands: !bug, !flaky, !help, !queries, !query, !refresh/!graph (admins), !status,"
-        " !suggest, !sync (admins), !test, !top, !uncat, !why"
+        "commands: !adopt (admins), !bug, !flaky, !help, !queries, !query, !refresh/!graph"
+        " (admins), !status, !suggest, !sync (admins), !test, !top, !uncat, !why"
         f" — !help <command> explains one · {DASHBOARD}"
     )
 
@@ -521,6 +521,7 @@ async def test_every_reply_fits_irc(chat: ChatHarness) -> None:
 def test_load_commands_collects_every_module() -> None:
     registry = load_commands()
     assert [s.name for s in registry.specs()] == [
+        "adopt",
         "bug",
         "flaky",
         "help",

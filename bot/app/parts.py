@@ -25,8 +25,13 @@ from bot.events.source import EventSource
 from bot.events.sources import sources_from
 from bot.gerrit.ssh import check_keys
 from bot.impact_store import ImpactJournal
+from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
 from bot.intel.digest import DigestFacts, gather_digest
 from bot.intel.impact import gather_impact
+from bot.lifecycle.feedback import Commenter
+from bot.lifecycle.filing import Filer
+from bot.lifecycle.propose import Proposer
+from bot.lifecycle.schedule import LifecycleSchedule
 from bot.queries import Query
 from bot.queries.reload import QueryWatcher
 from bot.queries.sources import configured
@@ -36,6 +41,7 @@ from bot.search import open_backend, writer_of
 from bot.search.breaker import CircuitBreaker, GuardedBackend
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
+from bot.trackers.writer import TrackerWriter
 from bot.transports.base import Transport
 from bot.transports.registry import transports_from
 from bot.watch.classify import Classifier, TestResults
@@ -271,3 +277,57 @@ def build_digester(settings: Settings, parts: Parts) -> Digester | None:
         dashboard=parts.dashboard_url,
         page_of=page_of,
     )
+
+
+async def start_lifecycle(
+    settings: Settings, parts: Parts, proposer: Proposer, stack: AsyncExitStack
+) -> LifecycleSchedule | None:
+    """The weekly bug comments and the filing of bugs for new clusters, when the settings opt
+    in (``feedback:``); started, and stopped with ``stack``."""
+    comments, filing = settings.feedback.comments, settings.feedback.filing
+    if not comments.trackers and filing.tracker is None:
+        return None
+    clients = parts.clients
+    writer = TrackerWriter(settings.trackers)
+    stack.push_async_callback(writer.close)
+    commenter = filer = None
+    if comments.trackers:
+        commenter = Commenter(
+            comments,
+            state=clients.state,
+            writer=writer,
+            search=clients.search,
+            queries=lambda: clients.store.queries,
+            page_of=functools.partial(bug_page_url, parts.dashboard_url),
+        )
+        _say_how("weekly comments on bugs of " + ", ".join(comments.trackers), comments.dry_run)
+    if filing.tracker is not None:
+
+        async def clusters(days: int, queue: str | None) -> ClusterReport:
+            async with asyncio.timeout(REPORT_TIMEOUT):
+                return await find_clusters(
+                    clients.search, clients.store.queries, days=days, queue=queue
+                )
+
+        filer = Filer(
+            filing,
+            state=clients.state,
+            writer=writer,
+            clusters=clusters,
+            repo=clients.store.repo,
+            proposer=proposer,
+            uncategorized_url=settings.watch.uncategorized_url
+            or f"{parts.dashboard_url}/uncategorized.html",
+        )
+        _say_how(f"bugs filed on {filing.tracker} for new clusters", filing.dry_run)
+    schedule = LifecycleSchedule(commenter=commenter, filer=filer)
+    await schedule.start()
+    stack.push_async_callback(schedule.close)
+    return schedule
+
+
+def _say_how(what: str, dry_run: bool) -> None:
+    if dry_run:
+        log.info("feedback: %s: a dry run, logged only (dry_run: false writes them)", what)
+    else:
+        log.info("feedback: %s", what)

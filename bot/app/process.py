@@ -16,7 +16,7 @@ from collections.abc import Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from typing import Any
 
-from bot.app.parts import Parts, assemble, build_digester, close_all
+from bot.app.parts import Parts, assemble, build_digester, close_all, start_lifecycle
 from bot.app.services import AppServices
 from bot.app.vitals import Vitals
 from bot.chat.dispatcher import Dispatcher
@@ -25,6 +25,7 @@ from bot.config import Settings
 from bot.core.gc import settle
 from bot.core.logs import install_secret_masking
 from bot.intel.quality import BugClosed
+from bot.lifecycle.propose import Proposer
 from bot.queries import Query
 from bot.state import StateStore
 from bot.trackers.client import TrackerClient
@@ -122,16 +123,18 @@ async def _start_work(
     tasks.spawn("returned bugs", returned)
     if digester := build_digester(settings, parts):
         tasks.spawn("weekly digest", keep_digesting(digester))
+    proposer = Proposer(settings.propose)
+    await start_lifecycle(settings, parts, proposer, stack)
     for source, accounts in parts.sources:
         tasks.spawn(f"source {source.name}", parts.intake.pump(source, accounts))
-    dispatcher = _dispatcher(settings, parts, vitals)
+    dispatcher = _dispatcher(settings, parts, vitals, proposer)
     stack.push_async_callback(dispatcher.close)
     for name, transport in clients.transports.items():
         tasks.spawn(f"chat {name}", dispatcher.serve(transport))
     await parts.pipeline.resume()
 
 
-def _dispatcher(settings: Settings, parts: Parts, vitals: Vitals) -> Dispatcher:
+def _dispatcher(settings: Settings, parts: Parts, vitals: Vitals, proposer: Proposer) -> Dispatcher:
     clients = parts.clients
     services = AppServices(
         search=clients.search,
@@ -145,6 +148,8 @@ def _dispatcher(settings: Settings, parts: Parts, vitals: Vitals) -> Dispatcher:
         impact_journal=clients.impact,
         subunit_index=settings.search.subunit_index,
         query_repos=parts.queries,
+        proposer=proposer,
+        jira_browse=settings.trackers.jira.url.rstrip("/") + "/browse/",
     )
     names = (settings.irc.nick,) if settings.irc else ("recheckbot",)
     return Dispatcher(

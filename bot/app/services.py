@@ -9,8 +9,9 @@ from dataclasses import dataclass, field, replace
 
 from bot.app.querysync import QuerySources
 from bot.app.vitals import Vitals, refresh_status
-from bot.bugs import Bug
+from bot.bugs import JIRA_BROWSE, Bug
 from bot.chat.services import QuerySourceStatus, RefreshStatus, StatusSnapshot, UncatView
+from bot.config.propose import ProposeSettings
 from bot.core.errors import describe
 from bot.dashboard.chart import BarRow, top_bugs_png
 from bot.dashboard.graph import graph
@@ -21,6 +22,8 @@ from bot.intel import REPORT_TIMEOUT, ClusterReport, find_clusters
 from bot.intel.impact import ImpactReport, gather_impact
 from bot.intel.tests import TestFilter, TestsReport, failing_tests, flaky_report
 from bot.intel.uncategorized import uncategorized
+from bot.lifecycle.adopt import Adopted, adopt, adoption, parse_bug_ref
+from bot.lifecycle.propose import Proposer
 from bot.queries import Query, QueryRepo
 from bot.queries.store import QueryStore
 from bot.search.base import SearchBackend, SearchError
@@ -50,6 +53,8 @@ class AppServices:
     _clusters_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     impact_journal: ImpactJournal | None = None  # what the bugs cost (bot.impact_store)
     query_repos: QuerySources | None = None  # where the queries come from, their sync
+    proposer: Proposer = field(default_factory=lambda: Proposer(ProposeSettings()))
+    jira_browse: str = JIRA_BROWSE  # where Jira keys given in chat point
 
     @property
     def uncategorized_url(self) -> str | None:
@@ -151,3 +156,11 @@ class AppServices:
 
     async def sync_queries(self) -> list[QuerySourceStatus]:
         return await self.query_repos.sync_now() if self.query_repos else []
+
+    async def adopt(
+        self, cluster_id: str, bug_ref: str, *, days: int, queue: str | None, propose: bool
+    ) -> Adopted:
+        bug = parse_bug_ref(bug_ref, jira_browse=self.jira_browse)
+        report = await self.clusters(days=days, queue=queue)
+        plan = adoption(report, cluster_id, bug, self.store.repo(), self.proposer.settings)
+        return await adopt(plan, self.proposer, propose=propose)

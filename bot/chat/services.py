@@ -15,6 +15,7 @@ from bot.bugs import Bug
 from bot.intel import ClusterReport
 from bot.intel.impact import ImpactReport
 from bot.intel.tests import TestFilter, TestsReport
+from bot.lifecycle.adopt import Adopted
 from bot.queries import Query, QueryRepo
 from bot.search.base import SearchBackend
 from bot.state import StateStore
@@ -194,6 +195,14 @@ class Services(Protocol):
     async def sync_queries(self) -> Sequence[QuerySourceStatus]:
         """Fetch the git sources now (or join the sync running) and reload the queries; the
         sources afterwards, each with what the sync did. Empty when no source is git."""
+
+    async def adopt(
+        self, cluster_id: str, bug_ref: str, *, days: int, queue: str | None, propose: bool
+    ) -> Adopted:
+        """The cluster's verified query written as the file of the bug ``bug_ref`` names
+        (``1234567``, ``jira:OSPRH-12``, ``bz:2001234``, ``gh:org/repo#12``), and, with
+        ``propose``, pushed to the query repository for review; else what would be pushed.
+        :class:`bot.lifecycle.adopt.AdoptError` says why it cannot be adopted."""
         ...
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import sys
 
 from bot.cli import (  # noqa: F401  (importing registers the subcommands)
+    adopt,
     check,
     classify,
+    cleanup,
     convert,
     docs,
     graph,

@@ -34,7 +34,9 @@ from bot.config.chat import ChatSettings
 from bot.config.dashboard import DashboardSettings
 from bot.config.digest import DigestSettings
 from bot.config.events import GerritServer, MqttSettings
+from bot.config.feedback import FeedbackSettings
 from bot.config.ingest import IngestSettings
+from bot.config.propose import ProposeSettings
 from bot.config.queries import QuerySource, QuerySyncSettings, check_sources
 from bot.config.search import SearchSettings
 from bot.config.trackers import TrackerSettings
@@ -50,11 +52,13 @@ __all__ = [
     "ConfigError",
     "DashboardSettings",
     "DigestSettings",
+    "FeedbackSettings",
     "GerritServer",
     "IngestSettings",
     "IrcSettings",
     "MatrixSettings",
     "MqttSettings",
+    "ProposeSettings",
     "QuerySource",
     "QuerySyncSettings",
     "SearchSettings",
@@ -106,6 +110,9 @@ class Settings(BaseSettings):
     def query_cache(self) -> Path:
         """Where the git sources' commits are kept."""
         return self.query_sync.cache or self.state.parent / "query-cache"
+
+    propose: ProposeSettings = ProposeSettings()
+    feedback: FeedbackSettings = FeedbackSettings()
 
     @classmethod
     def settings_customise_sources(

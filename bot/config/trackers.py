@@ -16,11 +16,17 @@ from bot.config.base import Section, WebUrl
 
 
 class LaunchpadSettings(Section):
-    """Launchpad, read anonymously (private bugs stay unknown, as in ER)."""
+    """Launchpad, read anonymously (private bugs stay unknown, as in ER); written to (comments,
+    new bugs) with an OAuth access token."""
 
     api_url: WebUrl = "https://api.launchpad.net/devel/"
     web_host: str = Field("launchpad.net", description="bug links on this host (or below) are ours")
     max_task_pages: int = Field(3, ge=1, le=20, description="pages of bug tasks read per bug")
+    oauth_consumer_key: str = Field(
+        "recheckbot", description="the application name the access token was granted to"
+    )
+    oauth_token: SecretStr | None = Field(None, description="OAuth access token, for writing")
+    oauth_token_secret: SecretStr | None = Field(None, description="the access token's secret")
 
 
 class JiraSettings(Section):
@@ -28,20 +34,24 @@ class JiraSettings(Section):
 
     url: WebUrl = JIRA_BROWSE.removesuffix("/browse/")
     api_url: WebUrl | None = Field(None, description="REST base when it differs from url")
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(
+        None, description="personal access token (Cloud: API token); writes need it"
+    )
     username: str | None = Field(None, description="with token: basic auth (Jira Cloud)")
 
 
 class BugzillaSettings(Section):
     url: WebUrl = "https://bugzilla.redhat.com"
     api_url: WebUrl | None = Field(None, description="REST base when it differs from url")
-    api_key: SecretStr | None = None
+    api_key: SecretStr | None = Field(None, description="API key; comments need it")
 
 
 class GithubSettings(Section):
     url: WebUrl = "https://github.com"
     api_url: WebUrl = "https://api.github.com"
-    token: SecretStr | None = None
+    token: SecretStr | None = Field(
+        None, description="token: 5000 reads an hour instead of 60; writes need it"
+    )
 
 
 class TrackerSettings(Section):

@@ -34,7 +34,8 @@ events-log plugin, and builds already journaled are recognised by their key.
 
 Old rows are dropped by :meth:`StateStore.prune` (finished builds, their deliveries, audit rows).
 The log lines each verdict matched are kept with it: :mod:`bot.state.evidence`; which room had
-which week's digest: :mod:`bot.state.digests`.
+which week's digest: :mod:`bot.state.digests`; which bug had which week's impact comment and
+which cluster had a bug filed: :mod:`bot.state.lifecycle`.
 """
 
 from __future__ import annotations
@@ -47,11 +48,12 @@ from typing import Any, Literal
 
 from bot.core.errors import ReadableError
 from bot.events.model import FailedBuild
-from bot.state import digests, evidence
+from bot.state import digests, evidence, lifecycle
 from bot.state.codec import build_from_json as build_from_json
 from bot.state.codec import build_to_json as build_to_json
 from bot.state.digests import DigestJournal
 from bot.state.evidence import EvidenceJournal, JobsEvidence
+from bot.state.lifecycle import LifecycleJournal
 
 DeliveryStatus = Literal["sending", "sent", "given-up"]
 
@@ -100,7 +102,7 @@ class JournalError(ReadableError):
     """The journal file cannot be opened or read (a directory, no permission, not SQLite)."""
 
 
-class StateStore(EvidenceJournal, DigestJournal):
+class StateStore(EvidenceJournal, DigestJournal, LifecycleJournal):
     """Durable bot state; open with ``await StateStore.open(path)``."""
 
     @classmethod
@@ -334,6 +336,7 @@ class StateStore(EvidenceJournal, DigestJournal):
                 conn.execute("DELETE FROM audit WHERE at < ?", (cutoff,))
                 evidence.prune(conn)
                 digests.prune(conn, min(cutoff, time.time() - digests.KEEP))
+                lifecycle.prune(conn, min(cutoff, time.time() - lifecycle.KEEP))
                 conn.execute("DELETE FROM cache WHERE expires < ?", (time.time(),))
             return int(n)
 
@@ -358,6 +361,7 @@ def _connect(path: str) -> sqlite3.Connection:
     _migrate(conn)
     conn.executescript(evidence.SCHEMA)
     conn.executescript(digests.SCHEMA)
+    conn.executescript(lifecycle.SCHEMA)
     return conn
 
 

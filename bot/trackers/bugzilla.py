@@ -20,11 +20,13 @@ from bot.config.trackers import BugzillaSettings
 from bot.trackers import (
     HttpError,
     NotFound,
+    TrackerError,
     get_json,
     mapping,
     parse_time,
     text,
 )
+from bot.trackers.writing import Posted, send
 
 FIELDS = "id,summary,status,resolution,product,component,is_open,last_change_time,cf_last_closed"
 NOT_AUTHORIZED = 102
@@ -87,3 +89,30 @@ async def fetch(http: aiohttp.ClientSession, settings: BugzillaSettings, ref: Bu
             raise NotFound(f"bug {ref.id} does not exist") from None
         raise
     return parse_bugzilla(ref, mapping(body))
+
+
+async def comment(
+    http: aiohttp.ClientSession, settings: BugzillaSettings, ref: Bug, text: str
+) -> Posted:
+    """``POST /rest/bug/<id>/comment`` (Bugzilla 5 cannot edit a comment afterwards)."""
+    if not ref.id.isdigit():
+        raise NotFound(f"not a Bugzilla bug number: {ref.id!r}")
+    base = (settings.api_url or settings.url).rstrip("/")
+    key = settings.api_key
+    headers = {"X-BUGZILLA-API-KEY": key.get_secret_value()} if key else {}
+    try:
+        answer = await send(
+            http,
+            "POST",
+            f"{base}/rest/bug/{ref.id}/comment",
+            headers=headers,
+            body={"comment": text},
+        )
+    except HttpError as exc:
+        if error_code(exc.body) == NO_SUCH_BUG:
+            raise NotFound(f"bug {ref.id} does not exist") from None
+        raise
+    comment_id = mapping(answer.json()).get("id")
+    if not isinstance(comment_id, int):
+        raise TrackerError(f"bug {ref.id}: the comment was taken without an id")
+    return Posted(str(comment_id), ref.url or None)

@@ -4,17 +4,25 @@ Read anonymously, as ER did. Launchpad hides a private bug from anonymous reader
 as if it did not exist), so 401/403/404 become ER's "Unknown (Private Bug)" rather than an error.
 A bug has no status of its own, only one per task (project, series or package): it counts as
 closed when every task is complete, since the day the last one closed.
+
+Writes (a comment, its edit, a new bug) are signed with an OAuth access token
+(``trackers.launchpad.oauth_token``/``oauth_token_secret``, as ``launchpadlib`` obtains them).
 """
 
 from __future__ import annotations
 
+import json
+import re
+import secrets
+import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
 import aiohttp
 
-from bot.bugs import Bug, Target
+from bot.bugs import Bug, Target, launchpad
 from bot.config.trackers import LaunchpadSettings
 from bot.trackers import (
     HttpError,
@@ -25,6 +33,7 @@ from bot.trackers import (
     parse_time,
     text,
 )
+from bot.trackers.writing import NewBug, Posted, send
 
 #: Statuses Launchpad counts as complete, for tasks that do not carry ``is_complete``.
 RESOLVED = frozenset({"Fix Released", "Invalid", "Won't Fix", "Opinion", "Expired"})
@@ -108,3 +117,81 @@ def _on(base: str, link: object) -> str | None:
     # Follow the API's own links only while they stay on the configured API (a mirror, a test
     # stand-in): a link elsewhere is rebuilt from the base instead.
     return link if isinstance(link, str) and link.startswith(base) else None
+
+
+# --- writing: comments, their edits, new bugs (OAuth 1.0, PLAINTEXT as launchpadlib signs) ---
+
+_COMMENT = re.compile(r"/bugs/(\d+)/comments/(\d+)$")
+_NEW_BUG = re.compile(r"/bugs/(\d+)$")
+
+
+def oauth_header(settings: LaunchpadSettings, *, nonce: str, timestamp: int) -> dict[str, str]:
+    """The ``Authorization`` header of a write (pure); empty without a token."""
+    token, secret = settings.oauth_token, settings.oauth_token_secret
+    if token is None or secret is None:
+        return {}
+    fields = {
+        "oauth_consumer_key": settings.oauth_consumer_key,
+        "oauth_token": token.get_secret_value(),
+        "oauth_signature_method": "PLAINTEXT",
+        # PLAINTEXT: the consumer secret (Launchpad's is empty) & the token secret.
+        "oauth_signature": "&" + quote(secret.get_secret_value(), safe=""),
+        "oauth_timestamp": str(timestamp),
+        "oauth_nonce": nonce,
+        "oauth_version": "1.0",
+    }
+    pairs = ", ".join(f'{name}="{quote(value, safe="")}"' for name, value in fields.items())
+    return {"Authorization": f'OAuth realm="https://api.launchpad.net/", {pairs}'}
+
+
+def _signed(settings: LaunchpadSettings) -> dict[str, str]:
+    return oauth_header(settings, nonce=secrets.token_hex(16), timestamp=int(time.time()))
+
+
+def comment_link(location: str) -> str | None:
+    """The web page of a comment from its API location (``…/bugs/1/comments/3``)."""
+    found = _COMMENT.search(location)
+    return f"https://bugs.launchpad.net/bugs/{found[1]}/comments/{found[2]}" if found else None
+
+
+async def comment(
+    http: aiohttp.ClientSession, settings: LaunchpadSettings, ref: Bug, text: str
+) -> Posted:
+    """``newMessage`` on the bug; the new message's location names it for an edit."""
+    base = settings.api_url.rstrip("/") + "/"
+    form = {"ws.op": "newMessage", "content": text}
+    answer = await send(http, "POST", f"{base}bugs/{ref.id}", headers=_signed(settings), form=form)
+    location = answer.headers.get("Location", "")
+    if not location:
+        raise TrackerError(f"bug {ref.id}: the comment was taken without a location")
+    return Posted(location, comment_link(location))
+
+
+async def edit_comment(
+    http: aiohttp.ClientSession, settings: LaunchpadSettings, ref: Bug, posted: str, text: str
+) -> Posted:
+    """``editContent`` on a message we posted (Launchpad keeps its earlier revisions)."""
+    base = settings.api_url.rstrip("/") + "/"
+    link = _on(base, posted)
+    if link is None:
+        raise NotFound(f"bug {ref.id}: {posted[:80]!r} is no message of this API")
+    form = {"ws.op": "editContent", "new_content": text}
+    await send(http, "POST", link, headers=_signed(settings), form=form)
+    return Posted(link, comment_link(link))
+
+
+async def file_bug(http: aiohttp.ClientSession, settings: LaunchpadSettings, bug: NewBug) -> Bug:
+    """``createBug`` on the project; the new bug's number is in the answer's location."""
+    base = settings.api_url.rstrip("/") + "/"
+    form = {
+        "ws.op": "createBug",
+        "target": f"{base}{bug.project}",
+        "title": bug.title,
+        "description": bug.description,
+        "tags": json.dumps(list(bug.labels)),
+    }
+    answer = await send(http, "POST", f"{base}bugs", headers=_signed(settings), form=form)
+    found = _NEW_BUG.search(answer.headers.get("Location", ""))
+    if found is None:
+        raise TrackerError("the new bug was taken without its location")
+    return launchpad(found[1], bug.project)

@@ -32,11 +32,14 @@ from bot.chat.services import (
 )
 from bot.config import SearchSettings
 from bot.config.chat import ChatSettings, Principals, RateLimit
+from bot.config.propose import ProposeSettings
 from bot.demo.data import DemoData, generate
 from bot.impact_store import ImpactJournal
 from bot.intel import ClusterReport
 from bot.intel.impact import ImpactReport, gather_impact
 from bot.intel.tests import TestFilter, TestsReport, failing_tests, flaky_report
+from bot.lifecycle.adopt import Adopted, adopt, adoption, parse_bug_ref
+from bot.lifecycle.propose import Proposer
 from bot.queries import Query, QueryRepo, load_queries
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
@@ -132,6 +135,8 @@ class FakeServices:
     sources: list[QuerySourceStatus] = field(default_factory=list)  # what !queries shows
     synced: list[QuerySourceStatus] = field(default_factory=list)  # what !sync comes back with
     syncs: int = 0
+    cluster_report: ClusterReport | None = None  # what !adopt adopts from
+    proposer: Proposer = field(default_factory=lambda: Proposer(ProposeSettings()))
 
     def queries(self) -> QueryRepo:
         return self.repo
@@ -207,6 +212,15 @@ class FakeServices:
     async def sync_queries(self) -> list[QuerySourceStatus]:
         self.syncs += 1
         return self.synced
+
+    async def adopt(
+        self, cluster_id: str, bug_ref: str, *, days: int, queue: str | None, propose: bool
+    ) -> Adopted:
+        """The real adoption, of :attr:`cluster_report`, through :attr:`proposer`."""
+        bug = parse_bug_ref(bug_ref)
+        report = self.cluster_report or ClusterReport(datetime.now(UTC), days, queue, 0, 0, ())
+        plan = adoption(report, cluster_id, bug, self.repo, self.proposer.settings)
+        return await adopt(plan, self.proposer, propose=propose)
 
 
 @pytest.fixture

@@ -16,6 +16,9 @@ with a realistic rest around them:
 * GitHub (``/github/repos/<org>/<repo>/issues/<n>``): an issue with ``state``, ``state_reason``,
   ``closed_at``; 404 ``{"message": "Not Found"}``.
 
+Writes (comments, their edits, new bugs) are :mod:`tests.support.tracker_writes`, reached as
+:attr:`TrackerStandIn.writes`; they always require the tracker's credentials.
+
 Controls: :meth:`fail` (answer every request of a tracker with a status), :meth:`slow` (delay),
 :attr:`requests` (what was asked, with the Authorization-like headers seen). Tokens, when set,
 are required. Use ``async with TrackerStandIn() as trackers`` in async tests, or
@@ -36,6 +39,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.config.trackers import TrackerSettings
+from tests.support.tracker_writes import WriteApis
 
 HOST = "127.0.0.1"
 TRACKERS = ("launchpad", "jira", "bugzilla", "github")
@@ -47,6 +51,7 @@ class Request:
     path: str
     query: str
     auth: str | None  # Authorization or X-BUGZILLA-API-KEY, as received
+    method: str = "GET"
 
 
 class TrackerStandIn:
@@ -58,8 +63,12 @@ class TrackerStandIn:
         jira_token: str | None = None,
         github_token: str | None = None,
         bugzilla_key: str | None = None,
+        launchpad_token: str | None = None,
+        launchpad_secret: str | None = None,
     ) -> None:
         self.jira_token = jira_token
+        self.launchpad_token = launchpad_token
+        self.launchpad_secret = launchpad_secret
         self.github_token = github_token
         self.bugzilla_key = bugzilla_key
         self.launchpad: dict[str, tuple[dict[str, Any], list[dict[str, Any]]]] = {}
@@ -71,6 +80,7 @@ class TrackerStandIn:
         self.requests: list[Request] = []
         self.failures: dict[str, int] = {}
         self.delays: dict[str, float] = {}
+        self.writes = WriteApis(self)
         self.port = 0
         self._runner: web.AppRunner | None = None
         self._closing: asyncio.Event | None = None
@@ -92,6 +102,7 @@ class TrackerStandIn:
         app.router.add_get("/jira/rest/api/2/issue/{key}", self._jira_issue)
         app.router.add_get("/bugzilla/rest/bug/{id}", self._bz_bug)
         app.router.add_get("/github/repos/{org}/{repo}/issues/{number}", self._gh_issue)
+        self.writes.routes(app)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         await web.TCPSite(self._runner, HOST, 0).start()
@@ -125,7 +136,11 @@ class TrackerStandIn:
         """Settings whose API URLs point here; the web URLs stay the public ones (bug links)."""
         values: dict[str, Any] = {
             "timeout": 2.0,
-            "launchpad": {"api_url": self.url("launchpad") + "/devel/"},
+            "launchpad": {
+                "api_url": self.url("launchpad") + "/devel/",
+                "oauth_token": _secret(self.launchpad_token),
+                "oauth_token_secret": _secret(self.launchpad_secret),
+            },
             "jira": {"api_url": self.url("jira"), "token": _secret(self.jira_token)},
             "bugzilla": {"api_url": self.url("bugzilla"), "api_key": _secret(self.bugzilla_key)},
             "github": {"api_url": self.url("github"), "token": _secret(self.github_token)},
@@ -174,7 +189,9 @@ class TrackerStandIn:
 
     async def _enter(self, tracker: str, request: web.Request) -> web.Response | None:
         auth = request.headers.get("Authorization") or request.headers.get("X-BUGZILLA-API-KEY")
-        self.requests.append(Request(tracker, request.path, request.query_string, auth))
+        self.requests.append(
+            Request(tracker, request.path, request.query_string, auth, request.method)
+        )
         if (delay := self.delays.get(tracker)) and self._closing is not None:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), delay)
