@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from bot.bugs import Bug
 from bot.config import Settings
 from bot.dashboard.build import DashboardBuilder
+from bot.dashboard.incremental import GraphCache
 from bot.dashboard.scheduler import DashboardRefresher
 from bot.dashboard.server import DashboardServer
 from bot.events.convert import to_failed_build
@@ -176,6 +177,11 @@ async def start_refresher(
         look_up=functools.partial(described, clients.trackers),
         impact=functools.partial(gather_impact, clients.impact),
         evidence=functools.partial(bug_evidence, clients.state),
+        cache=GraphCache(
+            margin_minutes=settings.dashboard.settle_margin_minutes,
+            full_every_hours=settings.dashboard.full_refresh_hours,
+            journal=clients.state,
+        ),
     )
     refresher = DashboardRefresher(builder, refresh_minutes=settings.dashboard.refresh_minutes)
     await refresher.start()

@@ -11,9 +11,13 @@ Layout (ER's paths, relative, so it can be served under any prefix)::
     data/all.json  data/gate.json  data/uncategorized.json
     static/dashboard.css  static/dashboard.js
 
-The bug pages are written with the "all" part, from the same graph request (the queries marked
+The bug pages are written with the "all" part, from the same graph requests (the queries marked
 ``suppress-graph`` included, so that every announced bug has its page); pages of queries gone
 from the repository are removed after the new ones are in place.
+
+With a :class:`~bot.dashboard.incremental.GraphCache` the graph parts keep their settled hours
+and ask only for the hours since; :meth:`DashboardBuilder.recompute` makes the next build of a
+part ask for every hour (``!refresh full``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import logging
 import os
 import sqlite3
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -42,6 +46,7 @@ from bot.dashboard.graph import (
     impact_ranks,
     query_bug,
 )
+from bot.dashboard.incremental import GraphCache
 from bot.dashboard.links import bug_page_file
 from bot.dashboard.render import (
     known_bugs,
@@ -136,6 +141,12 @@ class DashboardBuilder:
     parts: tuple[str, ...] = field(default=PARTS)
     impact: ImpactSource | None = None  # without it the pages keep ER's order and fields
     evidence: EvidenceSource | None = None  # without it the bug pages show no matched lines
+    cache: GraphCache | None = None  # without it every build asks for every hour
+    _full_next: set[str] = field(default_factory=set)
+
+    def recompute(self, parts: Collection[str]) -> None:
+        """The next build of each of ``parts`` asks for every hour, not only the newer ones."""
+        self._full_next.update(parts)
 
     async def build_part(self, part: str) -> Counts:
         """Build one part and write its files; returns what it counted."""
@@ -148,6 +159,8 @@ class DashboardBuilder:
     async def _bugs(self, part: str) -> Counts:
         queue = self.gate_queue if part == "gate" else None
         pages = part == "all"  # the bug pages show every queue
+        full = part in self._full_next
+        self._full_next.discard(part)
         data = await graph(
             self.backend,
             self.queries(),
@@ -155,6 +168,8 @@ class DashboardBuilder:
             queue=queue,
             look_up=self.look_up,
             with_hidden=pages,
+            cache=self.cache,
+            full=full,
         )
         data = await self._with_impact(data, queue)
         page = "gate.html" if part == "gate" else "index.html"

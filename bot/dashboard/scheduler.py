@@ -2,8 +2,9 @@
 
 Each dashboard part (graph all, graph gate, uncategorized) is one job, run every
 ``refresh_minutes``. A part never runs twice at once: a scheduled tick or a ``!refresh`` that
-arrives while it runs joins the run in flight and gets its result. A failure is logged once (again
-only when the reason changes), the part's last good files stay, and the status says why.
+arrives while it runs joins the run in flight and gets its result; a ``!refresh full`` waits for
+it and runs again, asking for every hour. A failure is logged once (again only when the reason
+changes), the part's last good files stay, and the status says why.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Generic, Protocol, TypeVar
@@ -38,6 +39,10 @@ class Builder(Protocol):
     parts: tuple[str, ...]
 
     async def build_part(self, part: str) -> Mapping[str, int]: ...
+
+    def recompute(self, parts: Collection[str]) -> None:
+        """The next build of each of ``parts`` asks for every hour again."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -98,6 +103,11 @@ class Coalescer(Generic[T]):
         # run the others wait for.
         return await asyncio.shield(self._task)
 
+    async def finish(self) -> None:
+        """Wait until the run in flight, if any, is over (its outcome is its callers')."""
+        if self._task is not None and not self._task.done():
+            await asyncio.wait({self._task})
+
     async def cancel(self) -> None:
         if self.running:
             assert self._task is not None
@@ -147,12 +157,17 @@ class DashboardRefresher:
         scheduler.start()
         self._scheduler = scheduler
 
-    async def refresh(self, part: str | None = None) -> dict[str, RunStatus]:
-        """Refresh now (``!refresh``): every part, or one; joins runs already in flight."""
+    async def refresh(self, part: str | None = None, *, full: bool = False) -> dict[str, RunStatus]:
+        """Refresh now (``!refresh``): every part, or one; joins runs already in flight. With
+        ``full`` (``!refresh full``) every hour is asked again: a run in flight, which asks only
+        for the newer hours, is waited for and followed by a full one."""
         parts = [part] if part else list(self.builder.parts)
         unknown = [p for p in parts if p not in self._runs]
         if unknown:
             raise ValueError(f"unknown dashboard part {unknown[0]!r}")
+        if full:
+            self.builder.recompute(parts)
+            await asyncio.gather(*(self._runs[p].finish() for p in parts))
         results = await asyncio.gather(*(self._runs[p].run() for p in parts))
         return dict(zip(parts, results, strict=True))
 

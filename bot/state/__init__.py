@@ -34,7 +34,8 @@ events-log plugin, and builds already journaled are recognised by their key.
 
 Old rows are dropped by :meth:`StateStore.prune` (finished builds, their deliveries, audit rows).
 The log lines each verdict matched are kept with it: :mod:`bot.state.evidence`; which room had
-which week's digest: :mod:`bot.state.digests`.
+which week's digest: :mod:`bot.state.digests`; the dashboard's settled hours:
+:mod:`bot.state.settled`.
 """
 
 from __future__ import annotations
@@ -50,11 +51,12 @@ from typing import Any, Literal, TypeVar
 
 from bot.core.errors import ReadableError, describe
 from bot.events.model import FailedBuild
-from bot.state import digests, evidence
+from bot.state import digests, evidence, settled
 from bot.state.codec import build_from_json as build_from_json
 from bot.state.codec import build_to_json as build_to_json
 from bot.state.digests import DigestJournal
 from bot.state.evidence import EvidenceJournal, JobsEvidence
+from bot.state.settled import SettledJournal
 
 T = TypeVar("T")
 DeliveryStatus = Literal["sending", "sent", "given-up"]
@@ -104,7 +106,7 @@ class JournalError(ReadableError):
     """The journal file cannot be opened or read (a directory, no permission, not SQLite)."""
 
 
-class StateStore(EvidenceJournal, DigestJournal):
+class StateStore(EvidenceJournal, DigestJournal, SettledJournal):
     """Durable bot state; open with ``await StateStore.open(path)``."""
 
     def __init__(self, conn: sqlite3.Connection, executor: ThreadPoolExecutor) -> None:
@@ -379,6 +381,7 @@ def _connect(path: str) -> sqlite3.Connection:
     _migrate(conn)
     conn.executescript(evidence.SCHEMA)
     conn.executescript(digests.SCHEMA)
+    conn.executescript(settled.SCHEMA)
     return conn
 
 
