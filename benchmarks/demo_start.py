@@ -41,7 +41,7 @@ _BANNER = re.compile(r"dashboard: (http://\S+?)/?$")
 #: Seconds between two looks at the dashboard.
 POLL = 0.5
 #: Lines of the demo's output shown when its dashboard never came.
-TAIL = 15
+TAIL = 40
 
 
 def base_queries() -> list[Query]:
@@ -100,7 +100,7 @@ async def watch_output(stream: asyncio.StreamReader, started: float, line: Timel
     """Read the demo's output: when seeding ended and where the dashboard is."""
     while raw := await stream.readline():
         text = raw.decode(errors="replace").rstrip()
-        line.tail.append(text)
+        line.tail.append(f"{time.monotonic() - started:6.1f} s  {text}")
         if "log documents indexed" in text and line.seeded is None:
             line.seeded = time.monotonic() - started
         if found := _BANNER.search(text.strip()):
@@ -170,12 +170,13 @@ async def main(argv: Sequence[str] | None = None) -> None:
     )
     parser.add_argument("--queries", type=int, default=1000, help="query files in the repo")
     parser.add_argument("--limit", type=float, default=300.0, help="seconds to wait at most")
+    parser.add_argument("--verbose", action="store_true", help="show the demo's last lines")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="recheckbot-demo-queries-") as scratch:
         folder = Path(scratch)
         count = write_queries(query_set(base_queries(), args.queries), folder)
         line = await run_demo(folder, args.limit)
-    if line.dashboard is None:
+    if line.dashboard is None or args.verbose:
         print("\n".join(line.tail))
     if line.banner is not None:
         print(f"banner after {line.banner:.1f} s")

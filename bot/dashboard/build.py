@@ -2,7 +2,8 @@
 
 Every part is rendered in memory first, then written with temp files + ``os.replace``: readers
 (the web server, Apache) see the old files or the new ones, never half of one, and a failed write
-(disk full, read-only volume) leaves the last good files in place.
+(disk full, read-only volume) leaves the last good files in place. The list page and its JSON go
+first; the bug pages follow once rendered.
 
 Layout (ER's paths, relative, so it can be served under any prefix)::
 
@@ -174,34 +175,31 @@ class DashboardBuilder:
         data = await self._with_impact(data, queue)
         page = "gate.html" if part == "gate" else "index.html"
         data_file = f"data/{part}.json"
-        sightings = await self._sightings(data) if pages else {}
-        # Rendering a hundred pages takes a while: not on the event loop.
-        html, bug_pages = await asyncio.to_thread(
-            self._render_bugs, data, page, data_file, sightings if pages else None
-        )
-        files = {
-            **static_files(),
-            **bug_pages,
-            data_file: _json_bytes(graph_json(data, kibana=self.kibana)),
-            page: html.encode(),
-        }
+        # Rendering takes a while (a thousand bug pages: seconds): not on the event loop. The
+        # list and its JSON are written first, so they are up while the bug pages follow.
+        files = await asyncio.to_thread(self._render_list, data, page, data_file)
         await asyncio.to_thread(write_files, self.output_dir, files)
         if pages:
+            sightings = await self._sightings(data)
+            bug_pages = await asyncio.to_thread(self._render_pages, data, sightings)
+            await asyncio.to_thread(write_files, self.output_dir, bug_pages)
             await asyncio.to_thread(remove_stale_pages, self.output_dir, set(bug_pages))
         return graph_counts(data)
 
-    def _render_bugs(
-        self,
-        data: GraphData,
-        page: str,
-        data_file: str,
-        sightings: Mapping[str, Sequence[Sighting] | None] | None,
-    ) -> tuple[str, dict[str, bytes]]:
+    def _render_list(self, data: GraphData, page: str, data_file: str) -> dict[str, bytes]:
         """The list page (the costliest bugs first; the JSON keeps ER's order for ER's
-        readers) and, with ``sightings``, every bug's page; blocking, use a thread."""
+        readers), its JSON and the assets; blocking, use a thread."""
         html = render_bugs_page(by_impact(data), page=page, data_file=data_file, kibana=self.kibana)
-        if sightings is None:
-            return html, {}
+        return {
+            **static_files(),
+            data_file: _json_bytes(graph_json(data, kibana=self.kibana)),
+            page: html.encode(),
+        }
+
+    def _render_pages(
+        self, data: GraphData, sightings: Mapping[str, Sequence[Sighting] | None]
+    ) -> dict[str, bytes]:
+        """Every bug's page, the hidden ones' too; blocking, use a thread."""
         ranks = dict(zip((b.query.id for b in data.bugs), impact_ranks(data), strict=False))
         pages = {}
         for bug in (*data.bugs, *data.hidden):
@@ -214,7 +212,7 @@ class DashboardBuilder:
                     rank=ranks.get(bug.query.id, 0),
                 )
                 pages[name] = text.encode()
-        return html, pages
+        return pages
 
     async def _sightings(self, data: GraphData) -> dict[str, Sequence[Sighting] | None]:
         """What the journal says each bug's query matched; None per bug without a journal (or

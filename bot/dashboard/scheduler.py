@@ -132,6 +132,7 @@ class DashboardRefresher:
         self._status = {part: RunStatus(part) for part in builder.parts}
         self._runs = {part: Coalescer(self._runner(part)) for part in builder.parts}
         self._scheduler: AsyncIOScheduler | None = None
+        self._first: asyncio.Task[None] | None = None
 
     @property
     def status(self) -> Mapping[str, RunStatus]:
@@ -139,9 +140,9 @@ class DashboardRefresher:
         return dict(self._status)
 
     async def start(self, *, run_now: bool = True) -> None:
-        """Schedule every part; with ``run_now`` the first runs start right away."""
+        """Schedule every part; with ``run_now`` the first runs start right away, one part
+        after the other in the builder's order (the list page first)."""
         scheduler = AsyncIOScheduler(timezone=UTC)
-        first = datetime.now(UTC) if run_now else None
         for part in self.builder.parts:
             scheduler.add_job(
                 self._scheduled,
@@ -152,10 +153,19 @@ class DashboardRefresher:
                 max_instances=1,
                 coalesce=True,
                 misfire_grace_time=MISFIRE_GRACE,
-                **({"next_run_time": first} if first else {}),
             )
         scheduler.start()
         self._scheduler = scheduler
+        if run_now:
+            self._first = asyncio.create_task(self._first_runs())
+
+    async def _first_runs(self) -> None:
+        # In turn, not at once: the first runs ask for every hour, and run together each took
+        # as long as all of them (the demo's 1,000 queries: the list page after 50 s, not 20).
+        for part in self.builder.parts:
+            if self._closing:
+                return
+            await self._scheduled(part)
 
     async def refresh(self, part: str | None = None, *, full: bool = False) -> dict[str, RunStatus]:
         """Refresh now (``!refresh``): every part, or one; joins runs already in flight. With
@@ -176,6 +186,9 @@ class DashboardRefresher:
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
+        if self._first is not None:
+            self._first.cancel()
+            await asyncio.gather(self._first, return_exceptions=True)
         await asyncio.gather(*(run.cancel() for run in self._runs.values()))
 
     async def _scheduled(self, part: str) -> None:
