@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from bot.dashboard.details import LatestBuild
-from bot.dashboard.incremental import GraphCache
+from bot.dashboard.incremental import GraphCache, requests
 from bot.dashboard.settled import (
     GRAPH_ROW,
     Kept,
@@ -27,6 +27,7 @@ from bot.dashboard.settled import (
 )
 from bot.dashboard.tally import Tally, merge, newest_builds
 from bot.dashboard.window import DAY_MS, STEP_MS, Window
+from bot.search.base import Body, Response, SearchUnavailable
 from bot.search.opensearch import OpenSearchBackend
 from bot.state import StateStore
 from tests.support.graph import NOW_MS
@@ -185,3 +186,44 @@ async def test_a_broken_journal_costs_a_full_refresh_not_the_graph(
     messages = [r.getMessage() for r in caplog.records]
     assert any("kept hours unreadable" in m for m in messages)
     assert any("kept hours not journaled" in m for m in messages)
+
+
+def test_requests_chunk_what_asks_for_long_periods() -> None:
+    many = {str(n): f'message:"{n}"' for n in range(7)}
+    kept = replace(settled(), queries={q: Kept(digest(t), Tally()) for q, t in many.items()})
+    steady = plan(kept, many, WINDOW, margin_ms=MARGIN, full_every_ms=DAY)
+    assert [len(ids) for _, ids in requests(steady, 3)] == [7]  # a few hours: one request
+    away = replace(kept, until_ms=HOUR - 3 * DAY)
+    back = plan(away, {**many, "new": 'message:"new"'}, WINDOW, margin_ms=MARGIN, full_every_ms=DAY)
+    asked = requests(back, 3)
+    assert [len(ids) for _, ids in asked] == [3, 3, 1, 1]  # three days: chunks, then the new one
+    assert asked[0][0].from_ms == HOUR - 3 * DAY
+    assert asked[-1][0].from_ms == WINDOW.start_ms
+    assert requests(plan(None, {}, WINDOW, margin_ms=MARGIN, full_every_ms=DAY), 3) == [
+        (plan(None, {}, WINDOW, margin_ms=MARGIN, full_every_ms=DAY).fresh_span, ())
+    ]
+
+
+class PartialBackend:
+    """Answers every search as timed out on the server, with whatever it found so far."""
+
+    name = "partial"
+
+    async def search(self, body: Body, *, index: str | None = None) -> Response:
+        return {"timed_out": True, "aggregations": {}}
+
+    async def msearch(self, bodies: object, *, index: str | None = None) -> list[Response]:
+        raise NotImplementedError
+
+    async def health(self) -> Response:
+        return {"status": "green"}
+
+    async def close(self) -> None:
+        return None
+
+
+async def test_a_partial_answer_fails_the_refresh_and_is_not_kept() -> None:
+    cache = GraphCache()
+    with pytest.raises(SearchUnavailable, match="partial answer"):
+        await cache.tallies(PartialBackend(), LUCENE, WINDOW, graph="all")
+    assert "all" not in cache.last_plan

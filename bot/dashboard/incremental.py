@@ -21,9 +21,17 @@ from typing import Protocol
 
 from bot.core.errors import describe
 from bot.dashboard.settled import Plan, Settled, advance, changed_rows, load_settled, plan
-from bot.dashboard.tally import FILTER_PATH, Answer, Span, Tally, parse_answer, tally_body
-from bot.dashboard.window import Window
-from bot.search.base import SearchBackend, lean_search
+from bot.dashboard.tally import (
+    FILTER_PATH,
+    Answer,
+    Span,
+    Tally,
+    incomplete,
+    parse_answer,
+    tally_body,
+)
+from bot.dashboard.window import DAY_MS, Window
+from bot.search.base import SearchBackend, SearchUnavailable, lean_search
 
 log = logging.getLogger(__name__)
 
@@ -116,26 +124,45 @@ class GraphCache:
             log.warning("graph %s: kept hours not journaled: %s", graph, describe(exc))
 
 
+def requests(todo: Plan, chunk: int) -> list[tuple[Span, Sequence[str]]]:
+    """The requests of a refresh: the kept queries from the last settle point (in one, unless
+    the bot was away for more than a day), the others in chunks; the first also asks for the
+    newest document (over the kept span when hours were kept, else over the window)."""
+    asked: list[tuple[Span, Sequence[str]]] = []
+    if todo.kept is not None:
+        span = todo.carried_span
+        size = chunk if span.now_ms - span.from_ms > DAY_MS else len(todo.carried) or 1
+        asked += _chunks(span, todo.carried, size) or [(span, ())]
+    asked += _chunks(todo.fresh_span, todo.fresh, chunk)
+    return asked or [(todo.fresh_span, ())]
+
+
+def _chunks(span: Span, ids: Sequence[str], size: int) -> list[tuple[Span, Sequence[str]]]:
+    return [(span, ids[i : i + size]) for i in range(0, len(ids), size)]
+
+
 async def ask(
     backend: SearchBackend, todo: Plan, lucene_by_id: Mapping[str, str], chunk: int
 ) -> list[Answer]:
-    """Every request of a refresh; the first answer holds the newest document."""
-    requests: list[tuple[Span, Sequence[str]]] = []
-    if todo.kept is not None:
-        requests.append((todo.carried_span, todo.carried))
-    fresh = todo.fresh
-    requests += [(todo.fresh_span, fresh[i : i + chunk]) for i in range(0, len(fresh), chunk)]
-    if not requests:
-        requests.append((todo.fresh_span, ()))
+    """Every request of a refresh, :data:`PARALLEL` at a time; the first answer holds the
+    newest document. One failing fails the refresh (and stops the others)."""
     gate = asyncio.Semaphore(PARALLEL)
 
     async def one(position: int, span: Span, ids: Sequence[str]) -> Answer:
         body = tally_body({qid: lucene_by_id[qid] for qid in ids}, span, newest=position == 0)
         async with gate:
             response = await lean_search(backend, body, FILTER_PATH)
+        if reason := incomplete(response):
+            raise SearchUnavailable(f"graph: a partial answer ({reason}); not kept")
         answer = await asyncio.to_thread(parse_answer, response, ids, span)
         for qid in answer.truncated:
             log.warning("graph: query %s has more builds or values than one request lists", qid)
         return answer
 
-    return list(await asyncio.gather(*(one(n, *request) for n, request in enumerate(requests))))
+    tasks = [asyncio.ensure_future(one(n, *r)) for n, r in enumerate(requests(todo, chunk))]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        raise

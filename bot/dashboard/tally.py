@@ -46,6 +46,8 @@ _TREE = ".".join(f"{name}.buckets" for name, _, _ in LEVELS)
 _BUG = "aggregations.bugs.buckets.*"
 #: What the graph reads of a response; everything else (counts, shards, hits) stays home.
 FILTER_PATH = (
+    "timed_out",
+    "_shards.failed",
     "aggregations.newest.value",
     "aggregations.settled_newest.newest.value",
     *(f"{_BUG}.{'.'.join(f'{n}.buckets' for n, _, _ in LEVELS[:i])}.key" for i in range(1, 6)),
@@ -195,6 +197,16 @@ class Answer:
     settled_newest_ms: int | None = None
     newest_ms: int | None = None
     truncated: tuple[str, ...] = ()  # queries with more values than a level asks for
+
+
+def incomplete(response: Mapping[str, Any]) -> str | None:
+    """Why a response holds only part of the answer (timed out, shards failed), or None.
+    Such an answer must not be kept: its hours would stay short until the next full
+    recompute."""
+    if response.get("timed_out"):
+        return "the search timed out on the server"
+    failed = (response.get("_shards") or {}).get("failed") or 0
+    return f"{failed} shard(s) failed" if failed else None
 
 
 def parse_answer(response: Mapping[str, Any], ids: Sequence[str], span: Span) -> Answer:
