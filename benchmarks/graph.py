@@ -1,14 +1,20 @@
-"""Graph JSON: one aggregation request (recheckbot) against ER's one search per query.
+"""Graph JSON: recheckbot's few aggregation requests against ER's one search per query.
 
-    python -m benchmarks.graph [--docs N] [--queries N] [--days N] [--delay S]
+    python -m benchmarks.graph [--docs N] [--queries N] [--days N] [--delay S] [--incremental]
 
 Both strategies run in the same process, on the same embedded server and data, through a
 forwarding proxy that counts round trips and body bytes and adds ``--delay`` per request (a
 stand-in for network latency). ER's strategy, as ``elastic-recheck-graph`` ran it: cluster health,
 one "most recent event" search, then for each query, sequentially, a search of up to 3000 hits
-(whole documents), counted in Python. Ours: :func:`bot.dashboard.graph.graph` (one search with a
-``filters`` aggregation + cluster health, concurrently). The per-query numbers of both are
-compared, so the speed-up is not bought with different answers.
+(whole documents), counted in Python. Ours: :func:`bot.dashboard.graph.graph`, every hour asked
+(a ``filters`` aggregation per chunk of queries, cluster health, concurrently). The per-query
+numbers of both are compared, so the speed-up is not bought with different answers.
+
+``--incremental``: the steady state of the served dashboard. The documents of the last
+``--refresh`` minutes are held back; a refresh through a :class:`GraphCache` asks for every hour
+(the daily full recompute), the held-back documents arrive, and the next refresh, ``--refresh``
+minutes later, asks only for the hours since the settle point. That refresh is measured against
+ER's strategy and against a full recompute at the same moment, whose JSON it must equal.
 
 The data models what makes ER expensive: a failing build repeats its bug's log line several
 times (a log-normal count, median 10), log documents carry the usual ~25 logstash fields, and
@@ -16,137 +22,39 @@ bugs are Zipf-distributed over the queries (a few fire often, many rarely). The 
 scans every document per query, so its raw times are reported but say nothing about a real
 cluster; round trips and bytes are what carry over.
 
-Our bytes grow with the number of queries and of busy hours, ER's with the number of hits, so
-the bytes ratio grows with the hits per query: about 14x at the defaults (~50 bug lines per
-query; 30x before the bug pages' additions: each query's newest failed builds and its jobs'
-failed hours, ~2.4 KB per query with hits); ER's production graph pulled up to 3000 whole
-documents per query.
+A full recompute's bytes grow with the number of queries, of their builds and busy hours, ER's
+with the number of hits: about 10x at the defaults (~50 bug lines per query). A refresh that
+keeps the settled hours asks for a few hours instead of ten days: its request is the query list,
+its reply a few builds.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import random
 import time
-import uuid
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.bugs import Bug
+from benchmarks._graph_data import make_documents, make_queries
 from bot.config import SearchSettings
-from bot.dashboard.graph import DAY_MS, FAILURE, STEP_MS, GraphData, Window, graph
+from bot.dashboard.graph import DAY_MS, FAILURE, STEP_MS, GraphData, Window, graph, graph_json
+from bot.dashboard.incremental import GraphCache
 from bot.queries import Query
 from bot.search.base import Body, Response, SearchBackend
 from bot.search.embedded import EmbeddedSearch
 from bot.search.indexing import bulk_index
 from bot.search.opensearch import OpenSearchBackend
 from bot.search.stats import query_string
-from bot.search.synth import matching_fields
 from tests.support.http import ForwardingProxy
 
 ER_SIZE = 3000  # ER's graph search size
-ROUTINE_LINES = 5  # lines no query matches: they cost the server a scan, nobody bytes
-JOBS = (
-    "tempest-full-py3",
-    "grenade",
-    "nova-ceph-multistore",
-    "neutron-tempest-plugin",
-    "tox-py311",
-)
-PROJECTS = ("openstack/nova", "openstack/neutron", "openstack/cinder", "openstack/glance")
-WORDS = (
-    "timeout",
-    "refused",
-    "vif",
-    "plugging",
-    "volume",
-    "detach",
-    "rabbit",
-    "mysql",
-    "ssh",
-    "dns",
-)
-TEMPLATES = (
-    'message:"{p}" AND tags:"console"',
-    'message:"{p}" AND tags:"screen-n-cpu.txt"',
-    'message:"{p}" AND (tags:"console" OR tags:"job-output.txt")',
-    'message:"{p}" AND build_name:"{job}"',
-)
 Numbers = dict[str, Any]  # fails, fails24, series {label: [[ms, n], ...]}
-
-
-def make_queries(n: int, rng: random.Random) -> list[Query]:
-    queries = []
-    for i in range(n):
-        phrase = f"E{i:04d} {rng.choice(WORDS)} {rng.choice(WORDS)} failed"
-        lucene = TEMPLATES[i % len(TEMPLATES)].format(p=phrase, job=JOBS[i % len(JOBS)])
-        qid = str(2_000_000 + i)
-        ref = Bug("launchpad", qid, f"https://bugs.launchpad.net/bugs/{qid}")
-        queries.append(Query(id=qid, lucene=lucene, bug=ref))
-    return queries
-
-
-def make_documents(
-    queries: list[Query], total: int, days: int, now: datetime, rng: random.Random
-) -> Iterator[dict[str, Any]]:
-    """About ``total`` log lines: builds over ``days`` days, 80 % of them carrying a bug."""
-    weights = [1 / (rank + 1) ** 0.9 for rank in range(len(queries))]
-    produced = 0
-    while produced < total:
-        carried = rng.choices(queries, weights)[0] if rng.random() < 0.8 else None
-        fields = dict(matching_fields(carried.lucene)) if carried else {}
-        job = str(fields.pop("build_name", rng.choice(JOBS)))
-        failed = carried is not None and rng.random() < 0.85
-        start = now - timedelta(hours=rng.uniform(0.1, days * 24 - 0.5))
-        base = build_fields(job, "FAILURE" if failed else "SUCCESS", rng)
-        lines: list[dict[str, Any]] = [
-            {"message": f"{rng.choice(WORDS)} step {n} ok: {uuid.UUID(int=rng.getrandbits(128))}"}
-            for n in range(ROUTINE_LINES)
-        ]
-        if carried:
-            repeats = min(max(int(rng.lognormvariate(2.3, 0.8)), 1), 200)
-            lines += [{**fields, "loglevel": "ERROR"} for _ in range(repeats)]
-        for n, line in enumerate(lines):
-            when = start + timedelta(seconds=n * 3600 / len(lines))  # builds take about an hour
-            yield {**base, **line, "@timestamp": when.isoformat(timespec="milliseconds")}
-        produced += len(lines)
-
-
-def build_fields(job: str, status: str, rng: random.Random) -> dict[str, Any]:
-    """What ci-log-processing puts on every line of a build."""
-    build = uuid.UUID(int=rng.getrandbits(128)).hex
-    change = str(rng.randint(800000, 960000))
-    patchset = str(rng.randint(1, 12))
-    queue = rng.choice(("gate", "check", "check"))
-    return {
-        "build_uuid": build,
-        "build_short_uuid": build[:7],
-        "build_name": job,
-        "build_status": status,
-        "build_queue": queue,
-        "build_branch": "master",
-        "build_change": change,
-        "build_patchset": patchset,
-        "build_ref": f"refs/changes/{change[-2:]}/{change}/{patchset}",
-        "build_newrev": uuid.UUID(int=rng.getrandbits(128)).hex + "00000000",
-        "build_node": "ubuntu-jammy",
-        "build_set": uuid.UUID(int=rng.getrandbits(128)).hex,
-        "build_zuul_url": "N/A",
-        "project": rng.choice(PROJECTS),
-        "voting": "1",
-        "tenant": "openstack",
-        "node_provider": rng.choice(("rax-dfw", "ovh-bhs1", "vexxhost-ca-ymq-1")),
-        "zuul_executor": f"ze0{rng.randint(1, 9)}.opendev.org",
-        "log_url": f"https://logs.example.org/{change[-2:]}/{change}/{patchset}/{queue}/{job}/{build[:7]}/job-output.txt",
-        "filename": "job-output.txt",
-        "tags": ["console", "job-output.txt", "screen-n-cpu.txt"],
-        "module": "zuul.executor",
-        "loglevel": "INFO",
-    }
 
 
 # --- ER's strategy -----------------------------------------------------------------------------
@@ -213,6 +121,13 @@ class TookCounter:
 
     async def search(self, body: Body, *, index: str | None = None) -> Response:
         response = await self.inner.search(body, index=index)
+        self.took += float(response.get("took", 0))
+        return response
+
+    async def search_filtered(
+        self, body: Body, filter_path: Sequence[str], *, index: str | None = None
+    ) -> Response:
+        response = await self.inner.search_filtered(body, [*filter_path, "took"], index=index)
         self.took += float(response.get("took", 0))
         return response
 
@@ -284,51 +199,121 @@ def compare(ours: dict[str, Numbers], er: dict[str, Numbers]) -> tuple[list[str]
     return wrong, capped
 
 
+@dataclass
+class Bench:
+    """The server behind the counting proxy, the backend through it, and ER's and our runs."""
+
+    proxy: ForwardingProxy
+    backend: TookCounter
+    queries: list[Query]
+
+    async def ours(self, now_ms: int, days: int, cache: GraphCache | None = None) -> GraphData:
+        self.backend.took = 0.0
+        return await graph(self.backend, self.queries, days=days, now=now_ms, cache=cache)
+
+    async def er(self, now_ms: int, days: int) -> dict[str, Numbers]:
+        self.backend.took = 0.0
+        return await er_graph(self.backend, self.queries, Window(now_ms, days))
+
+    async def measure(self, name: str, work: Callable[[], Awaitable[Any]]) -> tuple[Run, Any]:
+        got: list[Any] = []
+
+        async def timed() -> float:
+            got.append(await work())
+            return self.backend.took
+
+        return await measure(name, self.proxy, timed), got[0]
+
+
+async def index(search: EmbeddedSearch, documents: list[dict[str, Any]]) -> int:
+    loader = OpenSearchBackend(search.settings().model_copy(update={"timeout": 600.0}))
+    try:
+        return await bulk_index(loader.client, documents)
+    finally:
+        await loader.close()
+
+
 async def run(args: argparse.Namespace) -> None:
     rng = random.Random(args.seed)
     now = datetime.now(UTC)
     queries = make_queries(args.queries, rng)
+    documents = list(make_documents(queries, args.docs, args.days, now, rng))
+    held = now - timedelta(minutes=args.refresh) if args.incremental else now
+    stamp = held.isoformat(timespec="milliseconds")
+    arriving = [d for d in documents if d["@timestamp"] > stamp]
     async with await EmbeddedSearch.start() as search:
-        loader = OpenSearchBackend(search.settings())
         clock = time.perf_counter()
-        docs = await bulk_index(
-            loader.client, make_documents(queries, args.docs, args.days, now, rng)
-        )
-        await loader.close()
+        count = await index(search, [d for d in documents if d["@timestamp"] <= stamp])
         print(
-            f"indexed {docs} documents, {len(queries)} queries, {args.days} days "
+            f"indexed {count} documents, {len(queries)} queries, {args.days} days "
             f"({time.perf_counter() - clock:.1f} s)"
         )
         async with ForwardingProxy(search.url, delay=args.delay) as proxy:
             settings = SearchSettings(url=proxy.url, timeout=args.timeout, retries=0)
             backend = TookCounter(OpenSearchBackend(settings))
             await backend.health()  # connect once, outside the measurement
-            window = Window(int(now.timestamp() * 1000), args.days)
-            got: dict[str, Any] = {}
+            bench = Bench(proxy, backend, queries)
+            try:
+                if args.incremental:
+                    await incremental(bench, search, arriving, held, now, args)
+                else:
+                    await full(bench, now, args)
+            finally:
+                await backend.close()
 
-            async def ours() -> float:
-                backend.took = 0.0
-                got["ours"] = await graph(backend, queries, days=args.days, now=window.now_ms)
-                return backend.took
 
-            async def er() -> float:
-                backend.took = 0.0
-                got["er"] = await er_graph(backend, queries, window)
-                return backend.took
+async def full(bench: Bench, now: datetime, args: argparse.Namespace) -> None:
+    now_ms, days = int(now.timestamp() * 1000), args.days
+    mine, ours = await bench.measure(
+        "recheckbot (every hour)", lambda: bench.ours(now_ms, args.days)
+    )
+    theirs, er = await bench.measure("ER (search per query)", lambda: bench.er(now_ms, days))
+    wrong = report(our_numbers(ours), er, [mine, theirs], args)
+    print(
+        f"graph: {theirs.requests / mine.requests:.0f}x fewer round trips, "
+        f"{theirs.bytes / mine.bytes:.0f}x fewer bytes "
+        f"({human(mine.bytes)} vs {human(theirs.bytes)})"
+    )
+    if wrong:
+        raise SystemExit(1)
 
-            mine = await measure("recheckbot (filters agg)", proxy, ours)
-            theirs = await measure("ER (search per query)", proxy, er)
-            await backend.close()
-    report(mine, theirs, our_numbers(got["ours"]), got["er"], args)
+
+async def incremental(
+    bench: Bench,
+    search: EmbeddedSearch,
+    arriving: list[dict[str, Any]],
+    held: datetime,
+    now: datetime,
+    args: argparse.Namespace,
+) -> None:
+    cache = GraphCache(margin_minutes=args.margin)
+    then_ms, now_ms = int(held.timestamp() * 1000), int(now.timestamp() * 1000)
+    days = args.days
+    first, _ = await bench.measure(
+        "first refresh (every hour)", lambda: bench.ours(then_ms, days, cache)
+    )
+    await index(search, arriving)
+    print(f"{len(arriving)} documents arrived in the {args.refresh} minutes since")
+    kept_run, kept = await bench.measure(
+        "next refresh (newer hours)", lambda: bench.ours(now_ms, days, cache)
+    )
+    full_run, fresh = await bench.measure("full recompute", lambda: bench.ours(now_ms, days))
+    theirs, er = await bench.measure("ER (search per query)", lambda: bench.er(now_ms, days))
+    wrong = report(our_numbers(kept), er, [first, kept_run, full_run, theirs], args)
+    same = kept == fresh and json.dumps(graph_json(kept)) == json.dumps(graph_json(fresh))
+    print(
+        f"graph refresh: {theirs.bytes / kept_run.bytes:.0f}x fewer bytes than ER, "
+        f"{full_run.bytes / kept_run.bytes:.0f}x fewer than a full recompute, "
+        f"identical: {'yes' if same and not wrong else 'NO'}"
+    )
+    if wrong or not same:
+        raise SystemExit(1)
 
 
 def report(
-    mine: Run,
-    theirs: Run,
-    ours: dict[str, Numbers],
-    er: dict[str, Numbers],
-    args: argparse.Namespace,
-) -> None:
+    ours: dict[str, Numbers], er: dict[str, Numbers], runs: list[Run], args: argparse.Namespace
+) -> list[str]:
+    """Print the comparison and the table; the queries whose numbers differ from ER's."""
     wrong, capped = compare(ours, er)
     hit = sum(1 for n in er.values() if n["fails"])
     print(
@@ -340,23 +325,18 @@ def report(
         f"{'strategy':28} {'requests':>9} {'sent':>10} {'received':>10} "
         f"{'wall (+' + str(int(args.delay * 1000)) + ' ms/req)':>18} {'server':>9}"
     )
-    for r in (mine, theirs):
+    for r in runs:
         print(
             f"{r.name:28} {r.requests:9d} {human(r.sent):>10} {human(r.received):>10} "
             f"{r.wall:17.2f}s {r.server_ms / 1000:8.2f}s"
         )
+    ours_run, theirs = runs[-2], runs[-1]
     print(
-        f"wall time ER/ours: {theirs.wall / mine.wall:.2f}; server time ER/ours: "
-        f"{theirs.server_ms / max(mine.server_ms, 1):.2f} (the embedded server scans every "
+        f"wall time ER/ours: {theirs.wall / ours_run.wall:.2f}; server time ER/ours: "
+        f"{theirs.server_ms / max(ours_run.server_ms, 1):.2f} (the embedded server scans every "
         "document per query either way: its times say nothing about a real cluster)"
     )
-    print(
-        f"graph: {theirs.requests / mine.requests:.0f}x fewer round trips, "
-        f"{theirs.bytes / mine.bytes:.0f}x fewer bytes "
-        f"({human(mine.bytes)} vs {human(theirs.bytes)})"
-    )
-    if wrong:
-        raise SystemExit(1)
+    return wrong
 
 
 def main() -> None:
@@ -369,6 +349,11 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.005, help="seconds added per request")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--incremental", action="store_true", help="a refresh that keeps the settled hours"
+    )
+    parser.add_argument("--refresh", type=int, default=30, help="minutes between two refreshes")
+    parser.add_argument("--margin", type=int, default=120, help="settle margin, minutes")
     asyncio.run(run(parser.parse_args()))
 
 

@@ -1,15 +1,17 @@
-"""``!refresh`` / ``!graph``: rebuild the dashboard now and say where it is.
+"""``!refresh [full]`` / ``!graph``: rebuild the dashboard now and say where it is.
 
 The refresh itself is the dashboard's (coalesced: asking while one runs joins that one), so a
-burst of ``!refresh`` costs one rebuild. It is still admin-only by default: one rebuild runs a
-search per page over the whole query repo.
+burst of ``!refresh`` costs one rebuild. A rebuild asks only for the hours since the settled
+ones it keeps; ``!refresh full`` asks for every hour of the window again (after a late reindex,
+say), which costs as much as the daily full recompute. It is still admin-only by default: a
+rebuild runs searches over the whole query repo.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.chat.command import CommandError, Context, command
+from bot.chat.command import CommandError, Context, Rejected, command
 from bot.chat.reply import Part, bold, duration, link, rich
 from bot.transports.base import Text
 
@@ -20,19 +22,33 @@ if TYPE_CHECKING:
 @command(
     "refresh",
     aliases=("graph",),
-    help="rebuild the dashboard graphs now (joins a refresh already running) and link them",
+    help=(
+        "rebuild the dashboard graphs now (joins a refresh already running) and link them;"
+        " full: count every hour again, not only the newest"
+    ),
+    usage="[full]",
     acl="admin",
     rate=5,
     timeout=600,
 )
 async def refresh(ctx: Context) -> Text:
-    await ctx.reply(Text.of("refreshing the dashboard; I will say when it is done"))
-    status = await ctx.services.refresh_dashboard()
+    full = wants_full(ctx.args)
+    what = "every hour of the dashboard" if full else "the dashboard"
+    await ctx.reply(Text.of(f"refreshing {what}; I will say when it is done"))
+    status = await ctx.services.refresh_dashboard(full=full)
     if not status.ok:
         raise CommandError(f"the dashboard refresh failed: {status.error or 'no reason given'}")
     if ctx.room.transport == "matrix":
         await _send_chart(ctx)
     return format_refreshed(status, ctx.services.dashboard_url)
+
+
+def wants_full(args: str) -> bool:
+    """``full`` or nothing (pure); anything else is refused."""
+    word = args.strip().casefold()
+    if word not in ("", "full"):
+        raise Rejected("usage: !refresh [full]")
+    return word == "full"
 
 
 async def _send_chart(ctx: Context) -> None:

@@ -17,12 +17,13 @@ from bot.dashboard.graph import (
     DAY_MS,
     STEP_MS,
     Window,
+    assemble,
     graph,
-    graph_body,
     graph_json,
-    parse_graph,
+    graph_lucene,
 )
 from bot.dashboard.links import kibana_url, rison_string
+from bot.dashboard.tally import FILTER_PATH, Span, parse_answer, tally_body
 from bot.queries import Query
 from bot.search.schema import Schema
 from tests.support.graph import MATCHERS, NOW_MS, QUERIES, matches, seed_graph_data, write_repo
@@ -140,24 +141,38 @@ async def test_default_bug_data_comes_from_the_query(graph_search: Any) -> None:
     assert first["1004"]["owner"] == "qa"
 
 
-def test_body_is_one_filters_aggregation() -> None:
+def test_body_is_one_filters_aggregation_of_build_trees() -> None:
     window = Window(NOW_MS, 10)
-    body = graph_body([q for q in QUERIES if not q.suppress_graph], window, "gate")
+    graphed = {q.id: graph_lucene(q, "gate") for q in QUERIES if not q.suppress_graph}
+    span = Span(window.start_ms, window.hour_ms - 2 * STEP_MS, NOW_MS)
+    body = tally_body(graphed, span)
     filters = body["aggs"]["bugs"]["filters"]["filters"]
     assert list(filters) == ["1001", "1002", "1004", "1005"]
     assert filters["1004"]["query_string"]["query"] == 'message:"flaky test" AND build_queue:"gate"'
-    status = body["aggs"]["bugs"]["aggs"]["status"]
-    assert status["terms"]["field"] == "build_status"
-    assert status["aggs"]["hourly"]["date_histogram"]["fixed_interval"] == "1h"
-    assert status["aggs"]["builds"]["cardinality"]["field"] == "build_uuid"
+    tree = body["aggs"]["bugs"]["aggs"]
+    fields = []
+    while "h" not in tree:
+        (name,) = [key for key in tree if len(key) == 1 and key != "t"]
+        fields.append(tree[name]["terms"]["field"])
+        tree = tree[name]["aggs"]
+    assert fields == ["build_status", "build_name", "project", "build_queue", "build_uuid"]
+    assert tree["h"]["date_histogram"]["fixed_interval"] == "1h"
+    window_range = body["query"]["bool"]["filter"][0]["range"]["@timestamp"]
+    assert (window_range["gte"], window_range["lte"]) == (window.start_ms, NOW_MS)
+    assert "newest" not in body["aggs"]
+    assert "newest" in tally_body(graphed, span, newest=True)["aggs"]
     assert body["size"] == 0
     assert len(window.buckets()) == 240
+    assert {path.split(".")[0] for path in FILTER_PATH} == {"aggregations", "timed_out", "_shards"}
 
 
 def test_parse_empty_response_and_no_queries() -> None:
     window = Window(NOW_MS, 2)
-    assert "bugs" not in graph_body([], window)["aggs"]
-    data = parse_graph({"aggregations": {"last_indexed": {"value": None}}}, QUERIES[:1], window)
+    span = Span(window.start_ms, window.hour_ms, NOW_MS)
+    assert "bugs" not in tally_body({}, span)["aggs"]
+    answer = parse_answer({"aggregations": {"newest": {"value": None}}}, ["1001"], span)
+    assert answer.newest_ms is None
+    data = assemble(QUERIES[:1], {**answer.older}, window, answer.newest_ms)
     assert data.last_indexed_ms == 0
     assert data.bugs[0].fails == 0
     assert data.bugs[0].series == ()

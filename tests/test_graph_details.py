@@ -14,10 +14,11 @@ from bot.dashboard.graph import (
     STEP_MS,
     TOP,
     Window,
+    assemble,
     graph,
     graph_json,
-    parse_graph,
 )
+from bot.dashboard.tally import Tally
 from bot.search.schema import log_dir
 from tests.support.graph import NOW_MS, QUERIES, matches
 
@@ -84,19 +85,22 @@ async def test_without_hidden_the_request_leaves_them_out(graph_search: Any) -> 
     assert len(data.bugs) == 4
 
 
-def response_with_jobs(count: int) -> dict[str, Any]:
-    jobs = [
-        {"key": f"job-{n:02d}", "builds": {"value": 100 - n}, "hourly": {"buckets": []}}
+def tally_with_jobs(count: int) -> Tally:
+    """Job ``n`` with ``100 - n`` failed builds, all in the hour before the current one."""
+    hour = Window(NOW_MS).hour_ms - STEP_MS
+    builds = {
+        (FAILURE, f"job-{n:02d}", "openstack/nova", "gate", f"{n:02d}-{k:03d}"): frozenset({hour})
         for n in range(count)
-    ]
-    bucket = {"failed": {"jobs": {"buckets": jobs}}, "status": {"buckets": []}}
-    return {"aggregations": {"bugs": {"buckets": {"1001": bucket}}}}
+        for k in range(100 - n)
+    }
+    return Tally(builds)
 
 
 def test_every_job_reaches_the_page_and_ten_the_json() -> None:
-    data = parse_graph(response_with_jobs(TOP + 5), QUERIES[:1], Window(NOW_MS))
+    data = assemble(QUERIES[:1], {"1001": tally_with_jobs(TOP + 5)}, Window(NOW_MS), None)
     (bug,) = data.bugs
     assert len(bug.top["jobs"]) == TOP + 5  # the filter sees them all
+    assert bug.details.job_hours["job-03"] == ((Window(NOW_MS).hour_ms - STEP_MS, 97),)
     row = graph_json(data)["buglist"][0]
     assert [name for name, _ in row["top"]["jobs"]] == [f"job-{n:02d}" for n in range(TOP)]
     assert (row["first_seen"], row["last_seen"], row["latest"]) == (None, None, [])

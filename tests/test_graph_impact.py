@@ -18,7 +18,7 @@ import bot.cli.graph  # noqa: F401  (registers the subcommand)
 from bot.cli.app import app
 from bot.config import SearchSettings
 from bot.dashboard.build import DashboardBuilder
-from bot.dashboard.graph import Window, graph_json, parse_graph
+from bot.dashboard.graph import Window, assemble, graph_json
 from bot.impact_store import ImpactJournal
 from bot.intel.impact import gather_impact, impact_report
 from bot.search.opensearch import OpenSearchBackend
@@ -37,7 +37,7 @@ def without_impact(document: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_impact_is_added_and_er_fields_stay_as_they_are() -> None:
-    data = parse_graph({}, [q for q in QUERIES if not q.suppress_graph], Window(NOW_MS))
+    data = assemble([q for q in QUERIES if not q.suppress_graph], {}, Window(NOW_MS), None)
     plain = graph_json(data)
     ranked = graph_json(replace(data, impact=impact_report(FACTS, NOW)))
     assert "impact" not in plain

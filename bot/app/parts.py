@@ -18,6 +18,7 @@ from bot.app.querysync import QuerySources, admin_room, query_watcher
 from bot.bugs import Bug
 from bot.config import Settings
 from bot.dashboard.build import DashboardBuilder
+from bot.dashboard.incremental import GraphCache
 from bot.dashboard.scheduler import DashboardRefresher
 from bot.dashboard.server import DashboardServer
 from bot.events.convert import to_failed_build
@@ -189,6 +190,11 @@ async def start_refresher(
         impact=functools.partial(gather_impact, clients.impact),
         evidence=functools.partial(bug_evidence, clients.state),
         subunit_index=settings.search.subunit_index,
+        cache=GraphCache(
+            margin_minutes=settings.dashboard.settle_margin_minutes,
+            full_every_hours=settings.dashboard.full_refresh_hours,
+            journal=clients.state,
+        ),
     )
     refresher = DashboardRefresher(builder, refresh_minutes=settings.dashboard.refresh_minutes)
     await refresher.start()

@@ -73,8 +73,8 @@ class AppServices:
             return told
         return replace(told, title=found.title or query.title, status=found.status)
 
-    async def refresh_dashboard(self) -> RefreshStatus:
-        runs = await self.refresher.refresh()
+    async def refresh_dashboard(self, *, full: bool = False) -> RefreshStatus:
+        runs = await self.refresher.refresh(full=full)
         return refresh_status(list(runs.values()))
 
     async def uncategorized(self, *, days: int, queue: str | None) -> UncatView:

@@ -140,8 +140,9 @@ class Services(Protocol):
         says when the tracker is unknown or unreachable."""
         ...
 
-    async def refresh_dashboard(self) -> RefreshStatus:
-        """Rebuild the dashboard now, or join the refresh already running; when done."""
+    async def refresh_dashboard(self, *, full: bool = False) -> RefreshStatus:
+        """Rebuild the dashboard now, or join the refresh already running; when done. With
+        ``full`` every hour is asked again (after the refresh already running)."""
         ...
 
     async def uncategorized(self, *, days: int, queue: str | None) -> UncatView: ...

@@ -14,4 +14,12 @@ class DashboardSettings(Section):
     port: int = Field(8080, ge=0, lt=65536)
     output: Path = Path("dashboard")
     refresh_minutes: int = Field(30, gt=0)
+    settle_margin_minutes: int = Field(
+        120,
+        ge=0,
+        description="hours older than this are final (logs arrive late): kept, not asked again",
+    )
+    full_refresh_hours: int = Field(
+        24, gt=0, description="hours between two refreshes that ask for every hour again"
+    )
     url: WebUrl | None = Field(None, description="public URL of the dashboard, for links")

@@ -2,7 +2,8 @@
 
 Every part is rendered in memory first, then written with temp files + ``os.replace``: readers
 (the web server, Apache) see the old files or the new ones, never half of one, and a failed write
-(disk full, read-only volume) leaves the last good files in place.
+(disk full, read-only volume) leaves the last good files in place. The list page and its JSON go
+first; the bug pages follow once rendered.
 
 Layout (ER's paths, relative, so it can be served under any prefix)::
 
@@ -11,10 +12,14 @@ Layout (ER's paths, relative, so it can be served under any prefix)::
     data/all.json  data/gate.json  data/uncategorized.json  data/tests.json
     static/dashboard.css  static/dashboard.js
 
-The bug pages are written with the "all" part, from the same graph request (the queries marked
+The bug pages are written with the "all" part, from the same graph requests (the queries marked
 ``suppress-graph`` included, so that every announced bug has its page); pages of queries gone
 from the repository are removed after the new ones are in place. The Tests page is a part of its
 own (:mod:`bot.dashboard.testspage`).
+
+With a :class:`~bot.dashboard.incremental.GraphCache` the graph parts keep their settled hours
+and ask only for the hours since; :meth:`DashboardBuilder.recompute` makes the next build of a
+part ask for every hour (``!refresh full``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ import logging
 import os
 import sqlite3
 import tempfile
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
@@ -43,6 +48,7 @@ from bot.dashboard.graph import (
     impact_ranks,
     query_bug,
 )
+from bot.dashboard.incremental import GraphCache
 from bot.dashboard.links import bug_page_file
 from bot.dashboard.render import (
     known_bugs,
@@ -144,6 +150,12 @@ class DashboardBuilder:
     impact: ImpactSource | None = None  # without it the pages keep ER's order and fields
     evidence: EvidenceSource | None = None  # without it the bug pages show no matched lines
     subunit_index: str = "subunit-*"  # the test results (search.subunit_index)
+    cache: GraphCache | None = None  # without it every build asks for every hour
+    _full_next: set[str] = field(default_factory=set)
+
+    def recompute(self, parts: Collection[str]) -> None:
+        """The next build of each of ``parts`` asks for every hour, not only the newer ones."""
+        self._full_next.update(parts)
 
     async def build_part(self, part: str) -> Counts:
         """Build one part and write its files; returns what it counted."""
@@ -158,6 +170,8 @@ class DashboardBuilder:
     async def _bugs(self, part: str) -> Counts:
         queue = self.gate_queue if part == "gate" else None
         pages = part == "all"  # the bug pages show every queue
+        full = part in self._full_next
+        self._full_next.discard(part)
         data = await graph(
             self.backend,
             self.queries(),
@@ -165,40 +179,41 @@ class DashboardBuilder:
             queue=queue,
             look_up=self.look_up,
             with_hidden=pages,
+            cache=self.cache,
+            full=full,
         )
         data = await self._with_impact(data, queue)
         page = "gate.html" if part == "gate" else "index.html"
         data_file = f"data/{part}.json"
-        sightings = await self._sightings(data) if pages else {}
-        tests = await self._bug_tests(data) if pages else None
-        # Rendering a hundred pages takes a while: not on the event loop.
-        html, bug_pages = await asyncio.to_thread(
-            self._render_bugs, data, page, data_file, sightings if pages else None, tests
-        )
-        files = {
-            **static_files(),
-            **bug_pages,
-            data_file: _json_bytes(graph_json(data, kibana=self.kibana)),
-            page: html.encode(),
-        }
+        # Rendering takes a while (a thousand bug pages: seconds): not on the event loop. The
+        # list and its JSON are written first, so they are up while the bug pages follow.
+        files = await asyncio.to_thread(self._render_list, data, page, data_file)
         await asyncio.to_thread(write_files, self.output_dir, files)
         if pages:
+            sightings = await self._sightings(data)
+            tests = await self._bug_tests(data)
+            bug_pages = await asyncio.to_thread(self._render_pages, data, sightings, tests)
+            await asyncio.to_thread(write_files, self.output_dir, bug_pages)
             await asyncio.to_thread(remove_stale_pages, self.output_dir, set(bug_pages))
         return graph_counts(data)
 
-    def _render_bugs(
+    def _render_list(self, data: GraphData, page: str, data_file: str) -> dict[str, bytes]:
+        """The list page (the costliest bugs first; the JSON keeps ER's order for ER's
+        readers), its JSON and the assets; blocking, use a thread."""
+        html = render_bugs_page(by_impact(data), page=page, data_file=data_file, kibana=self.kibana)
+        return {
+            **static_files(),
+            data_file: _json_bytes(graph_json(data, kibana=self.kibana)),
+            page: html.encode(),
+        }
+
+    def _render_pages(
         self,
         data: GraphData,
-        page: str,
-        data_file: str,
-        sightings: Mapping[str, Sequence[Sighting] | None] | None,
+        sightings: Mapping[str, Sequence[Sighting] | None],
         tests: BugTests = None,
-    ) -> tuple[str, dict[str, bytes]]:
-        """The list page (the costliest bugs first; the JSON keeps ER's order for ER's
-        readers) and, with ``sightings``, every bug's page; blocking, use a thread."""
-        html = render_bugs_page(by_impact(data), page=page, data_file=data_file, kibana=self.kibana)
-        if sightings is None:
-            return html, {}
+    ) -> dict[str, bytes]:
+        """Every bug's page, the hidden ones' too; blocking, use a thread."""
         ranks = dict(zip((b.query.id for b in data.bugs), impact_ranks(data), strict=False))
         pages = {}
         for bug in (*data.bugs, *data.hidden):
@@ -212,7 +227,7 @@ class DashboardBuilder:
                     tests=None if tests is None else tests.get(bug.query.id, ()),
                 )
                 pages[name] = text.encode()
-        return html, pages
+        return pages
 
     async def _sightings(self, data: GraphData) -> dict[str, Sequence[Sighting] | None]:
         """What the journal says each bug's query matched; None per bug without a journal (or

@@ -1,15 +1,13 @@
-"""What a bug's page shows beyond ER's graph, asked in the graph's one request.
+"""What a bug's page shows beyond ER's graph, asked in the graph's requests.
 
-Per query, inside the graph's ``filters`` bucket (:mod:`bot.dashboard.graph`):
+* ``first_seen`` / ``last_seen``: the first and last matching line in the window;
+* ``latest``: the newest :data:`LATEST` failed builds (:func:`latest_agg`: ``terms`` on
+  build_uuid ordered by their newest line, each with one document for its job, change and logs);
+* each job's failed builds per hour, so the list page's job filter can redraw a bug's numbers
+  and chart for one job.
 
-* ``first_seen`` / ``last_seen``: ``min`` / ``max`` of ``@timestamp`` (two numbers);
-* under the FAILURE filter, ``latest``: the newest :data:`LATEST` failed builds (``terms`` on
-  build_uuid ordered by their newest line), each with one document for its job, change and logs;
-* under the same filter, each job's failed builds per hour (a ``date_histogram`` under the jobs'
-  ``terms``, non-empty hours only), so the list page's job filter can redraw a bug's numbers and
-  chart for one job.
-
-Pure: bodies and parsing.
+They are counted from the query's tally (:mod:`bot.dashboard.tally`,
+:mod:`bot.dashboard.figures`). Pure: the newest builds' aggregation and its parsing.
 """
 
 from __future__ import annotations
@@ -24,8 +22,6 @@ from bot.search.schema import doc_text, log_dir
 LATEST = 5
 #: Jobs, projects and queues counted per bug (the filters see them all, up to this many).
 MAX_VALUES = 100
-#: Distinct-count precision, as for the graph's own counts.
-PRECISION = 40000
 
 _SOURCE = [
     "build_name",
@@ -68,29 +64,6 @@ class Details:
     job_hours: Mapping[str, Hours] = field(default_factory=dict)
 
 
-def builds_agg() -> dict[str, Any]:
-    return {"builds": {"cardinality": {"field": "build_uuid", "precision_threshold": PRECISION}}}
-
-
-def hourly_agg() -> dict[str, Any]:
-    """Distinct builds per hour (epoch-ms keys), non-empty hours only."""
-    histogram = {
-        "field": "@timestamp",
-        "fixed_interval": "1h",
-        "min_doc_count": 1,
-        "format": "epoch_millis",
-    }
-    return {"date_histogram": histogram, "aggs": builds_agg()}
-
-
-def seen_aggs() -> dict[str, Any]:
-    """For the query's bucket: when it first and last matched in the window."""
-    return {
-        "first_seen": {"min": {"field": "@timestamp"}},
-        "last_seen": {"max": {"field": "@timestamp"}},
-    }
-
-
 def latest_agg(size: int = LATEST) -> dict[str, Any]:
     """For the FAILURE filter: the newest ``size`` failed builds, one document each."""
     newest = [{"@timestamp": {"order": "desc"}}]
@@ -101,31 +74,6 @@ def latest_agg(size: int = LATEST) -> dict[str, Any]:
             "doc": {"top_hits": {"size": 1, "sort": newest, "_source": _SOURCE}},
         },
     }
-
-
-def parse_details(bucket: Mapping[str, Any]) -> Details:
-    """The additions in one query's bucket of the graph response."""
-    failed = bucket.get("failed", {})
-    latest = tuple(
-        build
-        for entry in failed.get("latest", {}).get("buckets", [])
-        if (build := parse_latest(entry)) is not None
-    )
-    jobs = failed.get("jobs", {}).get("buckets", [])
-    return Details(
-        first_seen_ms=_epoch(bucket.get("first_seen")),
-        last_seen_ms=_epoch(bucket.get("last_seen")),
-        latest=latest,
-        job_hours={str(job["key"]): parse_hours(job.get("hourly", {})) for job in jobs},
-    )
-
-
-def parse_hours(agg: Mapping[str, Any]) -> Hours:
-    return tuple(
-        (int(hour["key"]), int(hour["builds"]["value"]))
-        for hour in agg.get("buckets", [])
-        if hour["builds"]["value"]
-    )
 
 
 def parse_latest(entry: Mapping[str, Any]) -> LatestBuild | None:

@@ -1,9 +1,11 @@
-"""Graph JSON for the dashboard, in ER's format (INVENTORY §3.1), from ONE aggregation request.
+"""Graph JSON for the dashboard, in ER's format (INVENTORY §3.1), from a few aggregation requests.
 
-ER ran one search per query and pulled up to 3000 hits each to count them in Python. Here a
-``filters`` aggregation has one named bucket per query; inside it, ``terms`` on build_status
-with a ``cardinality`` of build_uuid (distinct builds) overall and per hour (``date_histogram``),
-plus the top jobs / projects / queues of each status, so the dashboard can filter by them.
+ER ran one search per query and pulled up to 3000 hits each to count them in Python. Here one
+request asks a ``filters`` aggregation with a named bucket per query (a chunk of queries at a
+time when every hour is asked), and each query's builds come back as a tree of keys
+(:mod:`bot.dashboard.tally`): every number is counted from it (:mod:`bot.dashboard.figures`).
+Settled hours are kept between refreshes, so a refresh asks only for the hours since
+(:mod:`bot.dashboard.incremental`), and the JSON is the same as when every hour is asked.
 
 Semantics kept from ER: hourly buckets over ``days * 24`` hours ending before the current hour,
 zero-filled; a bucket counts distinct builds; ``fails`` counts distinct failed builds over the whole
@@ -24,41 +26,41 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.bugs import Bug
 from bot.core.errors import describe
-from bot.dashboard.details import (
-    MAX_VALUES,
-    Details,
-    builds_agg,
-    hourly_agg,
-    latest_agg,
-    latest_json,
-    parse_details,
-    seen_aggs,
-)
+from bot.dashboard.details import MAX_VALUES, latest_json
+from bot.dashboard.figures import BugGraph, Series, bug_graph
+from bot.dashboard.incremental import GraphCache
 from bot.dashboard.links import kibana_url
+from bot.dashboard.tally import Tally
+from bot.dashboard.window import DAY_MS, FAILURE, STEP_MS, Window, now_ms
 from bot.intel.impact import Figures, ImpactReport
 from bot.queries import Query
-from bot.search.base import Response, SearchBackend
-from bot.search.stats import query_string
+from bot.search.base import SearchBackend
+
+__all__ = [
+    "DAY_MS",
+    "FAILURE",
+    "STEP_MS",
+    "BugGraph",
+    "GraphData",
+    "Series",
+    "Window",
+    "graph",
+    "graph_json",
+    "now_ms",
+]
 
 log = logging.getLogger(__name__)
-
-STEP_MS = 3_600_000  # one hour: ER's bucket
-DAY_MS = 24 * STEP_MS
-FAILURE = "FAILURE"
 
 #: Values per bug in the graph JSON's ``top`` (the page's filters see up to MAX_VALUES).
 TOP = 10
 #: Seconds a tracker lookup may take before the bug is shown without its data.
 BUG_INFO_TIMEOUT = 30.0
-
-BREAKDOWNS = {"jobs": "build_name", "projects": "project", "queues": "build_queue"}
 
 
 #: Describes a query's bug (a tracker lookup); None when the tracker did not answer.
@@ -70,53 +72,6 @@ UNAVAILABLE = "Unable to get bug data"
 async def query_bug(query: Query) -> Bug | None:
     """The bug as the query file tells it (no tracker asked): its title and project."""
     return replace(query.bug, title=query.title)
-
-
-@dataclass(frozen=True)
-class Window:
-    """The graphed period: ``days * 24`` whole hours before the current hour (ER's 240 h)."""
-
-    now_ms: int
-    days: int = 10
-
-    @property
-    def hour_ms(self) -> int:
-        return self.now_ms - self.now_ms % STEP_MS
-
-    @property
-    def start_ms(self) -> int:
-        return self.hour_ms - self.days * DAY_MS
-
-    def buckets(self) -> range:
-        """Bucket keys (epoch ms), oldest first; the current hour is left out, as ER did."""
-        return range(self.start_ms, self.hour_ms, STEP_MS)
-
-
-@dataclass(frozen=True)
-class Series:
-    """One build status' hourly distinct-build counts: ``[[bucket_ms, count], ...]``."""
-
-    label: str
-    data: tuple[tuple[int, int], ...]
-
-
-@dataclass(frozen=True)
-class BugGraph:
-    """One query's numbers over the window."""
-
-    query: Query
-    lucene: str  # what was searched: effective query, plus the queue when graphing one
-    bug: Bug | None  # as its tracker describes it; None when the tracker did not answer
-    fails: int
-    fails24: int
-    builds: Mapping[str, int]  # status -> distinct builds over the window
-    series: tuple[Series, ...]
-    top: Mapping[str, tuple[tuple[str, int], ...]]  # jobs/projects/queues -> (value, failed builds)
-    details: Details = field(default_factory=Details)  # a bug page's additions
-
-    @property
-    def rank(self) -> int:
-        return self.fails24 * 100000 + self.fails
 
 
 @dataclass(frozen=True)
@@ -136,127 +91,11 @@ class GraphData:
         return self.window.hour_ms - self.last_indexed_ms
 
 
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
 def graph_lucene(query: Query, queue: str | None) -> str:
     """The query as graphed: ER appended the queue to the query text (``-q gate``)."""
     if queue:
         return f'{query.effective} AND build_queue:"{queue}"'
     return query.effective
-
-
-def graph_body(
-    queries: Sequence[Query], window: Window, queue: str | None = None, top: int = MAX_VALUES
-) -> dict[str, Any]:
-    """One search: the newest document, and per query its hourly distinct builds per status."""
-    window_filter = {
-        "range": {
-            "@timestamp": {"gte": window.start_ms, "lte": window.now_ms, "format": "epoch_millis"}
-        }
-    }
-    aggs: dict[str, Any] = {"last_indexed": {"max": {"field": "@timestamp"}}}
-    if queries:
-        filters = {q.id: query_string(graph_lucene(q, queue)) for q in queries}
-        aggs["bugs"] = {"filters": {"filters": filters}, "aggs": _bug_aggs(top, queue)}
-    return {"size": 0, "query": {"bool": {"filter": [window_filter]}}, "aggs": aggs}
-
-
-def _bug_aggs(top: int, queue: str | None) -> dict[str, Any]:
-    # Per status the distinct builds and their hours; min_doc_count 1, so a query without hits
-    # costs ~100 bytes of response and one with hits only its non-empty hours (zeros are filled
-    # in when parsing). The jobs/projects/queues count failed builds only: asked once, under a
-    # FAILURE filter, not under every status; each job with its failed hours, for the page's
-    # job filter. The newest failed builds and the first/last hit are for the bug's page.
-    breakdowns: dict[str, Any] = {
-        name: {"terms": {"field": name_field, "size": top}, "aggs": builds_agg()}
-        for name, name_field in BREAKDOWNS.items()
-        if not (queue and name == "queues")  # one queue: nothing to break down
-    }
-    breakdowns["jobs"]["aggs"]["hourly"] = hourly_agg()
-    return {
-        "status": {
-            "terms": {"field": "build_status", "size": 10},
-            "aggs": {**builds_agg(), "hourly": hourly_agg()},
-        },
-        "failed": {
-            "filter": {"term": {"build_status": FAILURE}},
-            "aggs": {**breakdowns, "latest": latest_agg()},
-        },
-        **seen_aggs(),
-    }
-
-
-def parse_graph(
-    response: Response,
-    queries: Sequence[Query],
-    window: Window,
-    *,
-    queue: str | None = None,
-    status: str = "unknown",
-    bugs: Mapping[str, Bug | None] | None = None,
-) -> GraphData:
-    """Read :func:`graph_body`'s response back; bugs sorted in ER's order, the queries marked
-    ``suppress-graph`` apart (:attr:`GraphData.hidden`)."""
-    aggs = response.get("aggregations", {})
-    buckets = aggs.get("bugs", {}).get("buckets", {})
-    described = bugs or {}
-    graphs = [
-        parse_bug(
-            buckets.get(q.id, {}),
-            q,
-            window,
-            lucene=graph_lucene(q, queue),
-            bug=described.get(q.id, replace(q.bug, title=q.title)),
-        )
-        for q in queries
-    ]
-    graphs.sort(key=lambda bug: (-bug.rank, bug.query.id))
-    last = aggs.get("last_indexed", {}).get("value")
-    shown = tuple(g for g in graphs if not g.query.suppress_graph)
-    hidden = tuple(g for g in graphs if g.query.suppress_graph)
-    return GraphData(window, queue, int(last or 0), status, shown, hidden=hidden)
-
-
-def parse_bug(
-    bucket: Mapping[str, Any], query: Query, window: Window, *, lucene: str, bug: Bug | None
-) -> BugGraph:
-    """One query's bucket: series zero-filled over the window, ``fails`` and ``fails24``."""
-    statuses = bucket.get("status", {}).get("buckets", [])
-    keys = window.buckets()
-    builds: dict[str, int] = {}
-    series = []
-    failed_aggs = bucket.get("failed", {})
-    top = {name: _top(failed_aggs[name]) if name in failed_aggs else () for name in BREAKDOWNS}
-    for entry in sorted(statuses, key=lambda e: str(e["key"])):
-        label = str(entry["key"])
-        builds[label] = _count(entry)
-        hourly = {int(h["key"]): _count(h) for h in entry["hourly"]["buckets"]}
-        series.append(Series(label, tuple((key, hourly.get(key, 0)) for key in keys)))
-    failed = next((s for s in series if s.label == FAILURE), None)
-    day_ago = window.hour_ms - DAY_MS
-    fails24 = sum(n for key, n in failed.data if key > day_ago) if failed else 0
-    return BugGraph(
-        query=query,
-        lucene=lucene,
-        bug=bug,
-        fails=builds.get(FAILURE, 0),
-        fails24=fails24,
-        builds=builds,
-        series=tuple(series),
-        top=top,
-        details=parse_details(bucket),
-    )
-
-
-def _count(bucket: Mapping[str, Any]) -> int:
-    return int(bucket["builds"]["value"])
-
-
-def _top(agg: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
-    rows = [(str(b["key"]), _count(b)) for b in agg["buckets"]]
-    return tuple(sorted(rows, key=lambda row: (-row[1], row[0])))
 
 
 async def graph(
@@ -269,20 +108,62 @@ async def graph(
     look_up: BugLookUp = query_bug,
     top: int = MAX_VALUES,
     with_hidden: bool = False,
+    cache: GraphCache | None = None,
+    full: bool = False,
 ) -> GraphData:
-    """The graph of every query not marked ``suppress-graph``: one search + cluster health.
+    """The graph of every query not marked ``suppress-graph``: its searches, cluster health
+    and the bugs' lookups, concurrently.
 
-    ``with_hidden``: the ``suppress-graph`` queries too, in the same search, for their pages
+    ``with_hidden``: the ``suppress-graph`` queries too, in the same searches, for their pages
     (:attr:`GraphData.hidden`); the list and the graph JSON leave them out all the same.
+    ``cache``: the settled hours kept from the last refresh (only the hours since are asked);
+    without one, or with ``full``, every hour is asked.
     """
     graphed = [q for q in queries if with_hidden or not q.suppress_graph]
     window = Window(now if now is not None else now_ms(), days)
-    response, status, bugs = await asyncio.gather(
-        backend.search(graph_body(graphed, window, queue, top)),
+    lucene_by_id = {q.id: graph_lucene(q, queue) for q in graphed}
+    keeper = cache or GraphCache()
+    name = queue or "all"
+    (tallies, newest), status, bugs = await asyncio.gather(
+        keeper.tallies(backend, lucene_by_id, window, graph=name, full=full),
         cluster_status(backend),
         look_up_bugs(graphed, look_up),
     )
-    return parse_graph(response, graphed, window, queue=queue, status=status, bugs=bugs)
+    return assemble(
+        graphed, tallies, window, newest, queue=queue, status=status, bugs=bugs, top=top
+    )
+
+
+def assemble(
+    queries: Sequence[Query],
+    tallies: Mapping[str, Tally],
+    window: Window,
+    newest_ms: int | None,
+    *,
+    queue: str | None = None,
+    status: str = "unknown",
+    bugs: Mapping[str, Bug | None] | None = None,
+    top: int = MAX_VALUES,
+) -> GraphData:
+    """The graph of each query's tally over the window: bugs in ER's order, the queries marked
+    ``suppress-graph`` apart (:attr:`GraphData.hidden`)."""
+    described = bugs or {}
+    graphs = [
+        bug_graph(
+            q,
+            tallies.get(q.id, Tally()),
+            window,
+            lucene=graph_lucene(q, queue),
+            bug=described.get(q.id, replace(q.bug, title=q.title)),
+            queue=queue,
+            top=top,
+        )
+        for q in queries
+    ]
+    graphs.sort(key=lambda bug: (-bug.rank, bug.query.id))
+    shown = tuple(g for g in graphs if not g.query.suppress_graph)
+    hidden = tuple(g for g in graphs if g.query.suppress_graph)
+    return GraphData(window, queue, newest_ms or 0, status, shown, hidden=hidden)
 
 
 async def cluster_status(backend: SearchBackend) -> str:

@@ -52,6 +52,28 @@ class SearchBackend(Protocol):
 
 
 @runtime_checkable
+class FilteringBackend(Protocol):
+    """A backend whose server trims its replies to the paths asked (Elasticsearch's and
+    OpenSearch's ``filter_path``; the embedded server and a Kibana console proxy pass it on)."""
+
+    async def search_filtered(
+        self, body: Body, filter_path: Sequence[str], *, index: str | None = None
+    ) -> Response:
+        """:meth:`SearchBackend.search`, the reply holding only ``filter_path``'s fields
+        (``a.b.*.c`` patterns). Objects left empty are left out, so a reader of such a
+        reply treats every key as optional."""
+        ...
+
+
+async def lean_search(backend: SearchBackend, body: Body, filter_path: Sequence[str]) -> Response:
+    """``body`` searched with the reply trimmed to ``filter_path`` where the backend can, whole
+    where it cannot (a reader of the reply treats every key as optional either way)."""
+    if isinstance(backend, FilteringBackend):
+        return await backend.search_filtered(body, filter_path)
+    return await backend.search(body)
+
+
+@runtime_checkable
 class DocumentWriter(Protocol):
     """A backend the bot may also write log documents to (``watch.ingest``, the demo)."""
 

@@ -27,6 +27,7 @@ from typing import Any, Literal, TypeVar
 from bot.search.base import (
     Body,
     DocumentWriter,
+    FilteringBackend,
     Response,
     SearchBackend,
     SearchError,
@@ -145,6 +146,14 @@ class GuardedBackend:
 
     async def search(self, body: Body, *, index: str | None = None) -> Response:
         return await self.guarded(lambda: self.inner.search(body, index=index))
+
+    async def search_filtered(
+        self, body: Body, filter_path: Sequence[str], *, index: str | None = None
+    ) -> Response:
+        inner = self.inner
+        if isinstance(inner, FilteringBackend):
+            return await self.guarded(lambda: inner.search_filtered(body, filter_path, index=index))
+        return await self.search(body, index=index)
 
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
         return await self.guarded(lambda: self.inner.msearch(bodies, index=index))

@@ -62,6 +62,16 @@ class ElasticsearchBackend:
         result = await self._call(lambda: self._client.search(index=index, body=dict(body)))
         return self._document(result.body)
 
+    async def search_filtered(
+        self, body: Body, filter_path: Sequence[str], *, index: str | None = None
+    ) -> Response:
+        index = index or self._settings.index
+        paths = list(filter_path)
+        result = await self._call(
+            lambda: self._client.search(index=index, body=dict(body), filter_path=paths)
+        )
+        return self._document(result.body)
+
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
         lines = msearch_lines(bodies, index or self._settings.index)
         result = await self._call(lambda: self._client.msearch(searches=lines))

@@ -54,6 +54,14 @@ class KibanaProxyBackend:
         path = f"{index or self._settings.index}/_search"
         return await self._call(path, "POST", json.dumps(dict(body)), "application/json")
 
+    async def search_filtered(
+        self, body: Body, filter_path: Sequence[str], *, index: str | None = None
+    ) -> Response:
+        # The proxy passes the path's query string on to the cluster, as Dev Tools' console
+        # sends ``GET _search?filter_path=...``.
+        path = f"{index or self._settings.index}/_search?filter_path={','.join(filter_path)}"
+        return await self._call(path, "POST", json.dumps(dict(body)), "application/json")
+
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
         lines = msearch_lines(bodies, index or self._settings.index)
         ndjson = "".join(json.dumps(line) + "\n" for line in lines)

@@ -56,6 +56,16 @@ class OpenSearchBackend:
         )
         return result
 
+    async def search_filtered(
+        self, body: Body, filter_path: Sequence[str], *, index: str | None = None
+    ) -> Response:
+        index = index or self._settings.index
+        paths = ",".join(filter_path)
+        result: Response = await self._call(
+            lambda: self._client.search(index=index, body=dict(body), filter_path=paths)
+        )
+        return result
+
     async def msearch(self, bodies: Sequence[Body], *, index: str | None = None) -> list[Response]:
         lines = msearch_lines(bodies, index or self._settings.index)
         result = await self._call(lambda: self._client.msearch(body=lines))

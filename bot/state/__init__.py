@@ -35,7 +35,8 @@ events-log plugin, and builds already journaled are recognised by their key.
 Old rows are dropped by :meth:`StateStore.prune` (finished builds, their deliveries, audit rows).
 The log lines each verdict matched are kept with it: :mod:`bot.state.evidence`; which room had
 which week's digest: :mod:`bot.state.digests`; which bug had which week's impact comment and
-which cluster had a bug filed: :mod:`bot.state.lifecycle`.
+which cluster had a bug filed: :mod:`bot.state.lifecycle`; the dashboard's settled hours:
+:mod:`bot.state.settled`.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ from typing import Any, Literal
 
 from bot.core.errors import ReadableError
 from bot.events.model import FailedBuild
-from bot.state import digests, evidence, lifecycle
+from bot.state import digests, evidence, lifecycle, settled
 from bot.state.codec import build_from_json as build_from_json
 from bot.state.codec import build_to_json as build_to_json
 from bot.state.digests import DigestJournal
 from bot.state.evidence import EvidenceJournal, JobsEvidence
 from bot.state.lifecycle import LifecycleJournal
+from bot.state.settled import SettledJournal
 
 DeliveryStatus = Literal["sending", "sent", "given-up"]
 
@@ -102,7 +104,7 @@ class JournalError(ReadableError):
     """The journal file cannot be opened or read (a directory, no permission, not SQLite)."""
 
 
-class StateStore(EvidenceJournal, DigestJournal, LifecycleJournal):
+class StateStore(EvidenceJournal, DigestJournal, LifecycleJournal, SettledJournal):
     """Durable bot state; open with ``await StateStore.open(path)``."""
 
     @classmethod
@@ -362,6 +364,7 @@ def _connect(path: str) -> sqlite3.Connection:
     conn.executescript(evidence.SCHEMA)
     conn.executescript(digests.SCHEMA)
     conn.executescript(lifecycle.SCHEMA)
+    conn.executescript(settled.SCHEMA)
     return conn
 
 

@@ -128,6 +128,7 @@ class FakeServices:
     uncategorized_url: str | None = DASHBOARD + "uncategorized.html"
     refresh_ok: bool = True
     refreshes: int = 0
+    full_refreshes: int = 0
     png: bytes | None = None
     bugs: dict[str, Bug] = field(default_factory=dict)
     quarantined: dict[str, str] = field(default_factory=dict)
@@ -147,8 +148,9 @@ class FakeServices:
     async def bug_info(self, query: Query) -> Bug:
         return self.bugs.get(query.id) or query.bug.described(title=query.title)
 
-    async def refresh_dashboard(self) -> RefreshStatus:
+    async def refresh_dashboard(self, *, full: bool = False) -> RefreshStatus:
         self.refreshes += 1
+        self.full_refreshes += full
         await asyncio.sleep(0)
         error = None if self.refresh_ok else "search server unreachable"
         return RefreshStatus(datetime.now(UTC), self.refresh_ok, 1.5, error)
