@@ -23,7 +23,7 @@ scans every document per query, so its raw times are reported but say nothing ab
 cluster; round trips and bytes are what carry over.
 
 A full recompute's bytes grow with the number of queries, of their builds and busy hours, ER's
-with the number of hits: about 10x at the defaults (~50 bug lines per query). A refresh that
+with the number of hits: about 20x at the defaults (~50 bug lines per query). A refresh that
 keeps the settled hours asks for a few hours instead of ten days: its request is the query list,
 its reply a few builds.
 """
