@@ -101,7 +101,7 @@ async def watch_output(stream: asyncio.StreamReader, started: float, line: Timel
     while raw := await stream.readline():
         text = raw.decode(errors="replace").rstrip()
         line.tail.append(f"{time.monotonic() - started:6.1f} s  {text}")
-        if "log documents indexed" in text and line.seeded is None:
+        if "log documents" in text and "indexed" in text and line.seeded is None:
             line.seeded = time.monotonic() - started
         if found := _BANNER.search(text.strip()):
             line.url = found.group(1)
